@@ -1,0 +1,88 @@
+package files
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// synthServer returns an sshd_config of about n lines: a global section,
+// then Match blocks every 50 lines, with comments, blank lines, quoted
+// values and every separator form.
+func synthServer(n int) []byte {
+	var b strings.Builder
+	lines := []string{
+		"ClientAliveInterval %dm",
+		"# comment %d about the next setting",
+		"PermitRootLogin = prohibit-password # %d",
+		"AllowUsers alice bob%d",
+		"",
+		"X11Forwarding=no",
+		"\tMaxAuthTries 0%d",
+		`Banner "/etc/issue %d"`,
+		"ForceCommand /usr/bin/logger -t x %d # raw",
+	}
+	for i := 0; i < n; i++ {
+		if i > 0 && i%50 == 0 {
+			fmt.Fprintf(&b, "Match User u%d Address 192.0.2.%d/32\n", i, i%250)
+			continue
+		}
+		l := lines[i%len(lines)]
+		if strings.Contains(l, "%d") {
+			l = fmt.Sprintf(l, i%97+1)
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return []byte(b.String())
+}
+
+func benchSizes(b *testing.B, f func(b *testing.B, n int, src []byte)) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		src := synthServer(n)
+		b.Run(fmt.Sprintf("lines=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(src)))
+			f(b, n, src)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
+		})
+	}
+}
+
+// BenchmarkParse measures lossless lexing of one file.
+func BenchmarkParse(b *testing.B) {
+	benchSizes(b, func(b *testing.B, n int, src []byte) {
+		for b.Loop() {
+			Parse("/etc/ssh/sshd_config", Server, src)
+		}
+	})
+}
+
+// BenchmarkLoad measures reading, lexing and validating a configuration
+// (Include expansion, keyword lookup, value normalisation).
+func BenchmarkLoad(b *testing.B) {
+	benchSizes(b, func(b *testing.B, n int, src []byte) {
+		r := writeTree(b, map[string]string{"etc/ssh/sshd_config": string(src)})
+		for b.Loop() {
+			if _, err := Load(r, "/etc/ssh/sshd_config", Server); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkEffective measures effective-value evaluation for one
+// connection on a loaded configuration.
+func BenchmarkEffective(b *testing.B) {
+	benchSizes(b, func(b *testing.B, n int, src []byte) {
+		r := writeTree(b, map[string]string{"etc/ssh/sshd_config": string(src)})
+		c, err := Load(r, "/etc/ssh/sshd_config", Server)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conn := Conn{User: "u100", Addr: "192.0.2.100"}
+		for b.Loop() {
+			c.Server(conn)
+		}
+	})
+}

@@ -1,0 +1,332 @@
+package files
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+)
+
+// MaxIncludeDepth is OpenSSH's limit on nested Include (SERVCONF_MAX_DEPTH
+// and READCONF_MAX_DEPTH).
+const MaxIncludeDepth = 16
+
+// SSHDir is the directory relative Include paths are taken from.
+const SSHDir = "/etc/ssh"
+
+// Config is a configuration as OpenSSH reads it: a main file and every file
+// it includes, with the directives in OpenSSH's evaluation order.
+type Config struct {
+	// Dialect is the language of every file.
+	Dialect Dialect
+	// Root maps configuration paths to host paths.
+	Root *Root
+	// Main is the file the configuration starts from.
+	Main *File
+	// Files holds every file read, main first, each once, in the order
+	// OpenSSH first reads them.
+	Files []*File
+	// Entries are the value directives (not Include, Host or Match) in
+	// evaluation order: Includes expanded inline, a file included twice
+	// appearing twice.
+	Entries []*Entry
+
+	// Warnings are things OpenSSH accepts silently but a person should
+	// know, e.g. an Include glob that matches a directory.
+	Warnings ErrorList
+
+	orig map[string][]byte // bytes read from disk, by path
+}
+
+// Entry is one value directive at one place in the evaluation order.
+type Entry struct {
+	// File and Line locate the directive.
+	File *File
+	Line *Line
+	// Keyword is the catalogue entry the directive's keyword names.
+	Keyword *Keyword
+	// Args are the directive's arguments in normal form (see Normalize).
+	Args []string
+	// Block is the innermost Host or Match block the directive sits in,
+	// nil at global scope.
+	Block *Block
+}
+
+// Pos returns the directive's position.
+func (e *Entry) Pos() Pos { return Pos{e.File.Path, e.Line.Num} }
+
+// Block is one Host or Match block at one place in the evaluation order.
+// It runs from its header line to the next Host/Match line of the same file
+// or the end of that file.
+type Block struct {
+	// File and Line locate the header line.
+	File *File
+	Line *Line
+	// Parent is the block the Include that read this block's file sat in,
+	// nil when that Include was at global scope or the file is the main
+	// file. A block applies only when its parent applies.
+	Parent *Block
+	// Host is true for an ssh Host block, false for a Match block.
+	Host bool
+	// Patterns is a Host block's pattern list.
+	Patterns []string
+	// Criteria is a Match block's criteria, all of which must hold.
+	Criteria []Criterion
+}
+
+// Pos returns the position of the block's header line.
+func (b *Block) Pos() Pos { return Pos{b.File.Path, b.Line.Num} }
+
+// Criterion is one Match criterion, e.g. "User alice,bob" or "!host x".
+type Criterion struct {
+	// Attr is the lowercase attribute: user, host, address, all, ...
+	Attr string
+	// Arg is the pattern list argument; empty for all, canonical, final.
+	Arg string
+	// Negate is true for ssh's "!attr" form.
+	Negate bool
+}
+
+// Load reads the configuration whose main file is at the absolute
+// configuration path name under root, expanding Include as OpenSSH does.
+// The returned Config is complete as far as it could be read; the error,
+// an ErrorList, reports every problem OpenSSH would reject, each at the
+// file:line it comes from.
+func Load(root *Root, name string, d Dialect) (*Config, error) {
+	l := &loader{cfg: &Config{Dialect: d, Root: root, orig: map[string][]byte{}}, files: map[string]*File{}, cat: CatalogueFor(d)}
+	main, err := l.read(name)
+	if err != nil {
+		l.errs.Addf(Pos{File: name}, "%v", err)
+		return l.cfg, l.errs.Err()
+	}
+	l.cfg.Main = main
+	l.walk(main, nil, 0)
+	return l.cfg, l.errs.Err()
+}
+
+type loader struct {
+	cfg   *Config
+	cat   *Catalogue
+	files map[string]*File
+	errs  ErrorList
+}
+
+// read returns the parsed file at name, reading it once.
+func (l *loader) read(name string) (*File, error) {
+	if f, ok := l.files[name]; ok {
+		if !slices.Contains(l.cfg.Files, f) {
+			l.cfg.Files = append(l.cfg.Files, f)
+		}
+		return f, nil
+	}
+	b, err := l.cfg.Root.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	f := Parse(name, l.cfg.Dialect, b)
+	l.cfg.orig[name] = b
+	l.files[name] = f
+	l.cfg.Files = append(l.cfg.Files, f)
+	return f, nil
+}
+
+// walk appends f's directives to the configuration. parent is the block the
+// Include that read f sat in; depth is the Include nesting.
+func (l *loader) walk(f *File, parent *Block, depth int) {
+	block := parent
+	for _, line := range f.Lines {
+		if line.Kind != Directive {
+			continue
+		}
+		pos := Pos{f.Path, line.Num}
+		if line.Err != nil {
+			l.errs.Add(pos, line.Err.Error())
+			continue
+		}
+		k, ok := l.cat.Lookup(line.Keyword)
+		if !ok {
+			msg := fmt.Sprintf("unknown %s keyword %q", l.cfg.Dialect, line.Keyword)
+			if s := l.cat.Suggest(line.Keyword); s != "" {
+				msg += fmt.Sprintf("; did you mean %s?", s)
+			}
+			l.errs.Add(pos, msg)
+			continue
+		}
+		switch k.Name {
+		case "Include":
+			l.include(f, line, block, depth)
+		case "Host", "Match":
+			b, err := parseBlock(l.cfg.Dialect, f, line, parent)
+			if err != nil {
+				l.errs.Add(pos, err.Error())
+				continue
+			}
+			block = b
+		default:
+			entryBlock := block
+			if l.cfg.Dialect == Server && block != nil && !k.InMatch {
+				// sshd rejects a global-only keyword in a block that does not
+				// apply in its first, connection-less pass; in Match all it
+				// is accepted and applies as a global value, in order.
+				if !appliesWithoutConn(block) {
+					l.errs.Addf(pos, "%s is not allowed inside a Match block (%s opens it); move it above the first Match line", k.Name, block.Pos())
+					continue
+				}
+				entryBlock = nil
+			}
+			args, err := Normalize(l.cfg.Dialect, k, line.Args)
+			if err != nil {
+				l.errs.Add(pos, err.Error())
+				continue
+			}
+			l.cfg.Entries = append(l.cfg.Entries, &Entry{File: f, Line: line, Keyword: k, Args: args, Block: entryBlock})
+		}
+	}
+}
+
+// include expands one Include line.
+func (l *loader) include(f *File, line *Line, block *Block, depth int) {
+	pos := Pos{f.Path, line.Num}
+	for _, arg := range line.Args {
+		if arg == "" {
+			l.errs.Add(pos, "empty Include argument")
+			continue
+		}
+		if strings.HasPrefix(arg, "~") {
+			l.errs.Addf(pos, "Include %s: a path relative to a home directory is not supported here; use an absolute path", arg)
+			continue
+		}
+		pattern := arg
+		if !path.IsAbs(pattern) {
+			pattern = SSHDir + "/" + pattern
+		}
+		matches, err := l.cfg.Root.Glob(pattern)
+		if err != nil {
+			l.errs.Addf(pos, "Include %s: %v", arg, err)
+			continue
+		}
+		// Files held in memory but not yet on disk (new drop-ins) match too.
+		for name := range l.files {
+			if !slices.Contains(matches, name) && globMatch(pattern, name) {
+				matches = append(matches, name)
+			}
+		}
+		slices.Sort(matches)
+		for _, m := range matches {
+			if st, err := l.cfg.Root.Stat(m); err == nil && st.IsDir() {
+				l.cfg.Warnings.Addf(pos, "Include %s matches a directory, which OpenSSH reads as an empty file", m)
+				continue
+			}
+			if depth+1 > MaxIncludeDepth {
+				l.errs.Addf(pos, "Include %s: more than %d nested Includes (an Include loop?)", m, MaxIncludeDepth)
+				return
+			}
+			inc, err := l.read(m)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					err = errors.New("no such file")
+				}
+				l.errs.Addf(pos, "Include %s: %v", m, err)
+				continue
+			}
+			l.walk(inc, block, depth+1)
+		}
+	}
+}
+
+// appliesWithoutConn reports whether sshd's connection-less first pass
+// applies block b: only Match all does, and only inside blocks that do.
+func appliesWithoutConn(b *Block) bool {
+	for ; b != nil; b = b.Parent {
+		if len(b.Criteria) != 1 || b.Criteria[0].Attr != "all" {
+			return false
+		}
+	}
+	return true
+}
+
+// parseBlock parses a Host or Match header line.
+func parseBlock(d Dialect, f *File, line *Line, parent *Block) (*Block, error) {
+	b := &Block{File: f, Line: line, Parent: parent}
+	if strings.EqualFold(line.Keyword, "host") {
+		b.Host = true
+		b.Patterns = line.Args
+		return b, nil
+	}
+	crit, err := parseCriteria(d, line.Text[line.valStart:])
+	if err != nil {
+		return nil, err
+	}
+	b.Criteria = crit
+	return b, nil
+}
+
+// serverAttrs and clientAttrs are the Match criteria of OpenSSH 9.2; the
+// value says whether the criterion takes an argument.
+var (
+	serverAttrs = map[string]bool{"all": false, "user": true, "group": true, "host": true, "address": true, "localaddress": true, "localport": true, "rdomain": true}
+	clientAttrs = map[string]bool{"all": false, "canonical": false, "final": false, "exec": true, "host": true, "originalhost": true, "user": true, "localuser": true}
+)
+
+// parseCriteria splits a Match line's criteria as match_cfg_line does:
+// words split with strdelim, '#' starting a word ends the line, "all"
+// stands alone (in ssh also beside canonical/final).
+func parseCriteria(d Dialect, s string) ([]Criterion, error) {
+	attrs := serverAttrs
+	if d == Client {
+		attrs = clientAttrs
+	}
+	var crit []Criterion
+	for next := 0; next >= 0 && next < len(s); {
+		var word string
+		var ok bool
+		word, _, next, ok = strdelim(s, next)
+		if !ok {
+			return nil, errors.New("Match: unterminated quote")
+		}
+		if word == "" {
+			continue
+		}
+		if word[0] == '#' {
+			break
+		}
+		c := Criterion{}
+		if d == Client && word[0] == '!' {
+			c.Negate, word = true, word[1:]
+		}
+		c.Attr = strings.ToLower(word)
+		needsArg, known := attrs[c.Attr]
+		if !known {
+			return nil, fmt.Errorf("Match: unsupported criterion %q", word)
+		}
+		if needsArg {
+			c.Arg, _, next, ok = strdelim(s, next)
+			if !ok || c.Arg == "" || c.Arg[0] == '#' {
+				return nil, fmt.Errorf("Match: missing argument for %s", word)
+			}
+		}
+		crit = append(crit, c)
+	}
+	if len(crit) == 0 {
+		return nil, errors.New("Match: missing criteria; use Match all for every connection")
+	}
+	for _, c := range crit {
+		if c.Attr == "all" && len(crit) > 1 {
+			if d == Server || !onlyFinalCanonical(crit) {
+				return nil, errors.New("Match: 'all' cannot be combined with other criteria")
+			}
+		}
+	}
+	return crit, nil
+}
+
+func onlyFinalCanonical(crit []Criterion) bool {
+	for _, c := range crit {
+		if c.Attr != "all" && c.Attr != "final" && c.Attr != "canonical" {
+			return false
+		}
+	}
+	return true
+}

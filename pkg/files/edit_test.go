@@ -1,0 +1,172 @@
+package files
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/tools/txtar"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden want/ sections of testdata/edit/*.txtar")
+
+// TestEditGolden runs the edit scripts in testdata/edit. Each archive holds
+// a tree (files under etc/), an "ops" file with one operation per line —
+//
+//	dialect server|client
+//	set ; SCOPE ; Keyword ; value...      (SCOPE: global, Match ..., Host ...)
+//	unset ; SCOPE ; Keyword
+//
+// — and the expected result: want/PATH for every file the operations
+// change, and want/edits listing the edits and errors. Every archive is
+// then run again on its own output to prove the edits idempotent.
+func TestEditGolden(t *testing.T) {
+	paths, err := filepath.Glob("testdata/edit/*.txtar")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no golden edit cases: %v", err)
+	}
+	for _, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			ar, err := txtar.ParseFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tree, ops, want := map[string]string{}, "", map[string]string{}
+			for _, f := range ar.Files {
+				switch {
+				case f.Name == "ops":
+					ops = string(f.Data)
+				case strings.HasPrefix(f.Name, "want/"):
+					want[strings.TrimPrefix(f.Name, "want/")] = string(f.Data)
+				default:
+					tree[f.Name] = string(f.Data)
+				}
+			}
+			gotFiles, log := runOps(t, tree, ops)
+			gotFiles["edits"] = log
+			if *update {
+				var files []txtar.File
+				for _, f := range ar.Files {
+					if !strings.HasPrefix(f.Name, "want/") {
+						files = append(files, f)
+					}
+				}
+				for _, name := range slices.Sorted(mapKeys(gotFiles)) {
+					files = append(files, txtar.File{Name: "want/" + name, Data: []byte(gotFiles[name])})
+				}
+				ar.Files = files
+				must(t, os.WriteFile(p, txtar.Format(ar), 0o644))
+				return
+			}
+			if diff := cmp.Diff(want, gotFiles); diff != "" {
+				t.Fatalf("result (-want +got):\n%s", diff)
+			}
+			// Idempotence: the same operations on the result change nothing.
+			next := map[string]string{}
+			for name, content := range tree {
+				next[name] = content
+			}
+			for name, content := range gotFiles {
+				if name != "edits" {
+					next[name] = content
+				}
+			}
+			again, log2 := runOps(t, next, ops)
+			if len(again) != 0 || strings.Contains(log2, ": update:") || strings.Contains(log2, ": insert:") || strings.Contains(log2, ": remove:") {
+				t.Fatalf("second run changed files %v:\n%s", slices.Sorted(mapKeys(again)), log2)
+			}
+		})
+	}
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// runOps loads tree, applies ops and returns the changed files' contents
+// (by root-relative path) and a log of edits and errors.
+func runOps(t *testing.T, tree map[string]string, ops string) (map[string]string, string) {
+	t.Helper()
+	r := writeTree(t, tree)
+	var (
+		c   *Config
+		log strings.Builder
+	)
+	for _, op := range strings.Split(strings.TrimSpace(ops), "\n") {
+		fields := strings.Split(op, " ; ")
+		for i := range fields {
+			fields[i] = strings.TrimSpace(fields[i])
+		}
+		if strings.HasPrefix(op, "dialect ") {
+			d, main := Server, "/etc/ssh/sshd_config"
+			if strings.TrimPrefix(op, "dialect ") == "client" {
+				d, main = Client, "/etc/ssh/ssh_config"
+			}
+			c = mustLoad(t, r, main, d)
+			continue
+		}
+		if c == nil || len(fields) < 3 {
+			t.Fatalf("bad op %q (dialect first)", op)
+		}
+		var scope Scope
+		switch s := fields[1]; {
+		case strings.HasPrefix(s, "Match "):
+			scope.Match = strings.TrimPrefix(s, "Match ")
+		case strings.HasPrefix(s, "Host "):
+			scope.Host = strings.TrimPrefix(s, "Host ")
+		}
+		var (
+			edits []Edit
+			err   error
+		)
+		switch fields[0] {
+		case "set":
+			var args []string
+			args, _, err = argvSplit(strings.Join(fields[3:], " "))
+			if err == nil {
+				edits, err = c.Set(scope, fields[2], args, nil)
+			}
+		case "unset":
+			edits, err = c.Unset(scope, fields[2])
+		default:
+			t.Fatalf("bad op %q", op)
+		}
+		log.WriteString("# " + op + "\n")
+		for _, e := range edits {
+			log.WriteString(e.String() + "\n")
+		}
+		if err != nil {
+			log.WriteString("error: " + err.Error() + "\n")
+		}
+	}
+	out := map[string]string{}
+	for _, f := range c.Changed() {
+		out[strings.TrimPrefix(f.Path, "/")] = string(f.Bytes())
+	}
+	return out, log.String()
+}
+
+func TestEditKeepsCRLFAndMissingNewline(t *testing.T) {
+	r := writeTree(t, map[string]string{"etc/ssh/sshd_config": "ClientAliveInterval 5m\r\nMatch User x\r\n\tX11Forwarding yes"})
+	c := mustLoad(t, r, "/etc/ssh/sshd_config", Server)
+	if _, err := c.Set(Scope{}, "ClientAliveCountMax", []string{"2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Set(Scope{Match: "User x"}, "ClientAliveInterval", []string{"60"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := "ClientAliveInterval 5m\r\nClientAliveCountMax 2\r\nMatch User x\r\n\tX11Forwarding yes\r\n\tClientAliveInterval 60"
+	if got := string(c.Main.Bytes()); got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}

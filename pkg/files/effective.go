@@ -1,0 +1,390 @@
+package files
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Conn is one connection's criteria for sshd's Match blocks: the fields of
+// `sshd -T -C`. An empty field matches no criterion that needs it; the zero
+// Conn is what `sshd -T` without -C evaluates (only Match all applies).
+type Conn struct {
+	User, Host, Addr, LAddr, RDomain string
+	// LPort is the local port; 0 means unknown.
+	LPort int
+}
+
+// Target is what `ssh -G HOST` evaluates the client configuration for.
+type Target struct {
+	// Host is the destination as typed on the command line.
+	Host string
+	// LocalUser is the local account name (Match localuser; Match user when
+	// no User keyword applies).
+	LocalUser string
+}
+
+// Value is the effective value of one keyword and where it comes from.
+type Value struct {
+	// Keyword is the catalogue entry.
+	Keyword *Keyword
+	// Args is the value in normal form: for cumulative keywords the
+	// arguments of every contributing line, in order.
+	Args []string
+	// From are the contributing directives; From[0] is the one that
+	// decides the value (for cumulative keywords, the first).
+	From []*Entry
+}
+
+// Origin returns the position of the directive that decides the value.
+func (v *Value) Origin() Pos { return v.From[0].Pos() }
+
+// Effective is the effective configuration for one connection or host:
+// for every keyword set, the value OpenSSH uses and its origin. Keywords the
+// configuration does not set are absent (OpenSSH uses its default).
+type Effective struct {
+	values map[*Keyword]*Value
+	order  []*Keyword
+	// Unknown lists Match blocks whose outcome cannot be decided without
+	// running something (ssh Match exec); they were taken as not matching.
+	Unknown []Pos
+}
+
+// Get returns the effective value of keyword k, or false when no
+// directive that applies sets it.
+func (e *Effective) Get(k *Keyword) (*Value, bool) {
+	v, ok := e.values[k]
+	return v, ok
+}
+
+// Values returns every value set, in the order their keywords first
+// appear in the configuration.
+func (e *Effective) Values() []*Value {
+	vs := make([]*Value, len(e.order))
+	for i, k := range e.order {
+		vs[i] = e.values[k]
+	}
+	return vs
+}
+
+func (e *Effective) add(en *Entry) {
+	k := en.Keyword
+	v, ok := e.values[k]
+	if !ok {
+		e.values[k] = &Value{Keyword: k, Args: en.Args, From: []*Entry{en}}
+		e.order = append(e.order, k)
+		return
+	}
+	switch k.Combine {
+	case Cumulative:
+		v.Args = append(v.Args[:len(v.Args):len(v.Args)], en.Args...)
+		v.From = append(v.From, en)
+	case LastWins, LastWinsAnywhere:
+		v.Args, v.From = en.Args, []*Entry{en}
+	}
+}
+
+func newEffective() *Effective { return &Effective{values: map[*Keyword]*Value{}} }
+
+// Server returns the effective sshd configuration for conn, as `sshd -T`
+// computes it: values from Match blocks that apply override global values
+// whatever their position, the first applying block winning per keyword;
+// otherwise the first global value wins. Lists set in a Match block replace
+// the global list. The configuration must be of the Server dialect.
+func (c *Config) Server(conn Conn) *Effective {
+	active := map[*Block]bool{}
+	var isActive func(b *Block) bool
+	isActive = func(b *Block) bool {
+		if a, ok := active[b]; ok {
+			return a
+		}
+		a := (b.Parent == nil || isActive(b.Parent)) && serverMatch(b.Criteria, conn)
+		active[b] = a
+		return a
+	}
+	global, matched := newEffective(), newEffective()
+	for _, en := range c.Entries {
+		if en.Block == nil {
+			global.add(en)
+		} else if isActive(en.Block) {
+			matched.add(en)
+		}
+	}
+	for _, k := range matched.order {
+		if _, ok := global.values[k]; !ok {
+			global.order = append(global.order, k)
+		}
+		global.values[k] = matched.values[k]
+	}
+	return global
+}
+
+func serverMatch(crit []Criterion, conn Conn) bool {
+	for _, cr := range crit {
+		var ok bool
+		switch cr.Attr {
+		case "all":
+			ok = true
+		case "user":
+			ok = conn.User != "" && MatchPatternList(conn.User, cr.Arg, false) == 1
+		case "host":
+			ok = conn.Host != "" && MatchPatternList(strings.ToLower(conn.Host), cr.Arg, true) == 1
+		case "address":
+			ok = conn.Addr != "" && matchAddrList(conn.Addr, cr.Arg) == 1
+		case "localaddress":
+			ok = conn.LAddr != "" && matchAddrList(conn.LAddr, cr.Arg) == 1
+		case "localport":
+			p, err := strconv.Atoi(cr.Arg)
+			ok = err == nil && conn.LPort != 0 && p == conn.LPort
+		case "rdomain":
+			ok = conn.RDomain != "" && MatchPatternList(conn.RDomain, cr.Arg, false) == 1
+		}
+		// group needs the account database: never matches here.
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Client returns the effective ssh configuration for t, as `ssh -G HOST`
+// computes it: one pass in file order, the first value obtained winning
+// (cumulative and last-wins keywords excepted), Host and Match blocks
+// deciding as they are reached. A Match final block causes a second pass,
+// as in ssh. The configuration must be of the Client dialect.
+func (c *Config) Client(t Target) *Effective {
+	e := newEffective()
+	st := clientState{target: t, host: t.Host}
+	wantFinal := c.clientPass(e, &st, false)
+	if wantFinal {
+		if h, ok := e.hostname(); ok {
+			st.host = strings.ToLower(strings.ReplaceAll(h, "%h", t.Host))
+		}
+		c.clientPass(e, &st, true)
+	}
+	return e
+}
+
+type clientState struct {
+	target Target
+	host   string // the name Host patterns are matched against
+}
+
+func (e *Effective) hostname() (string, bool) {
+	for k, v := range e.values {
+		if k.Name == "Hostname" {
+			return v.Args[0], true
+		}
+	}
+	return "", false
+}
+
+// clientPass runs one pass over the entries; it reports whether a Match
+// final was reached.
+func (c *Config) clientPass(e *Effective, st *clientState, final bool) (wantFinal bool) {
+	active := map[*Block]bool{}
+	var isActive func(b *Block) bool
+	isActive = func(b *Block) bool {
+		if a, ok := active[b]; ok {
+			return a
+		}
+		a := b.Parent == nil || isActive(b.Parent)
+		if a {
+			if b.Host {
+				a = matchHostPatterns(st.host, b.Patterns)
+			} else {
+				var wf, unknown bool
+				a, wf, unknown = e.clientMatch(b.Criteria, st, final)
+				wantFinal = wantFinal || wf
+				if unknown && !final {
+					e.Unknown = append(e.Unknown, b.Pos())
+				}
+			}
+		}
+		active[b] = a
+		return a
+	}
+	for _, en := range c.Entries {
+		k := en.Keyword
+		if en.Block != nil && !isActive(en.Block) {
+			if k.Combine == LastWinsAnywhere {
+				e.add(en)
+			}
+			continue
+		}
+		v, set := e.values[k]
+		switch {
+		case k.Name == "SendEnv":
+			e.sendEnv(en)
+		case !set:
+			e.add(en)
+		case k.Type == TypeTime && len(v.Args) == 1 && v.Args[0] == "none":
+			// ssh stores "none" as unset: a later line still sets it.
+			delete(e.values, k)
+			e.add(en)
+		case k.Combine != FirstWins:
+			e.add(en)
+		}
+	}
+	return wantFinal
+}
+
+// sendEnv applies a SendEnv line: "-pattern" removes earlier names.
+func (e *Effective) sendEnv(en *Entry) {
+	v, ok := e.values[en.Keyword]
+	if !ok {
+		v = &Value{Keyword: en.Keyword}
+		e.values[en.Keyword] = v
+		e.order = append(e.order, en.Keyword)
+	}
+	for _, a := range en.Args {
+		if rest, ok := strings.CutPrefix(a, "-"); ok {
+			kept := v.Args[:0:0]
+			for _, have := range v.Args {
+				if !MatchPattern(have, rest) {
+					kept = append(kept, have)
+				}
+			}
+			v.Args = kept
+		} else {
+			v.Args = append(v.Args[:len(v.Args):len(v.Args)], a)
+		}
+	}
+	v.From = append(v.From, en)
+}
+
+func (e *Effective) clientMatch(crit []Criterion, st *clientState, final bool) (ok, wantFinal, unknown bool) {
+	ok = true
+	for _, cr := range crit {
+		var r bool
+		switch cr.Attr {
+		case "all":
+			r = true
+		case "canonical", "final":
+			wantFinal = wantFinal || cr.Attr == "final"
+			r = final
+		case "exec":
+			unknown = true
+			r = false
+		case "host":
+			host := st.target.Host
+			if h, set := e.hostname(); set {
+				host = strings.ReplaceAll(h, "%h", st.target.Host)
+			}
+			r = MatchPatternList(strings.ToLower(host), cr.Arg, true) == 1
+		case "originalhost":
+			r = MatchPatternList(strings.ToLower(st.target.Host), cr.Arg, true) == 1
+		case "user":
+			user := st.target.LocalUser
+			for k, v := range e.values {
+				if k.Name == "User" {
+					user = v.Args[0]
+				}
+			}
+			r = MatchPatternList(user, cr.Arg, false) == 1
+		case "localuser":
+			r = MatchPatternList(st.target.LocalUser, cr.Arg, false) == 1
+		}
+		if r == cr.Negate {
+			ok = false
+		}
+	}
+	return ok, wantFinal, unknown
+}
+
+// matchHostPatterns applies an ssh Host line: a matching negated pattern
+// cancels the block, otherwise any matching pattern selects it.
+// Matching is case-sensitive; commas are literal.
+func matchHostPatterns(host string, patterns []string) bool {
+	matched := false
+	for _, p := range patterns {
+		if neg, ok := strings.CutPrefix(p, "!"); ok {
+			if MatchPattern(host, neg) {
+				return false
+			}
+		} else if MatchPattern(host, p) {
+			matched = true
+		}
+	}
+	return matched
+}
+
+// MatchPattern reports whether s matches the OpenSSH wildcard pattern p
+// ('*' any run of bytes, '?' one byte), as match_pattern does.
+func MatchPattern(s, p string) bool {
+	// Iterative glob with single-star backtracking.
+	si, pi, starP, starS := 0, 0, -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
+			si++
+			pi++
+		case pi < len(p) && p[pi] == '*':
+			starP, starS = pi, si
+			pi++
+		case starP >= 0:
+			starS++
+			si, pi = starS, starP+1
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// MatchPatternList matches s against a comma-separated pattern list as
+// OpenSSH's match_pattern_list does: 1 when a positive pattern matches and
+// no negated one does, -1 when a negated ("!") pattern matches, 0
+// otherwise. With lower, the patterns are lowercased first (s must be
+// lowercase already).
+func MatchPatternList(s, list string, lower bool) int {
+	got := 0
+	for _, p := range strings.Split(list, ",") {
+		neg := false
+		if strings.HasPrefix(p, "!") {
+			neg, p = true, p[1:]
+		}
+		if lower {
+			p = strings.ToLower(p)
+		}
+		if MatchPattern(s, p) {
+			if neg {
+				return -1
+			}
+			got = 1
+		}
+	}
+	return got
+}
+
+// matchAddrList matches an address against a comma-separated list of CIDR
+// blocks and wildcard patterns, as addr_match_list does: 1 match, -1 a
+// negated entry matched, 0 no match.
+func matchAddrList(addr, list string) int {
+	ip, err := netip.ParseAddr(addr)
+	got := 0
+	for _, p := range strings.Split(list, ",") {
+		neg := false
+		if strings.HasPrefix(p, "!") {
+			neg, p = true, p[1:]
+		}
+		var m bool
+		if pfx, perr := netip.ParsePrefix(p); perr == nil && err == nil {
+			m = pfx.Masked() == pfx && pfx.Contains(ip.Unmap())
+		} else if a, aerr := netip.ParseAddr(p); aerr == nil && err == nil {
+			m = a == ip.Unmap()
+		} else {
+			m = MatchPattern(strings.ToLower(addr), strings.ToLower(p))
+		}
+		if m {
+			if neg {
+				return -1
+			}
+			got = 1
+		}
+	}
+	return got
+}

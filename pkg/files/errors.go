@@ -1,0 +1,72 @@
+package files
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Pos is a position in a configuration file. Line 0 means the whole file.
+type Pos struct {
+	File string
+	Line int
+}
+
+// String returns "file:line", or "file" when Line is 0.
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
+
+// Error is one positioned problem in a configuration file.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+// Error returns "file:line: message".
+func (e *Error) Error() string {
+	if e.Pos.File == "" {
+		return e.Msg
+	}
+	return e.Pos.String() + ": " + e.Msg
+}
+
+// ErrorList collects positioned errors so that one run reports them all,
+// in the manner of go/scanner.ErrorList.
+type ErrorList []*Error
+
+// Add appends an error at pos.
+func (l *ErrorList) Add(pos Pos, msg string) { *l = append(*l, &Error{pos, msg}) }
+
+// Addf appends a formatted error at pos.
+func (l *ErrorList) Addf(pos Pos, format string, args ...any) {
+	l.Add(pos, fmt.Sprintf(format, args...))
+}
+
+// Sort orders the list by file, then line; equal positions keep their order.
+func (l ErrorList) Sort() {
+	slices.SortStableFunc(l, func(a, b *Error) int {
+		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line))
+	})
+}
+
+// Error joins the messages, one per line.
+func (l ErrorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, e := range l {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Err returns the list as an error, or nil when it is empty.
+func (l ErrorList) Err() error {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}

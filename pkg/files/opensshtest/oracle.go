@@ -1,0 +1,412 @@
+// Package opensshtest asks the real OpenSSH binaries what they make of a
+// configuration tree, for differential tests, in the way net/http/httptest
+// serves net/http tests.
+//
+// An [Oracle] runs `sshd -T`, `sshd -t` and `ssh -G` against a directory tree
+// ROOT whose ROOT/etc/ssh is shown to OpenSSH as /etc/ssh. It does so in a
+// private mount namespace (`unshare -m`, which util-linux makes private, so
+// the bind mount is never visible outside it); the machine's own /etc/ssh is
+// never touched. Each call is one namespace and one shell running every query
+// of the call, so hundreds of trees take seconds.
+//
+// [GenerateServer] and [GenerateClient] make random but valid configuration
+// trees that stress OpenSSH's lexing, Include and precedence rules.
+//
+// The package needs root (for unshare -m and mount), util-linux, and the
+// openssh-server and openssh-client packages; [New] skips the test (or fails
+// it when CI=true) when any of them is missing.
+package opensshtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// DefaultTimeout bounds one ServerT, ServerCheck or ClientG call: the whole
+// namespace with all of its queries is killed when it runs longer.
+const DefaultTimeout = 30 * time.Second
+
+// Oracle asks the real OpenSSH binaries. It is immutable after New and safe
+// for concurrent use: every call runs in its own mount namespace.
+type Oracle struct {
+	sshd, ssh, unshare, mount string
+	hostKey                   string // ed25519 private key for sshd -h
+	empty                     string // empty directory bound over the user's ~/.ssh
+	home                      string // passwd home directory of the invoking user
+	timeout                   time.Duration
+}
+
+// New finds /usr/sbin/sshd, ssh, ssh-keygen, unshare and mount, makes an
+// ed25519 host key in tb.TempDir() and ensures /run/sshd exists (sshd -T
+// refuses to run without its privilege separation directory).
+//
+// When a tool is missing, when the process is not root, when unshare -m
+// does not work here (an unprivileged container), or when sshd -T or ssh -G
+// fail on an empty configuration, New calls tb.Fatalf if the environment
+// variable CI is "true" and tb.Skipf otherwise, saying what is missing and
+// how to get it. The Oracle is usable until tb ends (its host key lives in
+// tb.TempDir()).
+func New(tb testing.TB) *Oracle {
+	tb.Helper()
+	unavailable := func(format string, args ...any) {
+		tb.Helper()
+		msg := "opensshtest: " + fmt.Sprintf(format, args...)
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("%s", msg)
+		}
+		tb.Skipf("%s", msg)
+	}
+	const install = "install it with: apt-get install -y openssh-server openssh-client util-linux"
+	o := &Oracle{timeout: DefaultTimeout}
+	var missing []string
+	find := func(name string, candidates ...string) string {
+		for _, c := range candidates {
+			if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+				return c
+			}
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			if abs, err := filepath.Abs(p); err == nil {
+				return abs
+			}
+		}
+		missing = append(missing, name)
+		return ""
+	}
+	o.sshd = find("sshd", "/usr/sbin/sshd", "/usr/local/sbin/sshd")
+	o.ssh = find("ssh", "/usr/bin/ssh", "/usr/local/bin/ssh")
+	keygen := find("ssh-keygen", "/usr/bin/ssh-keygen", "/usr/local/bin/ssh-keygen")
+	o.unshare = find("unshare", "/usr/bin/unshare", "/bin/unshare")
+	o.mount = find("mount", "/usr/bin/mount", "/bin/mount")
+	if len(missing) > 0 {
+		unavailable("missing %s; %s", strings.Join(missing, ", "), install)
+		return nil
+	}
+	if os.Geteuid() != 0 {
+		unavailable("not root: `unshare -m` and `mount --bind` need root (CAP_SYS_ADMIN); run the tests as root, e.g. sudo go test")
+		return nil
+	}
+	dir := tb.TempDir()
+	probe := exec.Command(o.unshare, "-m", "--propagation", "private", o.mount, "--bind", dir, dir)
+	if out, err := probe.CombinedOutput(); err != nil {
+		unavailable("`unshare -m` with a bind mount does not work here (%v: %s); a privileged container or a real machine is needed",
+			err, strings.TrimSpace(string(out)))
+		return nil
+	}
+	o.hostKey = filepath.Join(dir, "ssh_host_ed25519_key")
+	kg := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-C", "opensshtest", "-f", o.hostKey)
+	if out, err := kg.CombinedOutput(); err != nil {
+		tb.Fatalf("opensshtest: ssh-keygen: %v: %s", err, out)
+	}
+	o.empty = filepath.Join(dir, "empty")
+	if err := os.Mkdir(o.empty, 0o700); err != nil {
+		tb.Fatalf("opensshtest: %v", err)
+	}
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		tb.Fatalf("opensshtest: sshd -T needs /run/sshd: %v", err)
+	}
+	// ssh takes the home directory from getpwuid(getuid()), not from $HOME;
+	// so does os/user (through cgo or /etc/passwd).
+	if u, err := user.Current(); err == nil {
+		o.home = u.HomeDir
+	}
+
+	// Ask once about an empty tree: this catches what the checks above
+	// cannot, such as a missing privilege separation user "sshd".
+	probeRoot := filepath.Join(dir, "probe")
+	if err := (Tree{Files: map[string]string{"etc/ssh/sshd_config": "", "etc/ssh/ssh_config": ""}}).Write(probeRoot); err != nil {
+		tb.Fatalf("opensshtest: %v", err)
+	}
+	if _, err := o.ServerT(probeRoot, []Conn{{}}); err != nil {
+		unavailable("sshd -T fails on an empty configuration: %v; %s", err, install)
+		return nil
+	}
+	if _, err := o.ClientG(probeRoot, []string{"probe.invalid"}); err != nil {
+		unavailable("ssh -G fails on an empty configuration: %v; %s", err, install)
+		return nil
+	}
+	return o
+}
+
+// Dump is OpenSSH's effective configuration as printed by `sshd -T` or
+// `ssh -G`: lowercase keyword -> values, one element per output line (the
+// text after the first space), in output order. List keywords that OpenSSH
+// prints once per value (sshd AllowUsers, ssh IdentityFile) have several
+// elements; keywords printed with several words on one line (sshd
+// AuthorizedKeysFile) have one.
+type Dump map[string][]string
+
+// Value returns the first value of keyword kw (any case), or "" when the
+// dump does not have it.
+func (d Dump) Value(kw string) string {
+	if v := d[strings.ToLower(kw)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Conn is one connection's criteria for `sshd -T -C`. The zero Conn means: no
+// -C at all (sshd then applies only `Match all` blocks). Fields must not
+// contain commas.
+type Conn struct {
+	User, Host, Addr, LAddr string
+	LPort                   int
+}
+
+// Spec returns the -C argument, "user=u,host=h,addr=a,laddr=l,lport=p",
+// omitting empty fields; "" for the zero Conn.
+func (c Conn) Spec() string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	add("user", c.User)
+	add("host", c.Host)
+	add("addr", c.Addr)
+	add("laddr", c.LAddr)
+	if c.LPort != 0 {
+		add("lport", strconv.Itoa(c.LPort))
+	}
+	return strings.Join(parts, ",")
+}
+
+// String returns the Spec, or "(no -C)" for the zero Conn.
+func (c Conn) String() string {
+	if s := c.Spec(); s != "" {
+		return s
+	}
+	return "(no -C)"
+}
+
+// QueryError reports that OpenSSH rejected a configuration: one query exited
+// with a non-zero status. Failures of the machinery (mount, timeout) are
+// reported with other errors.
+type QueryError struct {
+	// Command is the query as run, e.g. "sshd -T -C user=bob" or "ssh -G web1".
+	Command string
+	// ExitStatus is the query's exit status (255 for a bad configuration).
+	ExitStatus int
+	// Stderr is what OpenSSH printed on its standard error.
+	Stderr string
+}
+
+// Error returns the command, its exit status and OpenSSH's message.
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("%s: exit status %d: %s", e.Command, e.ExitStatus, strings.TrimSpace(e.Stderr))
+}
+
+// The script run inside the namespace. Arguments: $1 the tree's etc/ssh, $2
+// the marker, $3 the mode (T: sshd -T, t: sshd -t, G: ssh -G), $4 the binary,
+// $5 the host key, $6 the home directory, $7 the empty directory; then one
+// argument per query. After each query it prints "\nMARKER i status" on
+// stdout and "\nMARKER i" on stderr, so the Go side can split the streams.
+const script = `set -u
+etc=$1 mark=$2 mode=$3 bin=$4 hk=$5 home=$6 empty=$7
+shift 7
+mount --bind "$etc" /etc/ssh || { echo "opensshtest: cannot bind $etc over /etc/ssh" >&2; exit 97; }
+if [ "$mode" = G ]; then
+	# Hide the invoking user's ~/.ssh (ssh reads ~/.ssh/config with the home
+	# directory from getpwuid): bind an empty directory over ~/.ssh, or over
+	# the home directory when there is no ~/.ssh to mount on.
+	if [ -n "$home" ] && [ "$home" != / ]; then
+		if [ -d "$home/.ssh" ]; then
+			mount --bind "$empty" "$home/.ssh" || exit 97
+		elif [ -d "$home" ]; then
+			mount --bind "$empty" "$home" || exit 97
+		fi
+	fi
+	if [ -e "$home/.ssh/config" ]; then
+		echo "opensshtest: $home/.ssh/config is still visible" >&2
+		exit 98
+	fi
+fi
+i=0
+for q in "$@"; do
+	case $mode in
+	T) if [ -n "$q" ]; then "$bin" -T -h "$hk" -C "$q"; else "$bin" -T -h "$hk"; fi ;;
+	t) "$bin" -t -h "$hk" ;;
+	G) "$bin" -G -- "$q" ;;
+	esac </dev/null
+	rc=$?
+	printf '\n%s %d %d\n' "$mark" "$i" "$rc"
+	printf '\n%s %d\n' "$mark" "$i" >&2
+	i=$((i+1))
+done
+`
+
+type result struct {
+	stdout, stderr string
+	status         int
+}
+
+// run executes the queries of one call in one namespace.
+func (o *Oracle) run(root, mode, bin string, queries []string) ([]result, error) {
+	if len(queries) == 0 {
+		return nil, nil
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	etc := filepath.Join(abs, "etc", "ssh")
+	if fi, err := os.Stat(etc); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("opensshtest: %s is not a directory", etc)
+	}
+	var nonce [12]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, err
+	}
+	mark := "@@opensshtest-" + hex.EncodeToString(nonce[:])
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	args := append([]string{"-m", "--propagation", "private", "/bin/sh", "-c", script, "opensshtest",
+		etc, mark, mode, bin, o.hostKey, o.home, o.empty}, queries...)
+	cmd := exec.CommandContext(ctx, o.unshare, args...)
+	cmd.Env = []string{"PATH=" + filepath.Dir(o.mount) + ":/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + o.home}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("opensshtest: %s queries on %s timed out after %v", mode, root, o.timeout)
+	}
+
+	outs := strings.Split(stdout.String(), "\n"+mark+" ")
+	errs := strings.Split(stderr.String(), "\n"+mark+" ")
+	if len(outs) != len(queries)+1 || len(errs) != len(queries)+1 {
+		return nil, fmt.Errorf("opensshtest: namespace failed after %d of %d queries (%v): %s",
+			len(outs)-1, len(queries), runErr, strings.TrimSpace(errs[len(errs)-1]))
+	}
+	res := make([]result, len(queries))
+	for i := range queries {
+		res[i].stdout = outs[i]
+		res[i].stderr = errs[i]
+		if i > 0 {
+			// Each piece after the first starts with the previous marker's tail.
+			_, res[i].stdout, _ = strings.Cut(outs[i], "\n")
+			_, res[i].stderr, _ = strings.Cut(errs[i], "\n")
+		}
+		head, _, _ := strings.Cut(outs[i+1], "\n")
+		f := strings.Fields(head)
+		if len(f) != 2 || f[0] != strconv.Itoa(i) {
+			return nil, fmt.Errorf("opensshtest: garbled output after query %d: %q", i, head)
+		}
+		res[i].status, err = strconv.Atoi(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("opensshtest: garbled status after query %d: %q", i, head)
+		}
+	}
+	if runErr != nil {
+		return nil, fmt.Errorf("opensshtest: namespace: %v: %s", runErr, strings.TrimSpace(errs[len(errs)-1]))
+	}
+	return res, nil
+}
+
+// parseDump parses `sshd -T` / `ssh -G` output.
+func parseDump(out string) Dump {
+	d := Dump{}
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(line, " ")
+		k = strings.ToLower(k)
+		d[k] = append(d[k], v)
+	}
+	return d
+}
+
+// dumps turns results into Dumps. A failed query leaves a nil Dump and the
+// first failure is returned as a *QueryError.
+func dumps(res []result, command func(i int) string) ([]Dump, error) {
+	ds := make([]Dump, len(res))
+	var first error
+	for i, r := range res {
+		if r.status != 0 {
+			if first == nil {
+				first = &QueryError{Command: command(i), ExitStatus: r.status, Stderr: r.stderr}
+			}
+			continue
+		}
+		ds[i] = parseDump(r.stdout)
+	}
+	return ds, first
+}
+
+// ServerT runs `sshd -T` with ROOT/etc/ssh seen as /etc/ssh, once per conn
+// (with `-C conn.Spec()` for each non-zero conn), and returns one Dump per
+// conn in the same order. When sshd rejects the configuration for a conn, that
+// Dump is nil and the error is a *QueryError holding sshd's stderr (the first
+// such failure); other errors mean the oracle itself failed.
+func (o *Oracle) ServerT(root string, conns []Conn) ([]Dump, error) {
+	qs := make([]string, len(conns))
+	for i, c := range conns {
+		qs[i] = c.Spec()
+	}
+	res, err := o.run(root, "T", o.sshd, qs)
+	if err != nil {
+		return nil, err
+	}
+	return dumps(res, func(i int) string {
+		if qs[i] == "" {
+			return "sshd -T"
+		}
+		return "sshd -T -C " + qs[i]
+	})
+}
+
+// ServerCheck runs `sshd -t` (configuration test mode) on the tree. It
+// returns nil when sshd accepts the configuration, a *QueryError with sshd's
+// message when it does not, and another error when the oracle failed.
+func (o *Oracle) ServerCheck(root string) error {
+	res, err := o.run(root, "t", o.sshd, []string{""})
+	if err != nil {
+		return err
+	}
+	if res[0].status != 0 {
+		return &QueryError{Command: "sshd -t", ExitStatus: res[0].status, Stderr: res[0].stderr}
+	}
+	return nil
+}
+
+// ClientG runs `ssh -G host` for each host with ROOT/etc/ssh seen as
+// /etc/ssh, and returns one Dump per host in the same order.
+//
+// No user configuration is read: inside the namespace an empty directory is
+// bind-mounted over the invoking user's ~/.ssh, with the home directory taken
+// from the password database as ssh does (getpwuid, not $HOME); when there is
+// no ~/.ssh it is mounted over the home directory itself. The call fails if
+// ~/.ssh/config is still visible afterwards. Errors are as for ServerT.
+func (o *Oracle) ClientG(root string, hosts []string) ([]Dump, error) {
+	res, err := o.run(root, "G", o.ssh, hosts)
+	if err != nil {
+		return nil, err
+	}
+	return dumps(res, func(i int) string { return "ssh -G " + hosts[i] })
+}
+
+// IsQueryError reports whether err is (or wraps) a *QueryError, that is,
+// whether OpenSSH rejected the configuration rather than the oracle failing.
+func IsQueryError(err error) bool {
+	var qe *QueryError
+	return errors.As(err, &qe)
+}

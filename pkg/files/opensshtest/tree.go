@@ -1,0 +1,56 @@
+package opensshtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Tree is a generated OpenSSH configuration tree.
+type Tree struct {
+	// Files maps a path relative to the root (e.g. "etc/ssh/sshd_config")
+	// to the file's content.
+	Files map[string]string
+	// Set holds the canonical names (aliases resolved, e.g. "TCPKeepAlive"
+	// for KeepAlive) of the keywords the tree sets somewhere in a file that
+	// OpenSSH reads, deduplicated and sorted. Include, Match and Host are
+	// not listed.
+	Set []string
+	// Conns are the connections to query with sshd -T (server trees). The
+	// zero Conn (no -C) comes first, except in trees with a Match LocalPort
+	// line: there sshd -T refuses any query without lport ("'Match
+	// LocalPort' in configuration but 'lport' not in connection test
+	// specification"), so every Conn has LPort set, the first being
+	// {LPort: 22}.
+	Conns []Conn
+	// Hosts are the host names to query with ssh -G (client trees).
+	Hosts []string
+}
+
+// Write writes the tree's files under root, with mode 0644 for files and
+// 0755 for directories.
+func (t Tree) Write(root string) error {
+	paths := make([]string, 0, len(t.Files))
+	for p := range t.Files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if filepath.IsAbs(p) || strings.HasPrefix(filepath.Clean(p), "..") {
+			return fmt.Errorf("opensshtest: tree path %q is not relative to the root", p)
+		}
+		full := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, []byte(t.Files[p]), 0o644); err != nil {
+			return err
+		}
+		if err := os.Chmod(full, 0o644); err != nil { // whatever the umask
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,262 @@
+package files
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// Root maps the absolute paths a configuration names (/etc/ssh/sshd_config,
+// Include globs) onto a directory of the host, as chroot(2) would: the same
+// code serves "/", a mounted disk image and a test tree. Symbolic links are
+// followed inside the root (an absolute target restarts at the root, ".."
+// stops at it), so no path resolves outside it.
+type Root struct {
+	dir string
+}
+
+// maxSymlinks bounds symbolic-link resolution, as the kernel's ELOOP does.
+const maxSymlinks = 40
+
+// NewRoot returns a Root for the host directory dir.
+func NewRoot(dir string) (*Root, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("root %s: %w", dir, err)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("root %s: not a directory", dir)
+	}
+	return &Root{dir: abs}, nil
+}
+
+// Dir returns the host directory the root stands for.
+func (r *Root) Dir() string { return r.dir }
+
+// HostPath returns the host path of the absolute configuration path name,
+// without resolving symbolic links.
+func (r *Root) HostPath(name string) string {
+	return filepath.Join(r.dir, filepath.FromSlash(path.Clean("/"+name)))
+}
+
+// Resolve returns name (an absolute configuration path) with every
+// symbolic link resolved inside the root, still as a configuration path.
+// A missing component ends resolution: the rest is appended as written.
+func (r *Root) Resolve(name string) (string, error) {
+	if !path.IsAbs(name) {
+		return "", fmt.Errorf("%s: not an absolute path", name)
+	}
+	todo := strings.Split(strings.TrimPrefix(path.Clean(name), "/"), "/")
+	var done []string
+	for links := 0; len(todo) > 0; {
+		comp := todo[0]
+		todo = todo[1:]
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			if len(done) > 0 {
+				done = done[:len(done)-1]
+			}
+			continue
+		}
+		cur := "/" + path.Join(append(done, comp)...)
+		st, err := os.Lstat(r.HostPath(cur))
+		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
+			done = append(done, comp)
+			if err != nil {
+				done = append(done, todo...)
+				todo = nil
+			}
+			continue
+		}
+		if links++; links > maxSymlinks {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", name)
+		}
+		target, err := os.Readlink(r.HostPath(cur))
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		if path.IsAbs(target) {
+			done = nil
+		}
+		todo = append(strings.Split(target, "/"), todo...)
+	}
+	return "/" + path.Join(done...), nil
+}
+
+// ReadFile returns the contents of the regular file at the configuration
+// path name. Directories, FIFOs, devices and sockets are refused without
+// being opened, so a FIFO cannot hang the reader.
+func (r *Root) ReadFile(name string) ([]byte, error) {
+	resolved, err := r.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	rel := strings.TrimPrefix(resolved, "/")
+	if rel == "" {
+		rel = "."
+	}
+	root, err := os.OpenRoot(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegular(st); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	return b, nil
+}
+
+// Stat returns the file info of the configuration path name, following
+// symbolic links inside the root.
+func (r *Root) Stat(name string) (fs.FileInfo, error) {
+	resolved, err := r.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Lstat(r.HostPath(resolved))
+	if err != nil {
+		return nil, unwrapPathError(err)
+	}
+	return st, nil
+}
+
+func checkRegular(st fs.FileInfo) error {
+	switch m := st.Mode(); {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		return errors.New("is a directory, not a file")
+	case m&fs.ModeNamedPipe != 0:
+		return errors.New("is a FIFO, not a regular file")
+	default:
+		return fmt.Errorf("is not a regular file (mode %v)", m)
+	}
+}
+
+// unwrapPathError drops the host path from an *fs.PathError so that
+// messages name configuration paths only.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, syscall.ENOENT) {
+			return fs.ErrNotExist
+		}
+		return pe.Err
+	}
+	return err
+}
+
+// Glob returns the configuration paths matching the absolute pattern, in
+// byte order, as glob(3) finds them: '*', '?' and '[...]' within one path
+// component, a leading '.' matched only explicitly, no match an empty
+// result.
+func (r *Root) Glob(pattern string) ([]string, error) {
+	if !path.IsAbs(pattern) {
+		return nil, fmt.Errorf("%s: not an absolute path", pattern)
+	}
+	matches := []string{"/"}
+	comps := strings.Split(strings.Trim(pattern, "/"), "/")
+	for _, comp := range comps {
+		if comp == "" {
+			continue
+		}
+		var next []string
+		for _, base := range matches {
+			if !hasMeta(comp) {
+				next = append(next, path.Join(base, comp))
+				continue
+			}
+			names, err := r.readDirNames(base)
+			if err != nil {
+				continue // glob(3) without GLOB_ERR skips unreadable directories
+			}
+			pat := strings.ReplaceAll(comp, "[!", "[^")
+			for _, name := range names {
+				if name[0] == '.' && comp[0] != '.' {
+					continue
+				}
+				ok, err := path.Match(pat, name)
+				if err != nil {
+					return nil, fmt.Errorf("bad glob pattern %q: %w", pattern, err)
+				}
+				if ok {
+					next = append(next, path.Join(base, name))
+				}
+			}
+		}
+		matches = next
+	}
+	// Literal components were taken on trust: keep what exists.
+	out := matches[:0]
+	for _, m := range matches {
+		if _, err := r.Stat(m); err == nil {
+			out = append(out, m)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (r *Root) readDirNames(name string) ([]string, error) {
+	resolved, err := r.Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(r.HostPath(resolved))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names, nil
+}
+
+func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
+
+// globMatch reports whether the absolute path name matches the absolute
+// glob pattern component by component, as Glob would find it.
+func globMatch(pattern, name string) bool {
+	pc := strings.Split(strings.Trim(path.Clean(pattern), "/"), "/")
+	nc := strings.Split(strings.Trim(path.Clean(name), "/"), "/")
+	if len(pc) != len(nc) {
+		return false
+	}
+	for i := range pc {
+		if nc[i] != "" && nc[i][0] == '.' && (pc[i] == "" || pc[i][0] != '.') {
+			return false
+		}
+		if ok, err := path.Match(strings.ReplaceAll(pc[i], "[!", "[^"), nc[i]); err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,300 @@
+package files
+
+import (
+	"fmt"
+	"strings"
+)
+
+// LineKind classifies a line of a configuration file.
+type LineKind uint8
+
+const (
+	// Blank is an empty or whitespace-only line.
+	Blank LineKind = iota
+	// Comment is a line whose first token starts with '#', or a line
+	// OpenSSH skips without a word (an unterminated quoted keyword).
+	Comment
+	// Directive is a keyword line.
+	Directive
+)
+
+// Line is one line of a configuration file. Text and EOL together are the
+// line's exact bytes; the other fields are a parse of Text and are only
+// meaningful for Directive lines.
+type Line struct {
+	// Num is the 1-based line number.
+	Num int
+	// Text is the line without its terminator.
+	Text string
+	// EOL is the terminator: "\n", "\r\n", or "" for a last line without one.
+	EOL string
+	// Kind classifies the line.
+	Kind LineKind
+	// Keyword is the keyword as written (quotes removed, case kept).
+	Keyword string
+	// Args are the arguments as OpenSSH splits them: quotes and escapes
+	// removed, a trailing comment dropped.
+	Args []string
+	// Value is the argument text as written: for raw-line keywords the rest
+	// of the line verbatim, otherwise the bytes from the first to the last
+	// argument (quotes kept, trailing comment excluded).
+	Value string
+	// Err is a lexing error OpenSSH would report for this line, or nil.
+	Err error
+
+	kwStart, valStart, valEnd int // byte offsets into Text
+}
+
+// File is one configuration file held losslessly: Bytes returns exactly
+// the bytes it was parsed from, until an edit changes a line.
+type File struct {
+	// Path is the file's path as OpenSSH names it, e.g. /etc/ssh/sshd_config.
+	Path string
+	// Dialect is the language the file is written in.
+	Dialect Dialect
+	// Lines are the file's lines in order.
+	Lines []*Line
+}
+
+// Parse splits src into lines and lexes each as OpenSSH would. It never
+// fails: lexing errors are recorded on the lines (see File.Errors), so that
+// any input, valid or not, renders back to the same bytes.
+func Parse(path string, d Dialect, src []byte) *File {
+	f := &File{Path: path, Dialect: d}
+	s := string(src) // one copy; every line's Text slices it
+	n := strings.Count(s, "\n") + 1
+	backing := make([]Line, 0, n)
+	f.Lines = make([]*Line, 0, n)
+	for num := 1; len(s) > 0; num++ {
+		var text, eol string
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			text, eol, s = s[:i], "\n", s[i+1:]
+			if strings.HasSuffix(text, "\r") {
+				text, eol = text[:len(text)-1], "\r\n"
+			}
+		} else {
+			text, s = s, ""
+		}
+		backing = append(backing, Line{Num: num, Text: text, EOL: eol})
+		l := &backing[len(backing)-1]
+		l.lex(d)
+		f.Lines = append(f.Lines, l)
+	}
+	return f
+}
+
+// Bytes renders the file: every line's Text followed by its EOL.
+func (f *File) Bytes() []byte {
+	n := 0
+	for _, l := range f.Lines {
+		n += len(l.Text) + len(l.EOL)
+	}
+	b := make([]byte, 0, n)
+	for _, l := range f.Lines {
+		b = append(b, l.Text...)
+		b = append(b, l.EOL...)
+	}
+	return b
+}
+
+// Errors returns the lexing errors of the file's lines, positioned.
+func (f *File) Errors() ErrorList {
+	var errs ErrorList
+	for _, l := range f.Lines {
+		if l.Err != nil {
+			errs.Add(Pos{f.Path, l.Num}, l.Err.Error())
+		}
+	}
+	return errs
+}
+
+// EOL returns the line terminator most lines of the file use ("\n" when
+// the file has none), the style new lines should follow.
+func (f *File) EOL() string {
+	crlf, lf := 0, 0
+	for _, l := range f.Lines {
+		switch l.EOL {
+		case "\r\n":
+			crlf++
+		case "\n":
+			lf++
+		}
+	}
+	if crlf > lf {
+		return "\r\n"
+	}
+	return "\n"
+}
+
+const (
+	whitespace = " \t\r\n"
+	trailingWS = " \t\r\n\f"
+)
+
+// lex fills the parsed fields of l from l.Text, following OpenSSH 9.2's
+// process_config_line: strip trailing whitespace, take the keyword with
+// strdelim, then split the rest with argv_split.
+func (l *Line) lex(d Dialect) {
+	*l = Line{Num: l.Num, Text: l.Text, EOL: l.EOL}
+	if i := strings.IndexByte(l.Text, 0); i >= 0 {
+		l.Kind = Directive
+		l.Err = fmt.Errorf("NUL byte at column %d (OpenSSH would silently truncate the line there); remove it", i+1)
+		return
+	}
+	content := l.Text
+	// OpenSSH strips trailing whitespace but never the first byte.
+	for len(content) > 1 && strings.IndexByte(trailingWS, content[len(content)-1]) >= 0 {
+		content = content[:len(content)-1]
+	}
+	kw, kwStart, next, ok := strdelim(content, 0)
+	if ok && kw == "" && next >= 0 {
+		kw, kwStart, next, ok = strdelim(content, next)
+	}
+	switch {
+	case !ok:
+		l.Kind = Comment // OpenSSH ignores a line whose keyword has no closing quote
+		return
+	case kw == "" && strings.TrimLeft(content, whitespace) == "":
+		l.Kind = Blank
+		return
+	case kw == "" || kw[0] == '#':
+		l.Kind = Comment
+		return
+	}
+	l.Kind, l.Keyword, l.kwStart = Directive, kw, kwStart
+	if next < 0 || next >= len(content) {
+		l.valStart, l.valEnd = len(content), len(content)
+		l.Err = fmt.Errorf("no argument after keyword %q", kw)
+		return
+	}
+	rest := content[next:]
+	args, end, err := argvSplit(rest)
+	l.Args = args
+	l.valStart, l.valEnd = next, next+end
+	if err != nil {
+		l.Err = err
+		return
+	}
+	if k, ok := CatalogueFor(d).Lookup(kw); ok && k.Type == TypeRawLine {
+		l.valStart, l.valEnd = rawValue(d, content, next)
+		l.Args = []string{content[l.valStart:l.valEnd]}
+	}
+	l.Value = l.Text[l.valStart:l.valEnd]
+}
+
+// rawValue returns the span of a raw-line keyword's value within content:
+// the rest of the line after the separator, as OpenSSH takes it.
+func rawValue(d Dialect, content string, next int) (start, end int) {
+	skip := whitespace
+	if d == Client {
+		skip += "=" // readconf.c parse_command skips '=' too
+	}
+	start = next
+	for start < len(content) && strings.IndexByte(skip, content[start]) >= 0 {
+		start++
+	}
+	return start, len(content)
+}
+
+// strdelim mirrors OpenSSH's strdelim (misc.c) with '=' splitting: it
+// returns the token starting at i, the token's start offset, and the offset
+// of the rest (-1 when nothing follows, OpenSSH's NULL). ok is false for a
+// token with an unterminated quote.
+func strdelim(s string, i int) (tok string, start, next int, ok bool) {
+	if i < 0 || i > len(s) {
+		return "", i, -1, true
+	}
+	j := strings.IndexAny(s[i:], whitespace+"\"=")
+	if j < 0 {
+		return s[i:], i, -1, true
+	}
+	j += i
+	if s[j] == '"' {
+		k := strings.IndexByte(s[j+1:], '"')
+		if k < 0 {
+			return "", i, -1, false
+		}
+		k += j + 1
+		return s[i:j] + s[j+1:k], i, skipSet(s, k+1, whitespace), true
+	}
+	next = skipSet(s, j+1, whitespace)
+	if s[j] != '=' && next < len(s) && s[next] == '=' {
+		next = skipSet(s, next+1, whitespace)
+	}
+	return s[i:j], i, next, true
+}
+
+func skipSet(s string, i int, set string) int {
+	for i < len(s) && strings.IndexByte(set, s[i]) >= 0 {
+		i++
+	}
+	return i
+}
+
+// argvSplit mirrors OpenSSH's argv_split (misc.c) with comments
+// terminating the line: tokens split on spaces and tabs, ' and " quote,
+// \\ \" \' and "\ " (outside quotes) escape, and a '#' that starts a token
+// ends the line. end is the offset just past the last token.
+func argvSplit(s string) (args []string, end int, err error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == '\t' {
+			continue
+		}
+		if s[i] == '#' {
+			break
+		}
+		// Fast path: a token without quotes or escapes is a substring.
+		j := i
+		for j < len(s) && s[j] != ' ' && s[j] != '\t' && s[j] != '"' && s[j] != '\'' && s[j] != '\\' {
+			j++
+		}
+		if j == len(s) || s[j] == ' ' || s[j] == '\t' {
+			args = append(args, s[i:j])
+			end, i = j, j
+			if i >= len(s) {
+				break
+			}
+			continue
+		}
+		b.Reset()
+		var quote byte
+		for ; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case c == '\\' && i+1 < len(s) && (s[i+1] == '\'' || s[i+1] == '"' || s[i+1] == '\\' || (quote == 0 && s[i+1] == ' ')):
+				i++
+				b.WriteByte(s[i])
+			case quote == 0 && (c == ' ' || c == '\t'):
+				goto done
+			case quote == 0 && (c == '"' || c == '\''):
+				quote = c
+			case quote != 0 && c == quote:
+				quote = 0
+			default:
+				b.WriteByte(c)
+			}
+		}
+	done:
+		if quote != 0 {
+			return args, len(s), fmt.Errorf("unterminated %c quote; close it or escape it with a backslash", quote)
+		}
+		args = append(args, b.String())
+		end = i
+		if i >= len(s) {
+			break
+		}
+	}
+	return args, end, nil
+}
+
+// Directives returns the file's directive lines in order.
+func (f *File) Directives() []*Line {
+	var ds []*Line
+	for _, l := range f.Lines {
+		if l.Kind == Directive {
+			ds = append(ds, l)
+		}
+	}
+	return ds
+}

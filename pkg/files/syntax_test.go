@@ -1,0 +1,174 @@
+package files
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestLex(t *testing.T) {
+	tests := []struct {
+		d       Dialect
+		in      string
+		kind    LineKind
+		keyword string
+		args    []string
+		value   string
+		err     string
+	}{
+		{Server, "", Blank, "", nil, "", ""},
+		{Server, " \t ", Blank, "", nil, "", ""},
+		{Server, "# Port 22", Comment, "", nil, "", ""},
+		{Server, "   #Port 22", Comment, "", nil, "", ""},
+		{Server, "Port 22", Directive, "Port", []string{"22"}, "22", ""},
+		{Server, "Port=22", Directive, "Port", []string{"22"}, "22", ""},
+		{Server, "Port = 22", Directive, "Port", []string{"22"}, "22", ""},
+		{Server, "Port =22", Directive, "Port", []string{"22"}, "22", ""},
+		{Server, "Port= 22", Directive, "Port", []string{"22"}, "22", ""},
+		{Server, "Port==22", Directive, "Port", []string{"=22"}, "=22", ""},
+		{Server, "\tport\t22\t", Directive, "port", []string{"22"}, "22", ""},
+		{Server, "Port 22 # ssh", Directive, "Port", []string{"22"}, "22", ""},
+		{Server, "Port 22#x", Directive, "Port", []string{"22#x"}, "22#x", ""},
+		{Server, "Port 22\f", Directive, "Port", []string{"22"}, "22", ""},
+		{Server, `Banner "/etc/my banner"`, Directive, "Banner", []string{"/etc/my banner"}, `"/etc/my banner"`, ""},
+		{Server, `Banner '/a "b"'`, Directive, "Banner", []string{`/a "b"`}, `'/a "b"'`, ""},
+		{Server, `Banner a\ b`, Directive, "Banner", []string{"a b"}, `a\ b`, ""},
+		{Server, `Banner a"b c"d`, Directive, "Banner", []string{"ab cd"}, `a"b c"d`, ""},
+		{Server, `AllowUsers alice  bob # admins`, Directive, "AllowUsers", []string{"alice", "bob"}, "alice  bob", ""},
+		{Server, `Banner "/etc/x`, Directive, "Banner", nil, "", "unterminated"},
+		{Server, "Port", Directive, "Port", nil, "", "no argument"},
+		{Server, "Port   ", Directive, "Port", nil, "", "no argument"},
+		{Server, "Port #", Directive, "Port", nil, "", ""},
+		{Server, "Port 2\x002", Directive, "", nil, "", "NUL byte"},
+		{Server, `"Port" 22`, Directive, "Port", []string{"22"}, "22", ""},
+		{Server, `"Port 22`, Comment, "", nil, "", ""},
+		{Server, "ForceCommand /bin/echo 'hi' # not a comment  ", Directive, "ForceCommand", []string{"/bin/echo 'hi' # not a comment"}, "/bin/echo 'hi' # not a comment", ""},
+		{Server, "ForceCommand=  internal-sftp", Directive, "ForceCommand", []string{"internal-sftp"}, "internal-sftp", ""},
+		// OpenSSH 9.2 keeps '#' in VersionAddendum (9.3 cuts it).
+		{Server, "VersionAddendum hello world # c", Directive, "VersionAddendum", []string{"hello world # c"}, "hello world # c", ""},
+		{Client, "ProxyCommand ssh -W %h:%p bastion # via", Directive, "ProxyCommand", []string{"ssh -W %h:%p bastion # via"}, "ssh -W %h:%p bastion # via", ""},
+		{Client, "ProxyCommand = =nc %h %p", Directive, "ProxyCommand", []string{"nc %h %p"}, "nc %h %p", ""},
+		{Client, `ProxyCommand sh -c "x`, Directive, "ProxyCommand", []string{"sh", "-c"}, "", "unterminated"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			f := Parse("/t", tt.d, []byte(tt.in))
+			if tt.in == "" {
+				if len(f.Lines) != 0 {
+					t.Fatalf("empty input gave %d lines", len(f.Lines))
+				}
+				return
+			}
+			l := f.Lines[0]
+			if l.Kind != tt.kind {
+				t.Fatalf("kind = %v, want %v", l.Kind, tt.kind)
+			}
+			if tt.err != "" {
+				if l.Err == nil || !strings.Contains(l.Err.Error(), tt.err) {
+					t.Fatalf("err = %v, want it to contain %q", l.Err, tt.err)
+				}
+				return
+			}
+			if l.Err != nil && tt.kind == Directive && tt.args != nil {
+				t.Fatalf("unexpected error %v", l.Err)
+			}
+			if l.Keyword != tt.keyword {
+				t.Errorf("keyword = %q, want %q", l.Keyword, tt.keyword)
+			}
+			if diff := cmp.Diff(tt.args, l.Args); diff != "" {
+				t.Errorf("args (-want +got):\n%s", diff)
+			}
+			if l.Value != tt.value {
+				t.Errorf("value = %q, want %q", l.Value, tt.value)
+			}
+		})
+	}
+}
+
+func TestParseLineEndings(t *testing.T) {
+	src := "Port 22\r\nPort 2222\nX11Forwarding no"
+	f := Parse("/t", Server, []byte(src))
+	if got := len(f.Lines); got != 3 {
+		t.Fatalf("%d lines, want 3", got)
+	}
+	wantEOL := []string{"\r\n", "\n", ""}
+	for i, l := range f.Lines {
+		if l.EOL != wantEOL[i] {
+			t.Errorf("line %d EOL = %q, want %q", i+1, l.EOL, wantEOL[i])
+		}
+		if l.Num != i+1 {
+			t.Errorf("line %d numbered %d", i+1, l.Num)
+		}
+	}
+	if f.Lines[0].Args[0] != "22" {
+		t.Errorf("CRLF line args = %q", f.Lines[0].Args)
+	}
+	if got := string(f.Bytes()); got != src {
+		t.Errorf("round trip = %q", got)
+	}
+}
+
+// distroFiles returns every file of the distro fixtures.
+func distroFiles(t testing.TB) map[string][]byte {
+	files := map[string][]byte{}
+	err := filepath.WalkDir("testdata", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".md") || strings.Contains(p, "/fuzz/") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		files[p] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestRoundTripDistro(t *testing.T) {
+	files := distroFiles(t)
+	if len(files) < 5 {
+		t.Fatalf("only %d fixture files under testdata", len(files))
+	}
+	for p, b := range files {
+		for _, d := range []Dialect{Server, Client} {
+			if got := Parse(p, d, b).Bytes(); !bytes.Equal(got, b) {
+				t.Errorf("%s (%s): round trip differs", p, d)
+			}
+		}
+	}
+}
+
+// FuzzRoundTrip proves that parse then render reproduces any input byte
+// for byte, in both dialects, and that lexing never panics.
+func FuzzRoundTrip(f *testing.F) {
+	for _, b := range distroFiles(f) {
+		f.Add(b)
+	}
+	for _, s := range []string{
+		"Port 22\r\nPort=2222 # x\n\tMatch User \"a b\"\n  ForceCommand echo '#'\n",
+		"Host *\n ProxyCommand ssh -W %h:%p \"b\n",
+		"\xe9t\xe9 # latin-1\nBanner none",
+		"A=\"\\\"\"\\\n\f\r\r\n\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		for _, d := range []Dialect{Server, Client} {
+			file := Parse("/fuzz", d, src)
+			if got := file.Bytes(); !bytes.Equal(got, src) {
+				t.Fatalf("%s: round trip of %q gave %q", d, src, got)
+			}
+			for _, l := range file.Lines {
+				if l.Kind == Directive && l.Err == nil && l.Value != l.Text[l.valStart:l.valEnd] {
+					t.Fatalf("value span of %q is off", l.Text)
+				}
+			}
+		}
+	})
+}
