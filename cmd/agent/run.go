@@ -35,7 +35,7 @@ const usage = `usage:
 // Run runs the agent with args (without the program name), writing the
 // report to stdout and diagnostics to stderr, and returns the exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
-	err := run(args, stdout)
+	err := run(args, stdout, stderr)
 	var ue usageError
 	switch {
 	case err == nil:
@@ -48,13 +48,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	return exitError
 }
 
-func run(args []string, stdout io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{"no command"}
 	}
 	switch args[0] {
 	case "show":
-		return runShow(args[1:], stdout)
+		return runShow(args[1:], stdout, stderr)
 	case "version":
 		v := "(devel)"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
@@ -81,27 +81,30 @@ func parseShowArgs(args []string) (showArgs, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&a.root, "root", "/", "filesystem root for every path")
 	fs.StringVar(&a.format, "format", "text", "text or json")
-	if err := fs.Parse(args); err != nil {
-		return a, usageError{err.Error()}
+	spec := fs.String("C", "", "sshd connection criteria")
+	// Flags may come before or after the positional arguments.
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return a, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	if a.format != "text" && a.format != "json" {
 		return a, usageError{fmt.Sprintf("--format %q: want text or json", a.format)}
 	}
-	rest := fs.Args()
 	if len(rest) == 0 {
 		return a, usageError{"show: say sshd or ssh"}
 	}
 	switch rest[0] {
 	case "sshd":
 		a.dialect = files.Server
-		cf := flag.NewFlagSet("sshd", flag.ContinueOnError)
-		cf.SetOutput(io.Discard)
-		spec := cf.String("C", "", "connection criteria")
-		if err := cf.Parse(rest[1:]); err != nil {
-			return a, usageError{err.Error()}
-		}
-		if cf.NArg() > 0 {
-			return a, usageError{fmt.Sprintf("show sshd: unexpected %q", cf.Arg(0))}
+		if len(rest) > 1 {
+			return a, usageError{fmt.Sprintf("show sshd: unexpected %q", rest[1])}
 		}
 		conn, err := parseConn(*spec)
 		if err != nil {
@@ -112,6 +115,9 @@ func parseShowArgs(args []string) (showArgs, error) {
 		a.dialect = files.Client
 		if len(rest) != 2 {
 			return a, usageError{"show ssh: name exactly one HOST"}
+		}
+		if *spec != "" {
+			return a, usageError{"show ssh: -C is for sshd"}
 		}
 		a.host = rest[1]
 	default:
@@ -163,7 +169,7 @@ type shownValue struct {
 	Origins []string `json:"origins,omitempty"`
 }
 
-func runShow(args []string, stdout io.Writer) error {
+func runShow(args []string, stdout, stderr io.Writer) error {
 	a, err := parseShowArgs(args)
 	if err != nil {
 		return err
@@ -179,6 +185,9 @@ func runShow(args []string, stdout io.Writer) error {
 	cfg, err := files.Load(root, main, a.dialect)
 	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "agent: warning: %v\n", w)
 	}
 	var eff *files.Effective
 	if a.dialect == files.Server {

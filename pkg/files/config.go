@@ -107,11 +107,17 @@ func Load(root *Root, name string, d Dialect) (*Config, error) {
 }
 
 type loader struct {
-	cfg   *Config
-	cat   *Catalogue
-	files map[string]*File
-	errs  ErrorList
+	cfg     *Config
+	cat     *Catalogue
+	files   map[string]*File
+	errs    ErrorList
+	walks   int  // files walked, counting repeats
+	aborted bool // a fatal Include error stops the load, as in OpenSSH
 }
+
+// maxWalks bounds the files one load walks (a file included n times counts
+// n times), so that Include fan-out cannot make a load run for ever.
+const maxWalks = 10000
 
 // read returns the parsed file at name, reading it once.
 func (l *loader) read(name string) (*File, error) {
@@ -137,6 +143,9 @@ func (l *loader) read(name string) (*File, error) {
 func (l *loader) walk(f *File, parent *Block, depth int) {
 	block := parent
 	for _, line := range f.Lines {
+		if l.aborted {
+			return
+		}
 		if line.Kind != Directive {
 			continue
 		}
@@ -221,6 +230,12 @@ func (l *loader) include(f *File, line *Line, block *Block, depth int) {
 			}
 			if depth+1 > MaxIncludeDepth {
 				l.errs.Addf(pos, "Include %s: more than %d nested Includes (an Include loop?)", m, MaxIncludeDepth)
+				l.aborted = true
+				return
+			}
+			if l.walks++; l.walks > maxWalks {
+				l.errs.Addf(pos, "Include %s: more than %d files included in all; simplify the Includes", m, maxWalks)
+				l.aborted = true
 				return
 			}
 			inc, err := l.read(m)

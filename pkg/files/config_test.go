@@ -204,3 +204,14 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestIncludeFanOutEnds(t *testing.T) {
+	// Each level includes the next twice: 2^16 walks unless stopped.
+	r := writeTree(t, map[string]string{
+		"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config /etc/ssh/sshd_config /etc/ssh/sshd_config\n",
+	})
+	_, err := Load(r, "/etc/ssh/sshd_config", Server)
+	if err == nil || len(err.(ErrorList)) != 1 || !strings.Contains(err.Error(), "more than 16 nested Includes") {
+		t.Fatalf("err = %v, want one nesting error", err)
+	}
+}

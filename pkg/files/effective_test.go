@@ -38,7 +38,7 @@ func TestClientEffective(t *testing.T) {
 	r := writeTree(t, map[string]string{
 		"etc/ssh/ssh_config": "Include /etc/ssh/ssh_config.d/*.conf\n" +
 			"Host web* !web9\n  User deploy\n  ServerAliveInterval none\n  SendEnv LANG LC_*\n" +
-			"Host Mixed\n  Hostname mixed.example.com\n" +
+			"Host Mixed\n  Hostname Mixed.Example.com\n" +
 			"Match host mixed.example.com user root\n  ServerAliveCountMax 7\n" +
 			"Match user deploy\n  ServerAliveCountMax 5\n" +
 			"Host *\n  ServerAliveInterval 2m\n  SendEnv -LC_* XMODIFIERS\n  IdentityFile ~/.ssh/a\n  IdentityFile ~/.ssh/b\n",
@@ -56,7 +56,7 @@ func TestClientEffective(t *testing.T) {
 		{"web2", "IdentityFile", "~/.ssh/a ~/.ssh/b @ /etc/ssh/ssh_config:15"},
 		// Host patterns are case-sensitive.
 		{"mixed", "Hostname", "unset"},
-		{"Mixed", "Hostname", "mixed.example.com @ /etc/ssh/ssh_config:7"},
+		{"Mixed", "Hostname", "mixed.example.com @ /etc/ssh/ssh_config:7"}, // written Mixed.Example.com
 		// Match host sees the Hostname set so far; Match user the local user.
 		{"Mixed", "ServerAliveCountMax", "7 @ /etc/ssh/ssh_config:9"},
 		// Match user sees the User set so far.
@@ -113,7 +113,8 @@ func TestEqual(t *testing.T) {
 		{Server, "PermitRootLogin", "prohibit-password", "WITHOUT-PASSWORD", true},
 		{Server, "PermitRootLogin", "no", "yes", false},
 		{Server, "Ciphers", "aes128-ctr", "AES128-CTR", false},
-		{Client, "Hostname", "Example.com", "example.com", false},
+		{Client, "Hostname", "Example.com", "example.com", true}, // ssh lowercases it
+		{Client, "User", "Root", "root", false},
 	}
 	for _, tt := range tests {
 		if got := Equal(tt.d, k(tt.d, tt.key), []string{tt.a}, []string{tt.b}); got != tt.equal {

@@ -127,6 +127,9 @@ type Keyword struct {
 	// ExactCase is true when OpenSSH matches the Enum words
 	// case-sensitively (sshd PermitTunnel).
 	ExactCase bool
+	// FoldCase is true when OpenSSH lowercases the value before use, so
+	// values differing only in case are equal (ssh Hostname).
+	FoldCase bool
 	// None is true when the keyword also accepts the word "none" in place
 	// of a value (e.g. ssh ConnectTimeout).
 	None bool

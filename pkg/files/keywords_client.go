@@ -23,7 +23,7 @@ func clientKeywords() []Keyword {
 		{Name: "Include", Type: TypeList, Combine: Cumulative},
 
 		// Connection.
-		{Name: "Hostname", Type: TypeString},
+		{Name: "Hostname", Type: TypeString, FoldCase: true},
 		{Name: "User", Type: TypeString},
 		{Name: "Port", Type: TypeInt},
 		{Name: "AddressFamily", Type: TypeEnum, Enum: []string{"any", "inet", "inet6"}},

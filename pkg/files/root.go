@@ -33,7 +33,7 @@ func NewRoot(dir string) (*Root, error) {
 	}
 	st, err := os.Stat(abs)
 	if err != nil {
-		return nil, fmt.Errorf("root: %w", err)
+		return nil, fmt.Errorf("root %s: %w", dir, unwrapPathError(err))
 	}
 	if !st.IsDir() {
 		return nil, fmt.Errorf("root %s: not a directory", dir)

@@ -172,3 +172,41 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoad feeds arbitrary bytes as a main file (with a drop-in that
+// includes it back, so loops occur) through loading, evaluation and an
+// edit in both dialects: errors are fine, panics and hangs are not, and
+// an edit either succeeds or leaves the file's bytes untouched.
+func FuzzLoad(f *testing.F) {
+	for _, b := range distroFiles(f) {
+		f.Add(b)
+	}
+	f.Add([]byte("Include /etc/ssh/d/*\nMatch all\nPort 22\nHost *\n"))
+	dir := f.TempDir()
+	must(f, os.MkdirAll(filepath.Join(dir, "etc/ssh/d"), 0o755))
+	must(f, os.WriteFile(filepath.Join(dir, "etc/ssh/d/x"), []byte("Include /etc/ssh/main\nMatch User x\n"), 0o644))
+	r, err := NewRoot(dir)
+	must(f, err)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		must(t, os.WriteFile(filepath.Join(dir, "etc/ssh/main"), src, 0o644))
+		for _, d := range []Dialect{Server, Client} {
+			c, err := Load(r, "/etc/ssh/main", d)
+			if c.Main == nil {
+				t.Fatalf("no main file: %v", err)
+			}
+			c.Server(Conn{User: "x", Addr: "192.0.2.1", LPort: 22})
+			c.Client(Target{Host: "x", LocalUser: "root"})
+			if err != nil {
+				continue
+			}
+			scope, key := Scope{Match: "User x"}, "ClientAliveInterval"
+			if d == Client {
+				scope, key = Scope{Host: "x"}, "ServerAliveInterval"
+			}
+			before := string(c.Main.Bytes())
+			if _, err := c.Set(scope, key, []string{"7"}, nil); err != nil && string(c.Main.Bytes()) != before {
+				t.Fatalf("failed Set (%v) changed the file", err)
+			}
+		}
+	})
+}

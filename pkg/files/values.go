@@ -99,6 +99,9 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
+		if k.FoldCase {
+			a = strings.ToLower(a)
+		}
 		return []string{a}, nil
 	}
 	return slices.Clone(args), nil
