@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -322,6 +323,11 @@ func parseCriteria(d Dialect, s string) ([]Criterion, error) {
 				return nil, fmt.Errorf("Match: missing argument for %s", word)
 			}
 		}
+		if d == Server && (c.Attr == "address" || c.Attr == "localaddress") {
+			if err := checkAddrList(c.Arg); err != nil {
+				return nil, fmt.Errorf("Match %s: %w", word, err)
+			}
+		}
 		crit = append(crit, c)
 	}
 	if len(crit) == 0 {
@@ -335,6 +341,21 @@ func parseCriteria(d Dialect, s string) ([]Criterion, error) {
 		}
 	}
 	return crit, nil
+}
+
+// checkAddrList rejects what sshd's addr_match_list rejects: an empty
+// entry, or a CIDR block with bits set beyond its mask.
+func checkAddrList(list string) error {
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimPrefix(p, "!")
+		if p == "" {
+			return fmt.Errorf("empty entry in address list %q", list)
+		}
+		if pfx, err := netip.ParsePrefix(p); err == nil && pfx.Masked() != pfx {
+			return fmt.Errorf("%s has bits set beyond its /%d mask; write %s", p, pfx.Bits(), pfx.Masked())
+		}
+	}
+	return nil
 }
 
 func onlyFinalCanonical(crit []Criterion) bool {

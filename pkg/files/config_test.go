@@ -125,6 +125,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"sshd_config:2: NUL byte"}},
 		{"bad Match", map[string]string{"etc/ssh/sshd_config": "Match Colour red\n"},
 			[]string{"sshd_config:1: Match: unsupported criterion \"Colour\""}},
+		{"bad Match address", map[string]string{"etc/ssh/sshd_config": "Match Address 192.0.2.1/24\nMatch LocalAddress 10.0.0.0/8,,!1.2.3.4\n"},
+			[]string{"sshd_config:1: Match Address: 192.0.2.1/24 has bits set beyond its /24 mask; write 192.0.2.0/24", "sshd_config:2: Match LocalAddress: empty entry"}},
 		{"missing main file", map[string]string{"etc/ssh/other": ""},
 			[]string{"/etc/ssh/sshd_config: file does not exist"}},
 	}

@@ -170,5 +170,8 @@ type Conflict struct {
 
 // Error names the keyword, the scope and the winning directive.
 func (c *Conflict) Error() string {
+	if c.Winner.File == "" {
+		return fmt.Sprintf("%s for %s cannot take effect: %s", c.Keyword, c.Scope, c.Reason)
+	}
 	return fmt.Sprintf("%s for %s cannot take effect: %s wins (%s)", c.Keyword, c.Scope, c.Winner, c.Reason)
 }

@@ -365,6 +365,9 @@ func MatchPatternList(s, list string, lower bool) int {
 // negated entry matched, 0 no match.
 func matchAddrList(addr, list string) int {
 	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return 0 // addr_match_list: an address that does not parse never matches
+	}
 	got := 0
 	for _, p := range strings.Split(list, ",") {
 		neg := false
@@ -372,9 +375,9 @@ func matchAddrList(addr, list string) int {
 			neg, p = true, p[1:]
 		}
 		var m bool
-		if pfx, perr := netip.ParsePrefix(p); perr == nil && err == nil {
+		if pfx, perr := netip.ParsePrefix(p); perr == nil {
 			m = pfx.Masked() == pfx && pfx.Contains(ip.Unmap())
-		} else if a, aerr := netip.ParseAddr(p); aerr == nil && err == nil {
+		} else if a, aerr := netip.ParseAddr(p); aerr == nil {
 			m = a == ip.Unmap()
 		} else {
 			m = MatchPattern(strings.ToLower(addr), strings.ToLower(p))

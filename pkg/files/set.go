@@ -57,7 +57,11 @@ func (c *Config) Set(scope Scope, name string, args []string, into *File) ([]Edi
 	if err != nil {
 		return nil, err
 	}
-	if v, ok := c.effectiveIn(scope, k); ok && slices.Equal(v.Args, norm) {
+	vs, err := c.effectiveIn(scope, k)
+	if err != nil {
+		return nil, err
+	}
+	if ok, _ := holds(vs, norm); ok {
 		return nil, nil
 	}
 	snap := c.snapshot()
@@ -67,8 +71,9 @@ func (c *Config) Set(scope Scope, name string, args []string, into *File) ([]Edi
 	}
 	var lost bool
 	if err == nil {
-		v, ok := c.effectiveIn(scope, k)
-		lost = !ok || !slices.Equal(v.Args, norm)
+		vs, _ := c.effectiveIn(scope, k)
+		ok, _ := holds(vs, norm)
+		lost = !ok
 	}
 	if err == nil && !lost {
 		return edits, nil
@@ -78,8 +83,9 @@ func (c *Config) Set(scope Scope, name string, args []string, into *File) ([]Edi
 		return nil, err
 	}
 	// Name the winner as it stands in the unchanged files.
-	cf := &Conflict{Keyword: k.Name, Scope: scope, Reason: "an earlier directive takes precedence"}
-	if v, ok := c.effectiveIn(scope, k); ok {
+	cf := &Conflict{Keyword: k.Name, Scope: scope, Reason: "the new line would sit where it does not apply"}
+	vs, _ = c.effectiveIn(scope, k)
+	if _, v := holds(vs, norm); v != nil {
 		cf.Winner = v.Origin()
 		cf.Reason = fmt.Sprintf("it sets %s, and changing it would change what other %s get; %s", FormatValue(k, v.Args), c.others(), c.fixHint())
 	}
@@ -136,26 +142,51 @@ func (c *Config) keyword(scope Scope, name string, args []string) (*Keyword, []s
 	return k, norm, err
 }
 
-// probe returns the connection or host that stands for scope: for a block,
-// one that its criteria or patterns select; for the global section, one
-// that no criterion selects.
-func (c *Config) effectiveIn(scope Scope, k *Keyword) (*Value, bool) {
-	var e *Effective
+// probeUsers are the local users a client value must hold for: ssh's
+// Match user and localuser depend on who runs ssh, which the agent cannot
+// know, so a value takes effect only if it does for root and for others.
+var probeUsers = []string{"root", "sshconverge-probe"}
+
+// effectiveIn returns the value of k for each probe that stands for scope
+// (connections or hosts the scope selects; for the global section, ones no
+// criterion selects).
+func (c *Config) effectiveIn(scope Scope, k *Keyword) ([]*Value, error) {
+	var vs []*Value
 	if c.Dialect == Server {
-		e = c.Server(sampleConn(scope))
-	} else {
-		e = c.Client(Target{Host: sampleHost(scope), LocalUser: "sshconverge-probe"})
+		conn, err := sampleConn(scope)
+		if err != nil {
+			return nil, err
+		}
+		v, _ := c.Server(conn).Get(k)
+		return append(vs, v), nil
 	}
-	return e.Get(k)
+	for _, u := range probeUsers {
+		v, _ := c.Client(Target{Host: sampleHost(scope), LocalUser: u}).Get(k)
+		vs = append(vs, v)
+	}
+	return vs, nil
 }
 
-// inScope reports whether entry en belongs to scope.
+// holds reports whether every value in vs is set to norm; otherwise it
+// returns the first value that is not (nil when unset).
+func holds(vs []*Value, norm []string) (bool, *Value) {
+	for _, v := range vs {
+		if v == nil || !slices.Equal(v.Args, norm) {
+			return false, v
+		}
+	}
+	return true, nil
+}
+
+// inScope reports whether entry en belongs to scope. A block nested in
+// another (through an Include inside it) is not the scope its header names:
+// it applies only where the outer block does.
 func (c *Config) inScope(scope Scope, en *Entry) bool {
 	b := en.Block
 	switch {
 	case scope.Global():
 		return b == nil
-	case b == nil:
+	case b == nil || b.Parent != nil:
 		return false
 	case scope.Host != "":
 		return b.Host && strings.Join(b.Patterns, " ") == scope.Host
@@ -256,12 +287,21 @@ func (c *Config) addBlock(scope Scope, k *Keyword, value string) ([]Edit, error)
 		}
 	}
 	indent := f.indentOf(len(f.Lines))
-	// Keep blocks apart by a blank line, as people write them.
-	if at == len(f.Lines) && at > 0 && strings.TrimSpace(f.Lines[at-1].Text) != "" {
+	// Keep blocks apart by a blank line, as people write them, and keep the
+	// comments above the shadowing block with it.
+	if at < len(f.Lines) {
+		j := at
+		for j > 0 && f.Lines[j-1].Kind != Directive {
+			j--
+		}
+		for j < at && f.Lines[j].Kind == Blank {
+			j++
+		}
+		at = j
+		f.Insert(at, "")
+	} else if at > 0 && strings.TrimSpace(f.Lines[at-1].Text) != "" {
 		f.Insert(at, "")
 		at++
-	} else if at < len(f.Lines) {
-		f.Insert(at, "")
 	}
 	h := f.Insert(at, header)
 	l := f.Insert(at+1, indent+k.Name+" "+value)
@@ -279,7 +319,8 @@ func (c *Config) shadows(f *File, l *Line, scope Scope) bool {
 		return false
 	}
 	if c.Dialect == Server {
-		return serverMatch(b.Criteria, sampleConn(scope))
+		conn, err := sampleConn(scope)
+		return err == nil && serverMatch(b.Criteria, conn)
 	}
 	host := sampleHost(scope)
 	if b.Host {
@@ -307,33 +348,75 @@ func sampleHost(scope Scope) string {
 }
 
 // sampleConn returns a connection that scope's Match criteria select (the
-// zero Conn for the global section).
-func sampleConn(scope Scope) Conn {
+// zero Conn for the global section), or an error if it finds none.
+func sampleConn(scope Scope) (Conn, error) {
 	var conn Conn
-	for _, c := range mustCriteria(Server, scope.Match) {
-		p := fillPattern(firstPositive(c.Arg, ","))
-		switch c.Attr {
+	crit := mustCriteria(Server, scope.Match)
+	if scope.Match != "" && crit == nil {
+		return conn, fmt.Errorf("Match %s: not valid sshd Match criteria", scope.Match)
+	}
+	for _, cr := range crit {
+		switch cr.Attr {
 		case "user":
-			conn.User = p
+			conn.User = pickCandidate(patternCandidates(cr.Arg), conn.User, func(s string) bool { return MatchPatternList(s, cr.Arg, false) == 1 })
 		case "host":
-			conn.Host = p
-		case "address", "localaddress":
-			a := p
-			if pfx, err := netip.ParsePrefix(p); err == nil {
-				a = pfx.Addr().String()
-			}
-			if c.Attr == "address" {
-				conn.Addr = a
-			} else {
-				conn.LAddr = a
-			}
-		case "localport":
-			conn.LPort, _ = strconv.Atoi(p)
+			conn.Host = pickCandidate(patternCandidates(strings.ToLower(cr.Arg)), conn.Host, func(s string) bool { return MatchPatternList(s, cr.Arg, true) == 1 })
 		case "rdomain":
-			conn.RDomain = p
+			conn.RDomain = pickCandidate(patternCandidates(cr.Arg), conn.RDomain, func(s string) bool { return MatchPatternList(s, cr.Arg, false) == 1 })
+		case "address":
+			conn.Addr = pickCandidate(addrCandidates(cr.Arg), conn.Addr, func(s string) bool { return matchAddrList(s, cr.Arg) == 1 })
+		case "localaddress":
+			conn.LAddr = pickCandidate(addrCandidates(cr.Arg), conn.LAddr, func(s string) bool { return matchAddrList(s, cr.Arg) == 1 })
+		case "localport":
+			conn.LPort, _ = strconv.Atoi(cr.Arg)
 		}
 	}
-	return conn
+	if !serverMatch(crit, conn) {
+		return conn, fmt.Errorf("Match %s: no connection satisfies these criteria", scope.Match)
+	}
+	return conn, nil
+}
+
+// pickCandidate returns the first candidate that ok accepts, preferring
+// one already chosen for an earlier criterion of the same attribute.
+func pickCandidate(cands []string, have string, ok func(string) bool) string {
+	if have != "" && ok(have) {
+		return have
+	}
+	for _, c := range cands {
+		if ok(c) {
+			return c
+		}
+	}
+	return have
+}
+
+// patternCandidates returns names that may match a pattern list: its
+// positive patterns with wildcards filled in, then generic names.
+func patternCandidates(list string) []string {
+	var out []string
+	for _, p := range strings.Split(list, ",") {
+		if p != "" && p[0] != '!' {
+			out = append(out, fillPattern(p), strings.NewReplacer("*", "", "?", "z").Replace(p))
+		}
+	}
+	return append(out, "sshconverge-probe", "x")
+}
+
+// addrCandidates returns addresses that may match an address list.
+func addrCandidates(list string) []string {
+	var out []string
+	for _, p := range strings.Split(list, ",") {
+		if p == "" || p[0] == '!' {
+			continue
+		}
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pfx.Addr().String(), pfx.Addr().Next().String())
+			continue
+		}
+		out = append(out, strings.NewReplacer("*", "1", "?", "1").Replace(p))
+	}
+	return append(out, "192.0.2.1", "198.51.100.1", "203.0.113.1", "10.0.0.1", "127.0.0.1", "::1")
 }
 
 func mustCriteria(d Dialect, s string) []Criterion {
