@@ -33,6 +33,9 @@ type Config struct {
 	// evaluation order: Includes expanded inline, a file included twice
 	// appearing twice.
 	Entries []*Entry
+	// Blocks are the Host and Match blocks in evaluation order, each
+	// occurrence once (a file included twice gives its blocks twice).
+	Blocks []*Block
 
 	// Warnings are things OpenSSH accepts silently but a person should
 	// know, e.g. an Include glob that matches a directory.
@@ -114,6 +117,8 @@ type loader struct {
 	errs    ErrorList
 	walks   int  // files walked, counting repeats
 	aborted bool // a fatal Include error stops the load, as in OpenSSH
+
+	ignoreUnknown string // ssh IgnoreUnknown's pattern list, once seen
 }
 
 // maxWalks bounds the files one load walks (a file included n times counts
@@ -156,6 +161,9 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 			continue
 		}
 		k, ok := l.cat.Lookup(line.Keyword)
+		if !ok && l.ignoreUnknown != "" && MatchPatternList(strings.ToLower(line.Keyword), l.ignoreUnknown, true) == 1 {
+			continue // ssh's IgnoreUnknown names it
+		}
 		if !ok {
 			msg := fmt.Sprintf("unknown %s keyword %q", l.cfg.Dialect, line.Keyword)
 			if s := l.cat.Suggest(line.Keyword); s != "" {
@@ -174,6 +182,7 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 				continue
 			}
 			block = b
+			l.cfg.Blocks = append(l.cfg.Blocks, b)
 		default:
 			entryBlock := block
 			if l.cfg.Dialect == Server && block != nil && !k.InMatch {
@@ -192,6 +201,11 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 				continue
 			}
 			l.cfg.Entries = append(l.cfg.Entries, &Entry{File: f, Line: line, Keyword: k, Args: args, Block: entryBlock})
+			if k.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
+				// Taken wherever it stands: whether its block applies
+				// depends on the host, and an error would be worse.
+				l.ignoreUnknown = args[0]
+			}
 		}
 	}
 }

@@ -170,11 +170,23 @@ type clientState struct {
 	host   string // the name Host patterns are matched against
 }
 
+var (
+	clientHostname = mustLookup(Client, "Hostname")
+	clientUser     = mustLookup(Client, "User")
+)
+
+func mustLookup(d Dialect, name string) *Keyword {
+	k, ok := CatalogueFor(d).Lookup(name)
+	if !ok {
+		panic("files: catalogue lacks " + name)
+	}
+	return k
+}
+
+// hostname returns the Hostname obtained so far.
 func (e *Effective) hostname() (string, bool) {
-	for k, v := range e.values {
-		if k.Name == "Hostname" {
-			return v.Args[0], true
-		}
+	if v, ok := e.values[clientHostname]; ok {
+		return v.Args[0], true
 	}
 	return "", false
 }
@@ -276,10 +288,8 @@ func (e *Effective) clientMatch(crit []Criterion, st *clientState, final bool) (
 			r = MatchPatternList(strings.ToLower(st.target.Host), cr.Arg, true) == 1
 		case "user":
 			user := st.target.LocalUser
-			for k, v := range e.values {
-				if k.Name == "User" {
-					user = v.Args[0]
-				}
+			if v, ok := e.values[clientUser]; ok {
+				user = v.Args[0]
 			}
 			r = MatchPatternList(user, cr.Arg, false) == 1
 		case "localuser":

@@ -1,6 +1,9 @@
 package files
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestServerEffective(t *testing.T) {
 	r := writeTree(t, map[string]string{
@@ -67,6 +70,16 @@ func TestClientEffective(t *testing.T) {
 		if g := got(t, Client, e, tt.key); g != tt.want {
 			t.Errorf("%s %s = %s, want %s", tt.host, tt.key, g, tt.want)
 		}
+	}
+}
+
+func TestIgnoreUnknown(t *testing.T) {
+	r := writeTree(t, map[string]string{
+		"etc/ssh/ssh_config": "IgnoreUnknown UseKeychain,AddKeys*\nUseKeychain yes\nAddKeysToAgentX no\nHost x\n  Frobnicate 1\n",
+	})
+	_, err := Load(r, "/etc/ssh/ssh_config", Client)
+	if err == nil || strings.Count(err.Error(), "\n") != 0 || !strings.Contains(err.Error(), `ssh_config:5: unknown ssh_config keyword "Frobnicate"`) {
+		t.Fatalf("err = %v, want only Frobnicate reported", err)
 	}
 }
 

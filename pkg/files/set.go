@@ -236,39 +236,15 @@ func (c *Config) set(scope Scope, k *Keyword, value string, into *File) ([]Edit,
 		return []Edit{{Kind: EditInsert, File: f.Path, Line: l.Num, After: l.Text}}, nil
 	}
 	// An existing block of this scope: append to it.
-	for _, en := range c.blocks() {
-		if c.inScope(scope, &Entry{Block: en}) {
-			f := en.File
-			h := slices.Index(f.Lines, en.Line)
+	for _, b := range c.Blocks {
+		if c.inScope(scope, &Entry{Block: b}) {
+			f := b.File
+			h := slices.Index(f.Lines, b.Line)
 			l := f.Insert(f.blockEnd(h), f.indentOf(h)+k.Name+" "+value)
 			return []Edit{{Kind: EditInsert, File: f.Path, Line: l.Num, After: l.Text}}, nil
 		}
 	}
 	return c.addBlock(scope, k, value)
-}
-
-// blocks returns every block of the configuration in evaluation order,
-// including blocks with no directives.
-func (c *Config) blocks() []*Block {
-	var bs []*Block
-	seen := map[*Block]bool{}
-	for _, en := range c.Entries {
-		for b := en.Block; b != nil && !seen[b]; b = b.Parent {
-			seen[b] = true
-			bs = append(bs, b)
-		}
-	}
-	// Blocks without directives are found by scanning the files.
-	for _, f := range c.Files {
-		for _, l := range f.Lines {
-			if isHeader(l) && !slices.ContainsFunc(bs, func(b *Block) bool { return b.Line == l }) {
-				if b, err := parseBlock(c.Dialect, f, l, nil); err == nil {
-					bs = append(bs, b)
-				}
-			}
-		}
-	}
-	return bs
 }
 
 // addBlock adds a new block for scope to the main file holding the one
@@ -483,7 +459,7 @@ func (c *Config) reload() error {
 			l.cfg.Files = append(l.cfg.Files, f)
 		}
 	}
-	c.Files, c.Entries = l.cfg.Files, l.cfg.Entries
+	c.Files, c.Entries, c.Blocks, c.Warnings = l.cfg.Files, l.cfg.Entries, l.cfg.Blocks, l.cfg.Warnings
 	return l.errs.Err()
 }
 

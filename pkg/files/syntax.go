@@ -287,14 +287,3 @@ func argvSplit(s string) (args []string, end int, err error) {
 	}
 	return args, end, nil
 }
-
-// Directives returns the file's directive lines in order.
-func (f *File) Directives() []*Line {
-	var ds []*Line
-	for _, l := range f.Lines {
-		if l.Kind == Directive {
-			ds = append(ds, l)
-		}
-	}
-	return ds
-}
