@@ -30,6 +30,12 @@ if [ ${#need[@]} -gt 0 ]; then
 	fi
 fi
 
+# sshd -t / -T refuse to run without their privilege-separation directory,
+# which only the service's start creates.
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -p /run/sshd
+fi
+
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
 	echo "gofmt needed on:" >&2
