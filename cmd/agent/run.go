@@ -15,10 +15,11 @@ import (
 	"github.com/sshconverge/agent/pkg/files"
 )
 
-// Exit codes.
+// Exit codes, decided here and nowhere else.
 const (
 	exitOK    = 0
 	exitError = 1
+	exitDrift = 2 // --check: the configuration differs from the desired state
 )
 
 // usageError is a command-line mistake; Run prints usage with it.
@@ -27,6 +28,8 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 const usage = `usage:
+  agent [--check] [--diff] [--root DIR] [--format text|json] [--log-level LEVEL] DESIRED.yaml
+  agent validate DESIRED.yaml
   agent show [--root DIR] [--format text|json] sshd [-C user=U,host=H,addr=A,laddr=L,lport=P]
   agent show [--root DIR] [--format text|json] ssh HOST
   agent version
@@ -35,11 +38,11 @@ const usage = `usage:
 // Run runs the agent with args (without the program name), writing the
 // report to stdout and diagnostics to stderr, and returns the exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
-	err := run(args, stdout, stderr)
+	code, err := run(args, stdout, stderr)
 	var ue usageError
 	switch {
 	case err == nil:
-		return exitOK
+		return code
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "agent: %v\n%s", err, usage)
 	default:
@@ -48,22 +51,24 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	return exitError
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
-		return usageError{"no command"}
+		return exitError, usageError{"no desired-state file or command"}
 	}
 	switch args[0] {
 	case "show":
-		return runShow(args[1:], stdout, stderr)
+		return exitOK, runShow(args[1:], stdout, stderr)
+	case "validate":
+		return exitOK, runValidate(args[1:], stdout)
 	case "version":
 		v := "(devel)"
 		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 			v = bi.Main.Version
 		}
 		fmt.Fprintf(stdout, "sshconverge agent %s\n", v)
-		return nil
+		return exitOK, nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	return runConverge(args, stdout, stderr)
 }
 
 // showArgs are the parsed arguments of "agent show".
@@ -82,17 +87,9 @@ func parseShowArgs(args []string) (showArgs, error) {
 	fs.StringVar(&a.root, "root", "/", "filesystem root for every path")
 	fs.StringVar(&a.format, "format", "text", "text or json")
 	spec := fs.String("C", "", "sshd connection criteria")
-	// Flags may come before or after the positional arguments.
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return a, usageError{err.Error()}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		args = fs.Args()[1:]
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return a, err
 	}
 	if a.format != "text" && a.format != "json" {
 		return a, usageError{fmt.Sprintf("--format %q: want text or json", a.format)}
@@ -124,6 +121,22 @@ func parseShowArgs(args []string) (showArgs, error) {
 		return a, usageError{fmt.Sprintf("show: unknown side %q; say sshd or ssh", rest[0])}
 	}
 	return a, nil
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // parseConn parses sshd -C style criteria: user=U,host=H,addr=A,laddr=L,lport=P,rdomain=R.

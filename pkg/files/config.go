@@ -37,11 +37,23 @@ type Config struct {
 	// occurrence once (a file included twice gives its blocks twice).
 	Blocks []*Block
 
+	// LocalUsers are the local accounts a client value must take effect
+	// for (ssh's Match user and localuser depend on who runs ssh); nil
+	// means root and one other account.
+	LocalUsers []string
+
 	// Warnings are things OpenSSH accepts silently but a person should
 	// know, e.g. an Include glob that matches a directory.
 	Warnings ErrorList
 
 	orig map[string][]byte // bytes read from disk, by path
+}
+
+// Original returns the bytes the file at path had when it was read, or
+// false for a file that was not read from disk.
+func (c *Config) Original(path string) ([]byte, bool) {
+	b, ok := c.orig[path]
+	return b, ok
 }
 
 // Entry is one value directive at one place in the evaluation order.
@@ -59,7 +71,7 @@ type Entry struct {
 }
 
 // Pos returns the directive's position.
-func (e *Entry) Pos() Pos { return Pos{e.File.Path, e.Line.Num} }
+func (e *Entry) Pos() Pos { return Pos{File: e.File.Path, Line: e.Line.Num} }
 
 // Block is one Host or Match block at one place in the evaluation order.
 // It runs from its header line to the next Host/Match line of the same file
@@ -81,7 +93,7 @@ type Block struct {
 }
 
 // Pos returns the position of the block's header line.
-func (b *Block) Pos() Pos { return Pos{b.File.Path, b.Line.Num} }
+func (b *Block) Pos() Pos { return Pos{File: b.File.Path, Line: b.Line.Num} }
 
 // Criterion is one Match criterion, e.g. "User alice,bob" or "!host x".
 type Criterion struct {
@@ -155,7 +167,7 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 		if line.Kind != Directive {
 			continue
 		}
-		pos := Pos{f.Path, line.Num}
+		pos := Pos{File: f.Path, Line: line.Num}
 		if line.Err != nil {
 			l.errs.Add(pos, line.Err.Error())
 			continue
@@ -212,7 +224,7 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 
 // include expands one Include line.
 func (l *loader) include(f *File, line *Line, block *Block, depth int) {
-	pos := Pos{f.Path, line.Num}
+	pos := Pos{File: f.Path, Line: line.Num}
 	for _, arg := range line.Args {
 		if arg == "" {
 			l.errs.Add(pos, "empty Include argument")
@@ -292,6 +304,10 @@ func parseBlock(d Dialect, f *File, line *Line, parent *Block) (*Block, error) {
 	b.Criteria = crit
 	return b, nil
 }
+
+// ParseCriteria parses and validates the criteria of a Match line of
+// dialect d, as written after the keyword (e.g. "User backup").
+func ParseCriteria(d Dialect, s string) ([]Criterion, error) { return parseCriteria(d, s) }
 
 // serverAttrs and clientAttrs are the Match criteria of OpenSSH 9.2; the
 // value says whether the criterion takes an argument.

@@ -92,7 +92,7 @@ func TestDifferentialEdits(t *testing.T) {
 			var selected []bool
 			exact, probeConn := true, Conn{}
 			if d == Server {
-				p, err := sampleConn(scope)
+				p, err := ProbeConn(scope)
 				if err != nil {
 					skipped++
 					continue
@@ -109,7 +109,7 @@ func TestDifferentialEdits(t *testing.T) {
 					selected = append(selected, scope.Global() || serverMatch(mustCriteria(Server, scope.Match), Conn{User: c.User, Host: c.Host, Addr: c.Addr, LAddr: c.LAddr, LPort: c.LPort}))
 				}
 			} else {
-				hosts = append(slices.Clone(tree.Hosts), sampleHost(scope))
+				hosts = append(slices.Clone(tree.Hosts), ProbeHost(scope))
 				for _, h := range hosts {
 					selected = append(selected, matchHostPatterns(h, strings.Fields(scope.Host)))
 				}

@@ -7,18 +7,22 @@ import (
 	"strings"
 )
 
-// Pos is a position in a configuration file. Line 0 means the whole file.
+// Pos is a position in a file. Line 0 means the whole file; Col 0 means
+// the whole line.
 type Pos struct {
-	File string
-	Line int
+	File      string
+	Line, Col int
 }
 
-// String returns "file:line", or "file" when Line is 0.
+// String returns "file:line:col", "file:line" or "file".
 func (p Pos) String() string {
-	if p.Line == 0 {
+	switch {
+	case p.Line == 0:
 		return p.File
+	case p.Col == 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
 	}
-	return fmt.Sprintf("%s:%d", p.File, p.Line)
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
 // Error is one positioned problem in a configuration file.
@@ -47,10 +51,11 @@ func (l *ErrorList) Addf(pos Pos, format string, args ...any) {
 	l.Add(pos, fmt.Sprintf(format, args...))
 }
 
-// Sort orders the list by file, then line; equal positions keep their order.
+// Sort orders the list by file, line and column; equal positions keep
+// their order.
 func (l ErrorList) Sort() {
 	slices.SortStableFunc(l, func(a, b *Error) int {
-		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line))
+		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})
 }
 

@@ -142,10 +142,27 @@ func (c *Config) keyword(scope Scope, name string, args []string) (*Keyword, []s
 	return k, norm, err
 }
 
-// probeUsers are the local users a client value must hold for: ssh's
-// Match user and localuser depend on who runs ssh, which the agent cannot
-// know, so a value takes effect only if it does for root and for others.
-var probeUsers = []string{"root", "sshconverge-probe"}
+// defaultLocalUsers are the local users a client value must hold for when
+// Config.LocalUsers is nil: ssh's Match user and localuser depend on who
+// runs ssh, so a value takes effect only if it does for root and others.
+var defaultLocalUsers = []string{"root", "sshconverge-probe"}
+
+// ValueIn returns the effective value of keyword name for scope: for a
+// Match or Host block, what a connection or host the block selects gets;
+// for the global section, what one that no block selects gets (for ssh, as
+// the first of the local users runs it). It returns nil when no directive
+// sets the keyword there.
+func (c *Config) ValueIn(scope Scope, name string) (*Value, error) {
+	k, ok := CatalogueFor(c.Dialect).Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("unknown %s keyword %q", c.Dialect, name)
+	}
+	vs, err := c.effectiveIn(scope, k)
+	if err != nil {
+		return nil, err
+	}
+	return vs[0], nil
+}
 
 // effectiveIn returns the value of k for each probe that stands for scope
 // (connections or hosts the scope selects; for the global section, ones no
@@ -153,15 +170,19 @@ var probeUsers = []string{"root", "sshconverge-probe"}
 func (c *Config) effectiveIn(scope Scope, k *Keyword) ([]*Value, error) {
 	var vs []*Value
 	if c.Dialect == Server {
-		conn, err := sampleConn(scope)
+		conn, err := ProbeConn(scope)
 		if err != nil {
 			return nil, err
 		}
 		v, _ := c.Server(conn).Get(k)
 		return append(vs, v), nil
 	}
-	for _, u := range probeUsers {
-		v, _ := c.Client(Target{Host: sampleHost(scope), LocalUser: u}).Get(k)
+	users := c.LocalUsers
+	if users == nil {
+		users = defaultLocalUsers
+	}
+	for _, u := range users {
+		v, _ := c.Client(Target{Host: ProbeHost(scope), LocalUser: u}).Get(k)
 		vs = append(vs, v)
 	}
 	return vs, nil
@@ -295,10 +316,10 @@ func (c *Config) shadows(f *File, l *Line, scope Scope) bool {
 		return false
 	}
 	if c.Dialect == Server {
-		conn, err := sampleConn(scope)
+		conn, err := ProbeConn(scope)
 		return err == nil && serverMatch(b.Criteria, conn)
 	}
-	host := sampleHost(scope)
+	host := ProbeHost(scope)
 	if b.Host {
 		return matchHostPatterns(host, b.Patterns)
 	}
@@ -306,10 +327,10 @@ func (c *Config) shadows(f *File, l *Line, scope Scope) bool {
 	return ok
 }
 
-// sampleHost returns a host name that scope's Host patterns select: the
+// ProbeHost returns a host name that scope's Host patterns select: the
 // first positive pattern with wildcards filled in. For the global scope it
 // returns a name no sensible pattern list names.
-func sampleHost(scope Scope) string {
+func ProbeHost(scope Scope) string {
 	if scope.Host == "" {
 		if scope.Match != "" {
 			for _, c := range mustCriteria(Client, scope.Match) {
@@ -323,9 +344,9 @@ func sampleHost(scope Scope) string {
 	return fillPattern(firstPositive(scope.Host, " "))
 }
 
-// sampleConn returns a connection that scope's Match criteria select (the
+// ProbeConn returns a connection that scope's Match criteria select (the
 // zero Conn for the global section), or an error if it finds none.
-func sampleConn(scope Scope) (Conn, error) {
+func ProbeConn(scope Scope) (Conn, error) {
 	var conn Conn
 	crit := mustCriteria(Server, scope.Match)
 	if scope.Match != "" && crit == nil {

@@ -102,7 +102,7 @@ func (f *File) Errors() ErrorList {
 	var errs ErrorList
 	for _, l := range f.Lines {
 		if l.Err != nil {
-			errs.Add(Pos{f.Path, l.Num}, l.Err.Error())
+			errs.Add(Pos{File: f.Path, Line: l.Num}, l.Err.Error())
 		}
 	}
 	return errs
@@ -286,4 +286,12 @@ func argvSplit(s string) (args []string, end int, err error) {
 		}
 	}
 	return args, end, nil
+}
+
+// SplitArgs splits s into arguments as OpenSSH splits a configuration
+// line's arguments: whitespace separates, quotes group, backslash escapes,
+// a '#' starting an argument ends the line.
+func SplitArgs(s string) ([]string, error) {
+	args, _, err := argvSplit(s)
+	return args, err
 }

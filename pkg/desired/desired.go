@@ -1,0 +1,468 @@
+// Package desired reads and validates the desired-state file: which sshd
+// and ssh settings a machine must have. It owns the YAML schema (version 1)
+// and its validation; it knows OpenSSH's keywords and value types through
+// pkg/files' catalogue, but never reads configuration files.
+package desired
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+// Default configuration paths.
+const (
+	DefaultServerPath = "/etc/ssh/sshd_config"
+	DefaultClientPath = "/etc/ssh/ssh_config"
+)
+
+// State is a validated desired-state file.
+type State struct {
+	// File is the desired-state file's name, as given to Parse.
+	File string
+	// Version is the schema version (1).
+	Version int
+	// Server is the sshd side, nil when the file has none.
+	Server *Side
+	// Client is the ssh side, nil when the file has none.
+	Client *Side
+}
+
+// Side is the desired state of one configuration (sshd or ssh).
+type Side struct {
+	// Dialect says which configuration this is.
+	Dialect files.Dialect
+	// Path is the main configuration file, an absolute path resolved under
+	// the agent's --root.
+	Path string
+	// Settings are the global settings, in file order.
+	Settings []Setting
+	// Absent are keywords that must not be set globally.
+	Absent []Absent
+	// Blocks are the Match blocks (sshd) or Host blocks (ssh), in file
+	// order.
+	Blocks []Block
+}
+
+// Block is the desired content of one Match or Host block.
+type Block struct {
+	// Scope names the block: Scope.Match for a Match block's criteria,
+	// Scope.Host for a Host block's pattern list, as written.
+	Scope files.Scope
+	// Settings are the block's settings, in file order.
+	Settings []Setting
+	// Pos is where the block is declared.
+	Pos files.Pos
+}
+
+// Setting is one desired keyword value.
+type Setting struct {
+	// Keyword is the catalogue entry (aliases resolved).
+	Keyword *files.Keyword
+	// Args are the value's arguments as written (YAML booleans as yes/no).
+	Args []string
+	// Normal is Args in OpenSSH's normal form (see files.Normalize): a
+	// configuration is in sync when its effective value's normal form
+	// equals it.
+	Normal []string
+	// Pos is where the value is written.
+	Pos files.Pos
+}
+
+// Absent is a keyword that must not be set globally.
+type Absent struct {
+	Keyword *files.Keyword
+	Pos     files.Pos
+}
+
+// Parse reads a desired-state file named name from src. Every problem is
+// reported, as a files.ErrorList of "name:line:col: message" errors; the
+// State is nil when there is any.
+func Parse(name string, src []byte) (*State, error) {
+	p := &parser{file: name}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		p.yamlError(err)
+		return nil, p.errs.Err()
+	}
+	st := &State{File: name}
+	if len(doc.Content) == 0 {
+		p.errorf(&doc, "empty file; it needs at least version: 1")
+		return nil, p.errs.Err()
+	}
+	root := doc.Content[0]
+	sawVersion := false
+	p.mapping(root, "the top level", func(key string, k, v *yaml.Node) {
+		switch key {
+		case "version":
+			sawVersion = true
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || v.Value != "1" {
+				p.errorf(v, "version must be 1 (the only schema version), not %s", describe(v))
+				return
+			}
+			st.Version = 1
+		case "sshd":
+			st.Server = p.side(files.Server, v)
+		case "ssh":
+			st.Client = p.side(files.Client, v)
+		default:
+			p.unknownField(k, key, "version", "sshd", "ssh")
+		}
+	})
+	if root.Kind == yaml.MappingNode && !sawVersion {
+		p.errorf(root, "missing version; add version: 1")
+	}
+	p.errs.Sort()
+	if err := p.errs.Err(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+type parser struct {
+	file string
+	errs files.ErrorList
+}
+
+func (p *parser) pos(n *yaml.Node) files.Pos {
+	return files.Pos{File: p.file, Line: n.Line, Col: n.Column}
+}
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	p.errs.Addf(p.pos(n), format, args...)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError turns a YAML syntax error into positioned errors.
+func (p *parser) yamlError(err error) {
+	for _, msg := range strings.Split(err.Error(), "\n") {
+		msg = strings.TrimSpace(strings.TrimPrefix(msg, "yaml: unmarshal errors:"))
+		if msg == "" {
+			continue
+		}
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			p.errs.Addf(files.Pos{File: p.file, Line: line}, "YAML: %s", m[2])
+			continue
+		}
+		p.errs.Addf(files.Pos{File: p.file}, "YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+	}
+}
+
+// describe names a node's kind for messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	if n.Tag == "!!null" {
+		return "nothing"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// mapping calls f for each key of a mapping node, reporting duplicate keys.
+func (p *parser) mapping(n *yaml.Node, what string, f func(key string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s must be a mapping, not %s", what, describe(n))
+		return
+	}
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.errorf(k, "keys in %s must be names, not %s", what, describe(k))
+			continue
+		}
+		if first, ok := seen[k.Value]; ok {
+			p.errorf(k, "%s appears twice in %s (first at %s)", k.Value, what, p.pos(first))
+			continue
+		}
+		seen[k.Value] = k
+		f(k.Value, k, v)
+	}
+}
+
+func (p *parser) unknownField(k *yaml.Node, key string, want ...string) {
+	p.errorf(k, "unknown field %q; want one of %s", key, strings.Join(want, ", "))
+}
+
+// str returns a scalar string field's value.
+func (p *parser) str(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(n, "%s must be a string, not %s", what, describe(n))
+		return "", false
+	}
+	if err := checkControl(n.Value); err != nil {
+		p.errorf(n, "%s: %v", what, err)
+		return "", false
+	}
+	return n.Value, true
+}
+
+// checkControl rejects control characters, which could inject lines into
+// a configuration file.
+func checkControl(s string) error {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("control character %q is not allowed (a value must be one line of text)", rune(c))
+		}
+	}
+	return nil
+}
+
+func (p *parser) side(d files.Dialect, n *yaml.Node) *Side {
+	s := &Side{Dialect: d, Path: DefaultServerPath}
+	name, blocks, blockKey := "sshd", "match", "criteria"
+	if d == files.Client {
+		s.Path, name, blocks, blockKey = DefaultClientPath, "ssh", "hosts", "host"
+	}
+	var absentNode *yaml.Node
+	p.mapping(n, name, func(key string, k, v *yaml.Node) {
+		switch {
+		case key == "path":
+			if val, ok := p.str(v, name+".path"); ok {
+				if !path.IsAbs(val) || path.Clean(val) != val || strings.Contains(val, "/../") {
+					p.errorf(v, "%s.path %q must be an absolute, clean path (it is resolved under --root, which it must not leave)", name, val)
+				} else {
+					s.Path = val
+				}
+			}
+		case key == "settings" && d == files.Server:
+			s.Settings = p.settings(d, v, files.Scope{})
+		case key == "absent" && d == files.Server:
+			absentNode = v
+		case key == blocks:
+			s.Blocks = p.blocks(d, v, blockKey)
+		default:
+			want := []string{"path", "settings", "absent", "match"}
+			if d == files.Client {
+				want = []string{"path", "hosts"}
+			}
+			p.unknownField(k, key, want...)
+		}
+	})
+	if absentNode != nil {
+		s.Absent = p.absent(d, absentNode, s.Settings)
+	}
+	return s
+}
+
+func (p *parser) blocks(d files.Dialect, n *yaml.Node, key string) []Block {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "must be a list, not %s", describe(n))
+		return nil
+	}
+	var out []Block
+	seen := map[string]files.Pos{}
+	for _, item := range n.Content {
+		b := Block{Pos: p.pos(item)}
+		var settings *yaml.Node
+		ok := true
+		p.mapping(item, "a "+map[bool]string{true: "Match", false: "Host"}[d == files.Server]+" block", func(k string, kn, v *yaml.Node) {
+			switch k {
+			case key:
+				val, good := p.str(v, key)
+				if !good {
+					ok = false
+					return
+				}
+				if d == files.Server {
+					if _, err := files.ParseCriteria(d, val); err != nil {
+						p.errorf(v, "%v", err)
+						ok = false
+						return
+					}
+					b.Scope.Match = strings.Join(strings.Fields(val), " ")
+				} else {
+					if strings.TrimSpace(val) == "" {
+						p.errorf(v, "host must name at least one pattern")
+						ok = false
+						return
+					}
+					b.Scope.Host = strings.Join(strings.Fields(val), " ")
+				}
+			case "settings":
+				settings = v
+			default:
+				p.unknownField(kn, k, key, "settings")
+			}
+		})
+		if b.Scope.Global() {
+			if ok && item.Kind == yaml.MappingNode {
+				p.errorf(item, "missing %s", key)
+			}
+			continue
+		}
+		if first, dup := seen[b.Scope.String()]; dup {
+			p.errorf(item, "%s appears twice (first at %s); merge the two", b.Scope, first)
+			continue
+		}
+		seen[b.Scope.String()] = b.Pos
+		if settings == nil {
+			p.errorf(item, "%s has no settings", b.Scope)
+			continue
+		}
+		b.Settings = p.settings(d, settings, b.Scope)
+		out = append(out, b)
+	}
+	return out
+}
+
+// keyword looks up a keyword name for a setting or absent entry.
+func (p *parser) keyword(d files.Dialect, n *yaml.Node, name string) (*files.Keyword, bool) {
+	cat := files.CatalogueFor(d)
+	k, ok := cat.Lookup(name)
+	if !ok {
+		msg := fmt.Sprintf("unknown %s keyword %q", d, name)
+		if s := cat.Suggest(name); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		}
+		p.errorf(n, "%s", msg)
+		return nil, false
+	}
+	switch {
+	case k.Name == "Include" || k.Name == "Match" || k.Name == "Host":
+		p.errorf(n, "%s cannot be managed as a setting; use the match/hosts lists for blocks", k.Name)
+		return nil, false
+	case k.Status == files.Deprecated:
+		p.errorf(n, "%s is deprecated: OpenSSH 9.2 ignores it; remove it from the desired state", k.Name)
+		return nil, false
+	case k.Status == files.Unsupported:
+		p.errorf(n, "%s is not supported by this OpenSSH build; remove it from the desired state", k.Name)
+		return nil, false
+	}
+	return k, true
+}
+
+func (p *parser) settings(d files.Dialect, n *yaml.Node, scope files.Scope) []Setting {
+	var out []Setting
+	seen := map[*files.Keyword]*yaml.Node{}
+	p.mapping(n, "settings", func(name string, kn, v *yaml.Node) {
+		k, ok := p.keyword(d, kn, name)
+		if !ok {
+			return
+		}
+		if first, dup := seen[k]; dup {
+			p.errorf(kn, "%s is set twice (first as %s at %s)", k.Name, first.Value, p.pos(first))
+			return
+		}
+		seen[k] = kn
+		if d == files.Server && !scope.Global() && !k.InMatch {
+			p.errorf(kn, "%s is not allowed inside a Match block: sshd rejects it there; set it globally", k.Name)
+			return
+		}
+		args, ok := p.value(k, v)
+		if !ok {
+			return
+		}
+		norm, err := files.Normalize(d, k, args)
+		if err != nil {
+			p.errorf(v, "%v", err)
+			return
+		}
+		out = append(out, Setting{Keyword: k, Args: args, Normal: norm, Pos: p.pos(v)})
+	})
+	return out
+}
+
+// value returns a setting's arguments: a scalar split as OpenSSH splits
+// arguments (a raw-line keyword's value whole), or a list of scalars. YAML
+// booleans mean yes and no.
+func (p *parser) value(k *files.Keyword, v *yaml.Node) ([]string, bool) {
+	scalar := func(n *yaml.Node) (string, bool) {
+		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+			p.errorf(n, "%s needs a value, not %s", k.Name, describe(n))
+			return "", false
+		}
+		if err := checkControl(n.Value); err != nil {
+			p.errorf(n, "%s: %v", k.Name, err)
+			return "", false
+		}
+		if n.Tag == "!!bool" {
+			if b, err := strconv.ParseBool(n.Value); err == nil {
+				return map[bool]string{true: "yes", false: "no"}[b], true
+			}
+		}
+		return n.Value, true
+	}
+	var words []string
+	switch v.Kind {
+	case yaml.SequenceNode:
+		if len(v.Content) == 0 {
+			p.errorf(v, "%s needs a value, not an empty list", k.Name)
+			return nil, false
+		}
+		for _, item := range v.Content {
+			s, ok := scalar(item)
+			if !ok {
+				return nil, false
+			}
+			words = append(words, s)
+		}
+		if k.Type == files.TypeRawLine {
+			return []string{strings.Join(words, " ")}, true
+		}
+		return words, true
+	default:
+		s, ok := scalar(v)
+		if !ok {
+			return nil, false
+		}
+		if k.Type == files.TypeRawLine {
+			return []string{s}, true
+		}
+		args, err := files.SplitArgs(s)
+		if err != nil {
+			p.errorf(v, "%s: %v", k.Name, err)
+			return nil, false
+		}
+		if len(args) == 0 || slices.Contains(args, "") && len(args) == 1 {
+			p.errorf(v, "%s needs a value", k.Name)
+			return nil, false
+		}
+		return args, true
+	}
+}
+
+func (p *parser) absent(d files.Dialect, n *yaml.Node, set []Setting) []Absent {
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "absent must be a list of keywords, not %s", describe(n))
+		return nil
+	}
+	var out []Absent
+	seen := map[*files.Keyword]bool{}
+	for _, item := range n.Content {
+		name, ok := p.str(item, "absent entry")
+		if !ok {
+			continue
+		}
+		k, ok := p.keyword(d, item, name)
+		if !ok {
+			continue
+		}
+		if seen[k] {
+			p.errorf(item, "%s is listed twice in absent", k.Name)
+			continue
+		}
+		seen[k] = true
+		if i := slices.IndexFunc(set, func(s Setting) bool { return s.Keyword == k }); i >= 0 {
+			p.errorf(item, "%s is both set (at %s) and absent; keep one", k.Name, set[i].Pos)
+			continue
+		}
+		out = append(out, Absent{Keyword: k, Pos: p.pos(item)})
+	}
+	return out
+}

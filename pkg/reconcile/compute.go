@@ -1,0 +1,138 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sshconverge/agent/pkg/desired"
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+// Options configure Compute.
+type Options struct {
+	// Root is the filesystem root every path resolves under.
+	Root *files.Root
+	// LocalUsers are the local accounts an ssh value must take effect for
+	// (nil: files' default, root and one other).
+	LocalUsers []string
+	// Log receives one debug event per key and a warning per configuration
+	// warning.
+	Log zerolog.Logger
+}
+
+// Compute reads the configuration each side of st names and plans the
+// changes that bring it to st. It changes nothing on disk. An error means
+// the configuration could not be read or is invalid; conflicts are not
+// errors but Changes with Action Conflict.
+func Compute(st *desired.State, opts Options) (*Plan, error) {
+	p := &Plan{}
+	for _, side := range []*desired.Side{st.Server, st.Client} {
+		if side == nil {
+			continue
+		}
+		if err := p.addSide(side, opts); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func sideName(d files.Dialect) string {
+	if d == files.Server {
+		return "sshd"
+	}
+	return "ssh"
+}
+
+func (p *Plan) addSide(side *desired.Side, opts Options) error {
+	name := sideName(side.Dialect)
+	cfg, err := files.Load(opts.Root, side.Path, side.Dialect)
+	if err != nil {
+		return fmt.Errorf("%s configuration: %w", name, err)
+	}
+	cfg.LocalUsers = opts.LocalUsers
+	for _, w := range cfg.Warnings {
+		opts.Log.Warn().Str("side", name).Msg(w.Error())
+	}
+	set := func(scope files.Scope, s desired.Setting) error {
+		c := Change{Side: name, Scope: scope, Keyword: s.Keyword.Name, Desired: s.Normal, Source: s.Pos}
+		if err := c.observe(cfg, scope); err != nil {
+			return err
+		}
+		edits, err := cfg.Set(scope, s.Keyword.Name, s.Args, nil)
+		var conflict *files.Conflict
+		switch {
+		case errors.As(err, &conflict):
+			c.Action, c.Reason = Conflict, conflict.Error()
+		case err != nil:
+			return fmt.Errorf("%s: %s %s: %w", s.Pos, scope, s.Keyword.Name, err)
+		default:
+			c.Action, c.Edits = actionOf(edits), edits
+		}
+		p.Changes = append(p.Changes, c)
+		opts.Log.Debug().Str("side", name).Stringer("scope", scope).Str("key", c.Keyword).
+			Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
+			Str("action", string(c.Action)).Msg("planned")
+		return nil
+	}
+	for _, s := range side.Settings {
+		if err := set(files.Scope{}, s); err != nil {
+			return err
+		}
+	}
+	for _, a := range side.Absent {
+		c := Change{Side: name, Keyword: a.Keyword.Name, Absent: true, Source: a.Pos}
+		if err := c.observe(cfg, files.Scope{}); err != nil {
+			return err
+		}
+		edits, err := cfg.Unset(files.Scope{}, a.Keyword.Name)
+		if err != nil {
+			return fmt.Errorf("%s: absent %s: %w", a.Pos, a.Keyword.Name, err)
+		}
+		c.Action, c.Edits = actionOf(edits), edits
+		p.Changes = append(p.Changes, c)
+	}
+	for _, b := range side.Blocks {
+		for _, s := range b.Settings {
+			if err := set(b.Scope, s); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range cfg.Changed() {
+		before, _ := cfg.Original(f.Path)
+		p.Files = append(p.Files, FileChange{Side: name, Path: f.Path, Before: before, After: f.Bytes()})
+	}
+	return nil
+}
+
+// observe records the value OpenSSH uses now for the change's key in scope.
+func (c *Change) observe(cfg *files.Config, scope files.Scope) error {
+	v, err := cfg.ValueIn(scope, c.Keyword)
+	if err != nil {
+		return fmt.Errorf("%s: %s %s: %w", c.Source, scope, c.Keyword, err)
+	}
+	if v != nil {
+		c.Effective, c.Origin = v.Args, v.Origin().String()
+	}
+	return nil
+}
+
+// actionOf classifies the edits of one key.
+func actionOf(edits []files.Edit) Action {
+	if len(edits) == 0 {
+		return None
+	}
+	act := Insert
+	for _, e := range edits {
+		switch e.Kind {
+		case files.EditUpdate:
+			return Update
+		case files.EditRemove:
+			act = Remove
+		}
+	}
+	return act
+}

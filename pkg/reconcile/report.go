@@ -1,0 +1,139 @@
+package reconcile
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+)
+
+// Status is a change's word in reports: ok, changed or conflict.
+func (c Change) Status() string {
+	switch c.Action {
+	case None:
+		return "ok"
+	case Conflict:
+		return "conflict"
+	}
+	return "changed"
+}
+
+func valueText(args []string) string {
+	if args == nil {
+		return "(unset)"
+	}
+	return strings.Join(args, " ")
+}
+
+// WriteText writes one line per change and the summary line
+// "ok=N changed=N conflict=N".
+func (p *Plan) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
+	for _, c := range p.Changes {
+		want := valueText(c.Desired)
+		if c.Absent {
+			want = "(absent)"
+		}
+		var detail string
+		switch c.Action {
+		case None:
+			detail = valueText(c.Effective)
+			if c.Origin != "" {
+				detail += "  (" + c.Origin + ")"
+			}
+		case Conflict:
+			detail = fmt.Sprintf("%s -> %s: %s", valueText(c.Effective), want, c.Reason)
+		default:
+			e := c.Edits[0]
+			detail = fmt.Sprintf("%s -> %s  (%s %s:%d)", valueText(c.Effective), want, c.Action, e.File, e.Line)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Status(), c.Side, c.Scope, c.Keyword, detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	ok, changed, conflict := p.Summary()
+	_, err := fmt.Fprintf(w, "ok=%d changed=%d conflict=%d\n", ok, changed, conflict)
+	return err
+}
+
+// Diff returns a unified diff (a/PATH, b/PATH) of every file change.
+func (p *Plan) Diff() string {
+	var b strings.Builder
+	for _, f := range p.Files {
+		from := "a" + f.Path
+		if f.Before == nil {
+			from = "/dev/null"
+		}
+		b.WriteString(udiff.Unified(from, "b"+f.Path, string(f.Before), string(f.After)))
+	}
+	return b.String()
+}
+
+// Report is the JSON document one run prints (--format json).
+type Report struct {
+	Host    string         `json:"host"`
+	Time    time.Time      `json:"time"`
+	Mode    string         `json:"mode"`
+	Root    string         `json:"root"`
+	Desired string         `json:"desired"`
+	InSync  bool           `json:"in_sync"`
+	Summary ReportSummary  `json:"summary"`
+	Results []ReportResult `json:"results"`
+	Diff    string         `json:"diff,omitempty"`
+}
+
+// ReportSummary counts the results by status.
+type ReportSummary struct {
+	OK       int `json:"ok"`
+	Changed  int `json:"changed"`
+	Conflict int `json:"conflict"`
+}
+
+// ReportResult is one desired key in a Report.
+type ReportResult struct {
+	Side      string       `json:"side"`
+	Scope     string       `json:"scope"`
+	Keyword   string       `json:"keyword"`
+	Desired   []string     `json:"desired"`
+	Absent    bool         `json:"absent,omitempty"`
+	Effective []string     `json:"effective"`
+	Origin    string       `json:"origin,omitempty"`
+	Status    string       `json:"status"`
+	Action    Action       `json:"action"`
+	Edits     []ReportEdit `json:"edits,omitempty"`
+	Reason    string       `json:"reason,omitempty"`
+	Source    string       `json:"source"`
+}
+
+// ReportEdit is one line change in a Report.
+type ReportEdit struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Kind   string `json:"kind"`
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+}
+
+// Report returns the plan as a JSON-ready document; diff is included when
+// withDiff is set.
+func (p *Plan) Report(host, mode, root, desiredFile string, now time.Time, withDiff bool) Report {
+	ok, changed, conflict := p.Summary()
+	r := Report{Host: host, Time: now.UTC(), Mode: mode, Root: root, Desired: desiredFile, InSync: p.InSync(),
+		Summary: ReportSummary{ok, changed, conflict}, Results: []ReportResult{}}
+	for _, c := range p.Changes {
+		rr := ReportResult{Side: c.Side, Scope: c.Scope.String(), Keyword: c.Keyword, Desired: c.Desired, Absent: c.Absent,
+			Effective: c.Effective, Origin: c.Origin, Status: c.Status(), Action: c.Action, Reason: c.Reason, Source: c.Source.String()}
+		for _, e := range c.Edits {
+			rr.Edits = append(rr.Edits, ReportEdit{File: e.File, Line: e.Line, Kind: e.Kind.String(), Before: e.Before, After: e.After})
+		}
+		r.Results = append(r.Results, rr)
+	}
+	if withDiff {
+		r.Diff = p.Diff()
+	}
+	return r
+}
