@@ -32,12 +32,42 @@ type Value struct {
 	// arguments of every contributing line, in order.
 	Args []string
 	// From are the contributing directives; From[0] is the one that
-	// decides the value (for cumulative keywords, the first).
+	// decides the value (for cumulative keywords, the first). It is empty
+	// for a default.
 	From []*Entry
+	// Default is true when no directive sets the keyword and Args is
+	// OpenSSH's default.
+	Default bool
 }
 
-// Origin returns the position of the directive that decides the value.
-func (v *Value) Origin() Pos { return v.From[0].Pos() }
+// Origin returns the position of the directive that decides the value,
+// or the zero Pos for a default.
+func (v *Value) Origin() Pos {
+	if len(v.From) == 0 {
+		return Pos{}
+	}
+	return v.From[0].Pos()
+}
+
+// valueOrDefault returns e's value of k, or OpenSSH's default for it when
+// nothing sets it and the default is known (nil otherwise).
+func (e *Effective) valueOrDefault(d Dialect, k *Keyword) *Value {
+	if v, ok := e.values[k]; ok {
+		return v
+	}
+	def := k.Default
+	if d == Client && k == clientServerAliveInterval {
+		// Debian: BatchMode yes makes an unset ServerAliveInterval 300.
+		def = []string{"0"}
+		if b, ok := e.values[clientBatchMode]; ok && b.Args[0] == "yes" {
+			def = []string{"300"}
+		}
+	}
+	if def == nil {
+		return nil
+	}
+	return &Value{Keyword: k, Args: def, Default: true}
+}
 
 // Effective is the effective configuration for one connection or host:
 // for every keyword set, the value OpenSSH uses and its origin. Keywords the
@@ -171,8 +201,10 @@ type clientState struct {
 }
 
 var (
-	clientHostname = mustLookup(Client, "Hostname")
-	clientUser     = mustLookup(Client, "User")
+	clientHostname            = mustLookup(Client, "Hostname")
+	clientUser                = mustLookup(Client, "User")
+	clientServerAliveInterval = mustLookup(Client, "ServerAliveInterval")
+	clientBatchMode           = mustLookup(Client, "BatchMode")
 )
 
 func mustLookup(d Dialect, name string) *Keyword {

@@ -140,6 +140,10 @@ type Keyword struct {
 	InMatch bool
 	// Status says whether OpenSSH honours the keyword.
 	Status Status
+	// Default is the value OpenSSH 9.2 (Debian 12) uses when nothing sets
+	// the keyword, in normal form, as sshd -T / ssh -G print it; nil when
+	// it depends on the host, the user or other settings.
+	Default []string
 }
 
 // Catalogue is the set of keywords of one dialect, looked up
@@ -153,13 +157,14 @@ type Catalogue struct {
 // alias records that an alternative spelling stands for a canonical keyword.
 type alias struct{ name, canonical string }
 
-func newCatalogue(d Dialect, kws []Keyword, aliases []alias) *Catalogue {
+func newCatalogue(d Dialect, kws []Keyword, aliases []alias, defaults map[string][]string) *Catalogue {
 	c := &Catalogue{dialect: d, byName: make(map[string]*Keyword, len(kws)+len(aliases))}
 	for i := range kws {
 		k := &kws[i]
 		if d == Client {
 			k.InMatch = true
 		}
+		k.Default = defaults[k.Name]
 		c.all = append(c.all, k)
 		c.byName[strings.ToLower(k.Name)] = k
 	}
@@ -243,6 +248,6 @@ func CatalogueFor(d Dialect) *Catalogue {
 }
 
 var (
-	serverCatalogue = newCatalogue(Server, serverKeywords(), serverAliases)
-	clientCatalogue = newCatalogue(Client, clientKeywords(), clientAliases)
+	serverCatalogue = newCatalogue(Server, serverKeywords(), serverAliases, serverDefaults)
+	clientCatalogue = newCatalogue(Client, clientKeywords(), clientAliases, clientDefaults)
 )

@@ -85,7 +85,7 @@ func (c *Config) Set(scope Scope, name string, args []string, into *File) ([]Edi
 	// Name the winner as it stands in the unchanged files.
 	cf := &Conflict{Keyword: k.Name, Scope: scope, Reason: "the new line would sit where it does not apply"}
 	vs, _ = c.effectiveIn(scope, k)
-	if _, v := holds(vs, norm); v != nil {
+	if _, v := holds(vs, norm); v != nil && !v.Default {
 		cf.Winner = v.Origin()
 		cf.Reason = fmt.Sprintf("it sets %s, and changing it would change what other %s get; %s", FormatValue(k, v.Args), c.others(), c.fixHint())
 	}
@@ -150,8 +150,9 @@ var defaultLocalUsers = []string{"root", "sshconverge-probe"}
 // ValueIn returns the effective value of keyword name for scope: for a
 // Match or Host block, what a connection or host the block selects gets;
 // for the global section, what one that no block selects gets (for ssh, as
-// the first of the local users runs it). It returns nil when no directive
-// sets the keyword there.
+// the first of the local users runs it). When no directive sets the
+// keyword there it returns OpenSSH's default (Value.Default), or nil when
+// the default is not known.
 func (c *Config) ValueIn(scope Scope, name string) (*Value, error) {
 	k, ok := CatalogueFor(c.Dialect).Lookup(name)
 	if !ok {
@@ -174,16 +175,14 @@ func (c *Config) effectiveIn(scope Scope, k *Keyword) ([]*Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		v, _ := c.Server(conn).Get(k)
-		return append(vs, v), nil
+		return append(vs, c.Server(conn).valueOrDefault(c.Dialect, k)), nil
 	}
 	users := c.LocalUsers
 	if users == nil {
 		users = defaultLocalUsers
 	}
 	for _, u := range users {
-		v, _ := c.Client(Target{Host: ProbeHost(scope), LocalUser: u}).Get(k)
-		vs = append(vs, v)
+		vs = append(vs, c.Client(Target{Host: ProbeHost(scope), LocalUser: u}).valueOrDefault(c.Dialect, k))
 	}
 	return vs, nil
 }

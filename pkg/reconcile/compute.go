@@ -114,7 +114,11 @@ func (c *Change) observe(cfg *files.Config, scope files.Scope) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s %s: %w", c.Source, scope, c.Keyword, err)
 	}
-	if v != nil {
+	switch {
+	case v == nil:
+	case v.Default:
+		c.Effective, c.Default = v.Args, true
+	default:
 		c.Effective, c.Origin = v.Args, v.Origin().String()
 	}
 	return nil

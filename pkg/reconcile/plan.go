@@ -46,6 +46,9 @@ type Change struct {
 	// Origin is the file:line the effective value comes from ("" when
 	// unset).
 	Origin string
+	// Default is true when nothing sets the key and Effective is
+	// OpenSSH's default.
+	Default bool
 	// Action says what the plan does.
 	Action Action
 	// Edits are the exact line changes, in order (none for None and

@@ -28,6 +28,14 @@ func valueText(args []string) string {
 	return strings.Join(args, " ")
 }
 
+// effectiveText is the effective value, marked when it is the default.
+func (c Change) effectiveText() string {
+	if c.Default {
+		return valueText(c.Effective) + " (default)"
+	}
+	return valueText(c.Effective)
+}
+
 // WriteText writes one line per change and the summary line
 // "ok=N changed=N conflict=N".
 func (p *Plan) WriteText(w io.Writer) error {
@@ -40,15 +48,15 @@ func (p *Plan) WriteText(w io.Writer) error {
 		var detail string
 		switch c.Action {
 		case None:
-			detail = valueText(c.Effective)
+			detail = c.effectiveText()
 			if c.Origin != "" {
 				detail += "  (" + c.Origin + ")"
 			}
 		case Conflict:
-			detail = fmt.Sprintf("%s -> %s: %s", valueText(c.Effective), want, c.Reason)
+			detail = fmt.Sprintf("%s -> %s: %s", c.effectiveText(), want, c.Reason)
 		default:
 			e := c.Edits[0]
-			detail = fmt.Sprintf("%s -> %s  (%s %s:%d)", valueText(c.Effective), want, c.Action, e.File, e.Line)
+			detail = fmt.Sprintf("%s -> %s  (%s %s:%d)", c.effectiveText(), want, c.Action, e.File, e.Line)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Status(), c.Side, c.Scope, c.Keyword, detail)
 	}
@@ -102,6 +110,7 @@ type ReportResult struct {
 	Absent    bool         `json:"absent,omitempty"`
 	Effective []string     `json:"effective"`
 	Origin    string       `json:"origin,omitempty"`
+	Default   bool         `json:"default,omitempty"`
 	Status    string       `json:"status"`
 	Action    Action       `json:"action"`
 	Edits     []ReportEdit `json:"edits,omitempty"`
@@ -126,7 +135,7 @@ func (p *Plan) Report(host, mode, root, desiredFile string, now time.Time, withD
 		Summary: ReportSummary{ok, changed, conflict}, Results: []ReportResult{}}
 	for _, c := range p.Changes {
 		rr := ReportResult{Side: c.Side, Scope: c.Scope.String(), Keyword: c.Keyword, Desired: c.Desired, Absent: c.Absent,
-			Effective: c.Effective, Origin: c.Origin, Status: c.Status(), Action: c.Action, Reason: c.Reason, Source: c.Source.String()}
+			Effective: c.Effective, Origin: c.Origin, Default: c.Default, Status: c.Status(), Action: c.Action, Reason: c.Reason, Source: c.Source.String()}
 		for _, e := range c.Edits {
 			rr.Edits = append(rr.Edits, ReportEdit{File: e.File, Line: e.Line, Kind: e.Kind.String(), Before: e.Before, After: e.After})
 		}
