@@ -52,8 +52,8 @@ func (v *Value) Origin() Pos {
 // valueOrDefault returns e's value of k, or OpenSSH's default for it when
 // nothing sets it and the default is known (nil otherwise).
 func (e *Effective) valueOrDefault(d Dialect, k *Keyword) *Value {
-	if v, ok := e.values[k]; ok {
-		return v
+	if v, ok := e.values[k]; ok && (d != Client || k.Type != TypeTime || v.Args[0] != "none") {
+		return v // (ssh keeps a time of "none" as unset)
 	}
 	def := k.Default
 	if d == Client && k == clientServerAliveInterval {

@@ -3,6 +3,7 @@ package files
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -66,7 +67,11 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		}
 		v, ok := enumWord(k, a)
 		if !ok {
-			return nil, fmt.Errorf("%s: %q is not one of %s", k.Name, a, strings.Join(k.Enum, ", "))
+			msg := fmt.Sprintf("%s: %q is not one of %s", k.Name, a, strings.Join(k.Enum, ", "))
+			if len(k.Synonyms) > 0 {
+				msg += " (also accepted: " + strings.Join(slices.Sorted(maps.Keys(k.Synonyms)), ", ") + ")"
+			}
+			return nil, errors.New(msg)
 		}
 		return []string{v}, nil
 	case TypeIPQoS:

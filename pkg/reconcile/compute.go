@@ -56,70 +56,71 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 	for _, w := range cfg.Warnings {
 		opts.Log.Warn().Str("side", name).Msg(w.Error())
 	}
-	set := func(scope files.Scope, s desired.Setting) error {
-		c := Change{Side: name, Scope: scope, Keyword: s.Keyword.Name, Desired: s.Normal, Source: s.Pos}
-		if err := c.observe(cfg, scope); err != nil {
+	// Observe every key on the configuration as read, before any edit.
+	type item struct {
+		c       Change
+		setting desired.Setting
+	}
+	var items []item
+	add := func(c Change, s desired.Setting) error {
+		v, err := cfg.ValueIn(c.Scope, c.Keyword)
+		if err != nil {
+			return fmt.Errorf("%s: %s %s: %w", c.Source, c.Scope, c.Keyword, err)
+		}
+		switch {
+		case v == nil:
+		case v.Default:
+			c.Effective, c.Default = v.Args, true
+		default:
+			c.Effective, c.Origin = v.Args, v.Origin().String()
+		}
+		items = append(items, item{c, s})
+		return nil
+	}
+	for _, s := range side.Settings {
+		if err := add(Change{Side: name, Keyword: s.Keyword.Name, Desired: s.Normal, Source: s.Pos}, s); err != nil {
 			return err
 		}
-		edits, err := cfg.Set(scope, s.Keyword.Name, s.Args, nil)
+	}
+	for _, a := range side.Absent {
+		if err := add(Change{Side: name, Keyword: a.Keyword.Name, Absent: true, Source: a.Pos}, desired.Setting{}); err != nil {
+			return err
+		}
+	}
+	for _, b := range side.Blocks {
+		for _, s := range b.Settings {
+			if err := add(Change{Side: name, Scope: b.Scope, Keyword: s.Keyword.Name, Desired: s.Normal, Source: s.Pos}, s); err != nil {
+				return err
+			}
+		}
+	}
+	// Then plan the edits in order: each sees the ones before it.
+	for _, it := range items {
+		c := it.c
+		var edits []files.Edit
+		var err error
+		if c.Absent {
+			edits, err = cfg.Unset(c.Scope, c.Keyword)
+		} else {
+			edits, err = cfg.Set(c.Scope, c.Keyword, it.setting.Args, nil)
+		}
 		var conflict *files.Conflict
 		switch {
 		case errors.As(err, &conflict):
 			c.Action, c.Reason = Conflict, conflict.Error()
 		case err != nil:
-			return fmt.Errorf("%s: %s %s: %w", s.Pos, scope, s.Keyword.Name, err)
+			return fmt.Errorf("%s: %s %s: %w", c.Source, c.Scope, c.Keyword, err)
 		default:
 			c.Action, c.Edits = actionOf(edits), edits
 		}
 		p.Changes = append(p.Changes, c)
-		opts.Log.Debug().Str("side", name).Stringer("scope", scope).Str("key", c.Keyword).
+		opts.Log.Debug().Str("side", name).Stringer("scope", c.Scope).Str("key", c.Keyword).
 			Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
 			Str("action", string(c.Action)).Msg("planned")
-		return nil
-	}
-	for _, s := range side.Settings {
-		if err := set(files.Scope{}, s); err != nil {
-			return err
-		}
-	}
-	for _, a := range side.Absent {
-		c := Change{Side: name, Keyword: a.Keyword.Name, Absent: true, Source: a.Pos}
-		if err := c.observe(cfg, files.Scope{}); err != nil {
-			return err
-		}
-		edits, err := cfg.Unset(files.Scope{}, a.Keyword.Name)
-		if err != nil {
-			return fmt.Errorf("%s: absent %s: %w", a.Pos, a.Keyword.Name, err)
-		}
-		c.Action, c.Edits = actionOf(edits), edits
-		p.Changes = append(p.Changes, c)
-	}
-	for _, b := range side.Blocks {
-		for _, s := range b.Settings {
-			if err := set(b.Scope, s); err != nil {
-				return err
-			}
-		}
 	}
 	for _, f := range cfg.Changed() {
 		before, _ := cfg.Original(f.Path)
 		p.Files = append(p.Files, FileChange{Side: name, Path: f.Path, Before: before, After: f.Bytes()})
-	}
-	return nil
-}
-
-// observe records the value OpenSSH uses now for the change's key in scope.
-func (c *Change) observe(cfg *files.Config, scope files.Scope) error {
-	v, err := cfg.ValueIn(scope, c.Keyword)
-	if err != nil {
-		return fmt.Errorf("%s: %s %s: %w", c.Source, scope, c.Keyword, err)
-	}
-	switch {
-	case v == nil:
-	case v.Default:
-		c.Effective, c.Default = v.Args, true
-	default:
-		c.Effective, c.Origin = v.Args, v.Origin().String()
 	}
 	return nil
 }
