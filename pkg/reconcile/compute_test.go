@@ -1,0 +1,122 @@
+package reconcile
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
+
+	"github.com/sshconverge/agent/pkg/desired"
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+func plan(t *testing.T, tree map[string]string, yaml string) *Plan {
+	t.Helper()
+	dir := t.TempDir()
+	for p, content := range tree {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := desired.Parse("d.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := files.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compute(st, Options{Root: root, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCompute(t *testing.T) {
+	p := plan(t, map[string]string{
+		"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nX11Forwarding yes\nMatch all\n\tMaxAuthTries 9\n",
+		"etc/ssh/sshd_config.d/10-a.conf": "ClientAliveInterval 120\n",
+	}, `version: 1
+sshd:
+  settings:
+    ClientAliveInterval: 5m
+    ClientAliveCountMax: 3
+    MaxAuthTries: 4
+  absent: [X11Forwarding, Banner]
+  match:
+    - criteria: User backup
+      settings: {ClientAliveInterval: 300}
+`)
+	type row struct {
+		Scope, Keyword, Effective, Origin string
+		Default                           bool
+		Action                            Action
+	}
+	var got []row
+	for _, c := range p.Changes {
+		got = append(got, row{c.Scope.String(), c.Keyword, strings.Join(c.Effective, " "), c.Origin, c.Default, c.Action})
+	}
+	want := []row{
+		{"global", "ClientAliveInterval", "120", "/etc/ssh/sshd_config.d/10-a.conf:1", false, Update},
+		// The default is the desired value: nothing to do.
+		{"global", "ClientAliveCountMax", "3", "", true, None},
+		// Match all decides MaxAuthTries for everyone: a conflict.
+		{"global", "MaxAuthTries", "9", "/etc/ssh/sshd_config:4", false, Conflict},
+		{"global", "X11Forwarding", "yes", "/etc/ssh/sshd_config:2", false, Remove},
+		{"global", "Banner", "none", "", true, None},
+		// Observed as on disk (120), though the global edit above already
+		// brings backup to 300: no edit of its own.
+		{"Match User backup", "ClientAliveInterval", "120", "/etc/ssh/sshd_config.d/10-a.conf:1", false, None},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("plan (-want +got):\n%s", diff)
+	}
+	if ok, changed, conflict := p.Summary(); ok != 3 || changed != 2 || conflict != 1 || p.InSync() {
+		t.Errorf("summary %d/%d/%d, in sync %v", ok, changed, conflict, p.InSync())
+	}
+	if r := p.Changes[2].Reason; !strings.Contains(r, "/etc/ssh/sshd_config:4 wins") {
+		t.Errorf("conflict reason %q does not name the winning line", r)
+	}
+	wantDiff := `--- a/etc/ssh/sshd_config
++++ b/etc/ssh/sshd_config
+@@ -1,4 +1,3 @@
+ Include /etc/ssh/sshd_config.d/*.conf
+-X11Forwarding yes
+ Match all
+ 	MaxAuthTries 9
+--- a/etc/ssh/sshd_config.d/10-a.conf
++++ b/etc/ssh/sshd_config.d/10-a.conf
+@@ -1 +1 @@
+-ClientAliveInterval 120
++ClientAliveInterval 5m
+`
+	if diff := cmp.Diff(wantDiff, p.Diff()); diff != "" {
+		t.Errorf("diff (-want +got):\n%s", diff)
+	}
+	var text bytes.Buffer
+	if err := p.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(text.String(), "ok=3 changed=2 conflict=1\n") {
+		t.Errorf("text report ends %q", text.String())
+	}
+}
+
+func TestComputeInSync(t *testing.T) {
+	p := plan(t, map[string]string{
+		"etc/ssh/sshd_config": "ClientAliveInterval 5m\n",
+		"etc/ssh/ssh_config":  "Host examplehost\n  ServerAliveInterval 3m\n",
+	}, "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\nssh:\n  hosts:\n    - host: examplehost\n      settings: {ServerAliveInterval: 180}\n")
+	if !p.InSync() || len(p.Files) != 0 || p.Diff() != "" {
+		t.Fatalf("want in sync with no file changes: %+v", p)
+	}
+}
