@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
 
 // writeTree writes files (paths relative to the root) into a new temp dir
@@ -15,15 +16,7 @@ import (
 func writeTree(t testing.TB, files map[string]string) *Root {
 	t.Helper()
 	dir := t.TempDir()
-	for p, content := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	must(t, opensshtest.Tree{Files: files}.Write(dir))
 	r, err := NewRoot(dir)
 	if err != nil {
 		t.Fatal(err)

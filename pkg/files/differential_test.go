@@ -3,27 +3,12 @@ package files
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
-
-// diffTrees is how many random trees each differential test generates;
-// SSHCONVERGE_DIFF_TREES overrides it for longer runs.
-func diffTrees(t *testing.T) int {
-	if s := os.Getenv("SSHCONVERGE_DIFF_TREES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			t.Fatalf("SSHCONVERGE_DIFF_TREES=%q: want a positive number", s)
-		}
-		return n
-	}
-	return 300
-}
 
 // TestDifferentialServer generates random sshd_config trees and compares,
 // for every keyword a tree sets and for every connection it is queried
@@ -41,7 +26,7 @@ func TestDifferentialClient(t *testing.T) {
 func differential(t *testing.T, d Dialect) {
 	o := opensshtest.New(t)
 	defaults := oracleDefaults(t, o, d)
-	n := diffTrees(t)
+	n := opensshtest.Count(t, 300)
 	var trees, queries, values, skipped int
 	var disagreements []string
 	for i := 0; i < n && len(disagreements) < 20; i++ {
@@ -75,7 +60,7 @@ func differential(t *testing.T, d Dialect) {
 			t.Fatalf("tree %d: oracle: %v", i, err)
 		}
 		if (err != nil) != (loadErr != nil) {
-			disagreements = append(disagreements, fmt.Sprintf("tree %d: OpenSSH says %v; model says %v\n%s", i, err, loadErr, treeText(tree)))
+			disagreements = append(disagreements, fmt.Sprintf("tree %d: OpenSSH says %v; model says %v\n%s", i, err, loadErr, tree))
 			continue
 		}
 		if err != nil {
@@ -113,7 +98,7 @@ func differential(t *testing.T, d Dialect) {
 					if v, ok := eff.Get(k); ok {
 						origin = v.Origin().String()
 					}
-					disagreements = append(disagreements, fmt.Sprintf("tree %d, %s, %s: OpenSSH %q, model %q (from %s)\n%s", i, query, k.Name, have, want, origin, treeText(tree)))
+					disagreements = append(disagreements, fmt.Sprintf("tree %d, %s, %s: OpenSSH %q, model %q (from %s)\n%s", i, query, k.Name, have, want, origin, tree))
 				}
 			}
 		}
@@ -196,13 +181,4 @@ func mustKeyword(d Dialect, name string) *Keyword {
 		panic("no keyword " + name)
 	}
 	return k
-}
-
-// treeText renders a tree's files for a failure message.
-func treeText(t opensshtest.Tree) string {
-	var b strings.Builder
-	for _, p := range slices.Sorted(mapKeys(t.Files)) {
-		fmt.Fprintf(&b, "-- %s --\n%s\n", p, t.Files[p])
-	}
-	return b.String()
 }

@@ -2,8 +2,6 @@ package reconcile
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,19 +10,14 @@ import (
 
 	"github.com/sshconverge/agent/pkg/desired"
 	"github.com/sshconverge/agent/pkg/files"
+	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
 
 func plan(t *testing.T, tree map[string]string, yaml string) *Plan {
 	t.Helper()
 	dir := t.TempDir()
-	for p, content := range tree {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := (opensshtest.Tree{Files: tree}).Write(dir); err != nil {
+		t.Fatal(err)
 	}
 	st, err := desired.Parse("d.yaml", []byte(yaml))
 	if err != nil {
@@ -43,7 +36,7 @@ func plan(t *testing.T, tree map[string]string, yaml string) *Plan {
 
 func TestCompute(t *testing.T) {
 	p := plan(t, map[string]string{
-		"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nX11Forwarding yes\nMatch all\n\tMaxAuthTries 9\n",
+		"etc/ssh/sshd_config":             "Include /etc/ssh/sshd_config.d/*.conf\nX11Forwarding yes\nMatch all\n\tMaxAuthTries 9\n",
 		"etc/ssh/sshd_config.d/10-a.conf": "ClientAliveInterval 120\n",
 	}, `version: 1
 sshd:

@@ -3,9 +3,7 @@ package reconcile
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -40,17 +38,6 @@ var candidates = map[files.Dialect]map[string][]string{
 	},
 }
 
-func diffTrees(t *testing.T) int {
-	if s := os.Getenv("SSHCONVERGE_DIFF_TREES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			t.Fatalf("SSHCONVERGE_DIFF_TREES=%q: want a positive number", s)
-		}
-		return n
-	}
-	return 300
-}
-
 // TestDifferentialCheck proves the audit against real OpenSSH: for random
 // trees and random desired files (half of the values taken from what
 // OpenSSH reports now, so that many keys are in sync), the plan says a key
@@ -58,7 +45,7 @@ func diffTrees(t *testing.T) int {
 // the key's scope selects, print the desired value.
 func TestDifferentialCheck(t *testing.T) {
 	o := opensshtest.New(t)
-	n := diffTrees(t)
+	n := opensshtest.Count(t, 300)
 	for _, d := range []files.Dialect{files.Server, files.Client} {
 		var trees, keys, inSync, drift int
 		var failures []string
@@ -144,12 +131,12 @@ func TestDifferentialCheck(t *testing.T) {
 				}
 				if c.Effective != nil && !slices.Equal(c.Effective, printed) || unfixed {
 					failures = append(failures, fmt.Sprintf("tree %d: %s %s: plan says %s (effective %q from %q), OpenSSH has %q\n%s\n%s",
-						i, c.Scope, c.Keyword, c.Action, c.Effective, c.Origin, printed, yaml, treeText(tree)))
+						i, c.Scope, c.Keyword, c.Action, c.Effective, c.Origin, printed, yaml, tree))
 				}
 			}
 			// A run is in sync exactly when OpenSSH agrees on every key.
 			if plan.InSync() != runSync {
-				failures = append(failures, fmt.Sprintf("tree %d: plan in sync=%v, OpenSSH in sync=%v\n%s\n%s", i, plan.InSync(), runSync, yaml, treeText(tree)))
+				failures = append(failures, fmt.Sprintf("tree %d: plan in sync=%v, OpenSSH in sync=%v\n%s\n%s", i, plan.InSync(), runSync, yaml, tree))
 			}
 		}
 		t.Logf("check differential %s: %d trees, %d keys (%d in sync, %d drifted per OpenSSH), %d disagreements", d, trees, keys, inSync, drift, len(failures))
@@ -220,18 +207,4 @@ func desiredFor(r *rand.Rand, d files.Dialect, scopes []files.Scope, dumps []ope
 		fmt.Fprintf(&b, "  %s:\n%s", map[files.Dialect]string{files.Server: "match", files.Client: "hosts"}[d], blocks.String())
 	}
 	return b.String(), want
-}
-
-func treeText(t opensshtest.Tree) string {
-	var b strings.Builder
-	for _, p := range slices.Sorted(func(yield func(string) bool) {
-		for k := range t.Files {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		fmt.Fprintf(&b, "-- %s --\n%s\n", p, t.Files[p])
-	}
-	return b.String()
 }

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"testing"
 )
 
 // Tree is a generated OpenSSH configuration tree.
@@ -53,4 +55,32 @@ func (t Tree) Write(root string) error {
 		}
 	}
 	return nil
+}
+
+// String renders the tree's files, in path order, for failure messages.
+func (t Tree) String() string {
+	paths := make([]string, 0, len(t.Files))
+	for p := range t.Files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	var b strings.Builder
+	for _, p := range paths {
+		fmt.Fprintf(&b, "-- %s --\n%s\n", p, t.Files[p])
+	}
+	return b.String()
+}
+
+// Count returns how many random trees a differential test should
+// generate: def, or SSHCONVERGE_DIFF_TREES when set (for longer runs).
+func Count(tb testing.TB, def int) int {
+	s := os.Getenv("SSHCONVERGE_DIFF_TREES")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		tb.Fatalf("SSHCONVERGE_DIFF_TREES=%q: want a positive number", s)
+	}
+	return n
 }
