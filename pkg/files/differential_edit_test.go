@@ -64,12 +64,10 @@ func TestDifferentialEdits(t *testing.T) {
 		var failures []string
 		for i := 0; i < n && len(failures) < 10; i++ {
 			r := rand.New(rand.NewPCG(uint64(i), 1000+uint64(d)))
-			var tree opensshtest.Tree
+			tree := opensshtest.Generate(r, d == Server)
 			main := "/etc/ssh/sshd_config"
-			if d == Server {
-				tree = opensshtest.GenerateServer(r)
-			} else {
-				tree, main = opensshtest.GenerateClient(r), "/etc/ssh/ssh_config"
+			if d == Client {
+				main = "/etc/ssh/ssh_config"
 			}
 			dir := t.TempDir()
 			must(t, tree.Write(dir))

@@ -31,12 +31,7 @@ func differential(t *testing.T, d Dialect) {
 	var disagreements []string
 	for i := 0; i < n && len(disagreements) < 20; i++ {
 		r := rand.New(rand.NewPCG(uint64(i), uint64(d)))
-		var tree opensshtest.Tree
-		if d == Server {
-			tree = opensshtest.GenerateServer(r)
-		} else {
-			tree = opensshtest.GenerateClient(r)
-		}
+		tree := opensshtest.Generate(r, d == Server)
 		dir := t.TempDir()
 		if err := tree.Write(dir); err != nil {
 			t.Fatal(err)

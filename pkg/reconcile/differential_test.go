@@ -51,12 +51,7 @@ func TestDifferentialCheck(t *testing.T) {
 		var failures []string
 		for i := 0; i < n && len(failures) < 10; i++ {
 			r := rand.New(rand.NewPCG(uint64(i), 2000+uint64(d)))
-			var tree opensshtest.Tree
-			if d == files.Server {
-				tree = opensshtest.GenerateServer(r)
-			} else {
-				tree = opensshtest.GenerateClient(r)
-			}
+			tree := opensshtest.Generate(r, d == files.Server)
 			dir := t.TempDir()
 			if err := tree.Write(dir); err != nil {
 				t.Fatal(err)

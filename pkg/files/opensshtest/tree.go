@@ -2,6 +2,7 @@ package opensshtest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,4 +84,13 @@ func Count(tb testing.TB, def int) int {
 		tb.Fatalf("SSHCONVERGE_DIFF_TREES=%q: want a positive number", s)
 	}
 	return n
+}
+
+// Generate returns a random server tree (GenerateServer) when server is
+// true, else a random client tree (GenerateClient).
+func Generate(r *rand.Rand, server bool) Tree {
+	if server {
+		return GenerateServer(r)
+	}
+	return GenerateClient(r)
 }
