@@ -210,3 +210,20 @@ func TestIncludeFanOutEnds(t *testing.T) {
 		t.Fatalf("err = %v, want one nesting error", err)
 	}
 }
+
+func TestDropInDir(t *testing.T) {
+	tests := []struct{ main, want string }{
+		{"Include /etc/ssh/sshd_config.d/*.conf\nPort 22\n", "/etc/ssh/sshd_config.d"},
+		{"# c\nInclude sshd_config.d/*.conf other.conf\n", "/etc/ssh/sshd_config.d"},
+		{"Port 22\nMatch all\nInclude /etc/ssh/sshd_config.d/*.conf\n", ""},
+		{"Include /etc/ssh/d*/*.conf\n", ""},
+		{"Include /etc/ssh/sshd_config.d/*\n", ""},
+	}
+	for _, tt := range tests {
+		r := writeTree(t, map[string]string{"etc/ssh/sshd_config": tt.main})
+		c := mustLoad(t, r, "/etc/ssh/sshd_config", Server)
+		if got, _ := c.DropInDir(); got != tt.want {
+			t.Errorf("DropInDir(%q) = %q, want %q", tt.main, got, tt.want)
+		}
+	}
+}

@@ -483,6 +483,29 @@ func (c *Config) reload() error {
 	return l.errs.Err()
 }
 
+// DropInDir returns the directory of the first Include in the main file's
+// global section whose pattern is DIR/*.conf (Debian, Ubuntu and RHEL 9 ship
+// one on the first lines), or false when there is none.
+func (c *Config) DropInDir() (string, bool) {
+	for _, l := range c.Main.Lines {
+		if isHeader(l) {
+			break
+		}
+		if l.Kind != Directive || l.Err != nil || !strings.EqualFold(l.Keyword, "include") {
+			continue
+		}
+		for _, arg := range l.Args {
+			if !path.IsAbs(arg) {
+				arg = SSHDir + "/" + arg
+			}
+			if dir, file := path.Split(path.Clean(arg)); file == "*.conf" && !hasMeta(dir) {
+				return path.Clean(dir), true
+			}
+		}
+	}
+	return "", false
+}
+
 // AddFile adds an empty file at the configuration path name to the
 // configuration's files (e.g. a new drop-in an Include glob will match),
 // or returns the file already there.
@@ -503,7 +526,11 @@ func (c *Config) AddFile(name string) *File {
 func (c *Config) Changed() []*File {
 	var out []*File
 	for _, f := range c.Files {
-		if b, ok := c.orig[f.Path]; !ok || string(b) != string(f.Bytes()) {
+		b, ok := c.orig[f.Path]
+		if !ok && len(f.Lines) == 0 {
+			continue // a new file nothing was written into
+		}
+		if !ok || string(b) != string(f.Bytes()) {
 			out = append(out, f)
 		}
 	}

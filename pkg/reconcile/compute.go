@@ -10,6 +10,13 @@ import (
 	"github.com/sshconverge/agent/pkg/files"
 )
 
+// DropInName is the agent's own drop-in file, created in the main file's
+// drop-in directory; "00-" makes it sort first.
+const DropInName = "00-sshconverge.conf"
+
+// DropInHeader is the first line of a drop-in the agent creates.
+const DropInHeader = "# Managed by sshconverge: settings here implement the desired state; edit that instead."
+
 // Options configure Compute.
 type Options struct {
 	// Root is the filesystem root every path resolves under.
@@ -94,6 +101,13 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 			}
 		}
 	}
+	// A keyword set nowhere goes into the agent's own drop-in when the main
+	// file includes a drop-in directory before any block, so that package
+	// upgrades never meet an edited conffile.
+	var dropIn *files.File
+	if dir, ok := cfg.DropInDir(); ok {
+		dropIn = cfg.AddFile(dir + "/" + DropInName)
+	}
 	// Then plan the edits in order: each sees the ones before it.
 	for _, it := range items {
 		c := it.c
@@ -102,7 +116,7 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 		if c.Absent {
 			edits, err = cfg.Unset(c.Scope, c.Keyword)
 		} else {
-			edits, err = cfg.Set(c.Scope, c.Keyword, it.setting.Args, nil)
+			edits, err = cfg.Set(c.Scope, c.Keyword, it.setting.Args, dropIn)
 		}
 		var conflict *files.Conflict
 		switch {
@@ -118,9 +132,24 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 			Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
 			Str("action", string(c.Action)).Msg("planned")
 	}
+	if dropIn != nil && len(dropIn.Lines) > 0 {
+		if _, onDisk := cfg.Original(dropIn.Path); !onDisk {
+			dropIn.Insert(0, DropInHeader)
+			for i := range p.Changes {
+				for j := range p.Changes[i].Edits {
+					if e := &p.Changes[i].Edits[j]; e.File == dropIn.Path {
+						e.Line++
+					}
+				}
+			}
+		}
+	}
 	for _, f := range cfg.Changed() {
-		before, _ := cfg.Original(f.Path)
-		p.Files = append(p.Files, FileChange{Side: name, Path: f.Path, Before: before, After: f.Bytes()})
+		before, existed := cfg.Original(f.Path)
+		if !existed {
+			before = nil
+		}
+		p.Files = append(p.Files, FileChange{Side: name, Path: f.Path, Before: before, After: f.Bytes(), Like: side.Path})
 	}
 	return nil
 }

@@ -70,6 +70,9 @@ type FileChange struct {
 	Before []byte
 	// After is the content the plan writes.
 	After []byte
+	// Like is the configuration path whose mode, owner and SELinux label a
+	// new file copies (the side's main file).
+	Like string
 }
 
 // Plan is the complete result of comparing desired and observed state.
