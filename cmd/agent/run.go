@@ -28,7 +28,7 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 const usage = `usage:
-  agent [--check] [--diff] [--root DIR] [--format text|json] [--log-level LEVEL] DESIRED.yaml
+  agent [--check] [--diff] [--root DIR] [--format text|json] [--log-level LEVEL] [--reload MODE] [...] DESIRED.yaml
   agent validate DESIRED.yaml
   agent show [--root DIR] [--format text|json] sshd [-C user=U,host=H,addr=A,laddr=L,lport=P]
   agent show [--root DIR] [--format text|json] ssh HOST

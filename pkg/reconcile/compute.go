@@ -60,6 +60,11 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 		return fmt.Errorf("%s configuration: %w", name, err)
 	}
 	cfg.LocalUsers = opts.LocalUsers
+	if side.Dialect == files.Server {
+		if v, err := cfg.ValueIn(files.Scope{}, "PidFile"); err == nil && v != nil {
+			p.PidFile = v.Args[0]
+		}
+	}
 	for _, w := range cfg.Warnings {
 		opts.Log.Warn().Str("side", name).Msg(w.Error())
 	}

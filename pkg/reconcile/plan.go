@@ -81,6 +81,9 @@ type Plan struct {
 	Changes []Change
 	// Files are the files whose content changes, in reading order.
 	Files []FileChange
+	// PidFile is the sshd PidFile the server configuration names (its
+	// default when unset; "" when the plan has no sshd side).
+	PidFile string
 }
 
 // Summary counts the plan's changes: ok (no action), changed (update,

@@ -89,6 +89,9 @@ type Report struct {
 	Root    string         `json:"root"`
 	Desired string         `json:"desired"`
 	InSync  bool           `json:"in_sync"`
+	// ReloadPending is true when an earlier run changed the sshd
+	// configuration and did not get to reload sshd.
+	ReloadPending bool `json:"reload_pending"`
 	Summary ReportSummary  `json:"summary"`
 	Results []ReportResult `json:"results"`
 	Diff    string         `json:"diff,omitempty"`

@@ -1,0 +1,376 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+// Reload modes (--reload).
+const (
+	ReloadAuto    = "auto"
+	ReloadSystemd = "systemd"
+	ReloadService = "service"
+	ReloadSignal  = "signal"
+	ReloadNone    = "none"
+)
+
+// SSHD is the sshd serving a configuration: the running listener found
+// through its pid file, or none. It validates, reloads and restarts it.
+type SSHD struct {
+	// Root is the filesystem root the configuration lives under.
+	Root *files.Root
+	// Mode is the reload mode in force (never ReloadAuto).
+	Mode string
+	// PidFile is the pid file's configuration path.
+	PidFile string
+	// PID is the listener's process id, 0 when none runs.
+	PID int
+	// Exe and Args are the listener's binary and original arguments (from
+	// its process title), to validate with and to start it again.
+	Exe  string
+	Args []string
+	// Unit is the systemd unit (systemd mode).
+	Unit string
+	// Timeout bounds the wait for sshd to listen again.
+	Timeout time.Duration
+	// Log receives progress.
+	Log zerolog.Logger
+
+	mntNS *os.File // the listener's mount namespace, held open
+}
+
+// FindSSHD finds the sshd of root: the listener whose pid is in pidFile (a
+// configuration path), and the reload mode (mode ReloadAuto picks systemd
+// when PID 1 is systemd and root is "/", else the signal when a listener
+// runs, else service(8) when root is "/" and it exists, else none).
+func FindSSHD(root *files.Root, pidFile, mode string, log zerolog.Logger) (*SSHD, error) {
+	s := &SSHD{Root: root, PidFile: pidFile, Timeout: 15 * time.Second, Log: log}
+	if err := s.findListener(); err != nil {
+		return nil, err
+	}
+	hostRoot := root.Dir() == "/"
+	switch mode {
+	case ReloadAuto:
+		switch {
+		case hostRoot && pid1IsSystemd():
+			mode = ReloadSystemd
+		case s.PID != 0:
+			mode = ReloadSignal
+		case hostRoot && haveCommand("service"):
+			mode = ReloadService
+		default:
+			mode = ReloadNone
+		}
+	case ReloadSystemd, ReloadService, ReloadSignal, ReloadNone:
+	default:
+		return nil, fmt.Errorf("--reload %q: want auto, systemd, service, signal or none", mode)
+	}
+	s.Mode = mode
+	if mode == ReloadSystemd {
+		s.Unit = "ssh.service"
+		if out, _ := exec.Command("systemctl", "show", "-p", "LoadState", "--value", s.Unit).Output(); strings.TrimSpace(string(out)) != "loaded" {
+			s.Unit = "sshd.service"
+		}
+		if out, _ := exec.Command("systemctl", "is-active", "ssh.socket").Output(); strings.TrimSpace(string(out)) == "active" {
+			log.Warn().Msg("sshd runs socket-activated (ssh.socket): a reload does not apply Port or ListenAddress changes; those need systemctl daemon-reload and a restart of ssh.socket")
+		}
+	}
+	if mode == ReloadSignal && s.PID == 0 {
+		log.Info().Str("pidfile", pidFile).Msg("no sshd is running; it reads the new configuration when it starts")
+	}
+	return s, nil
+}
+
+func pid1IsSystemd() bool {
+	b, err := os.ReadFile("/proc/1/comm")
+	return err == nil && strings.TrimSpace(string(b)) == "systemd"
+}
+
+func haveCommand(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
+// findListener reads the pid file and, when a live sshd listener has that
+// pid, records its binary, arguments and mount namespace.
+func (s *SSHD) findListener() error {
+	hp, err := hostTarget(s.Root, s.PidFile)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(hp)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sshd pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("sshd pid file %s: %q is not a pid", s.PidFile, strings.TrimSpace(string(b)))
+	}
+	exe, args, ok := listenerCommand(pid)
+	if !ok {
+		s.Log.Warn().Int("pid", pid).Str("pidfile", s.PidFile).Msg("the pid file names no running sshd listener; ignoring it")
+		return nil
+	}
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+	if err != nil {
+		return fmt.Errorf("sshd %d: %w", pid, err)
+	}
+	s.PID, s.Exe, s.Args, s.mntNS = pid, exe, args, ns
+	return nil
+}
+
+// listenerCommand returns the binary and original arguments of the sshd
+// listener with pid: its process title reads
+// "sshd: BINARY ARGS [listener] N of A-B startups".
+func listenerCommand(pid int) (exe string, args []string, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return "", nil, false
+	}
+	title := strings.TrimRight(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), " ")
+	rest, ok := strings.CutPrefix(title, "sshd: ")
+	if !ok {
+		return "", nil, false
+	}
+	cmd, _, ok := strings.Cut(rest, " [listener]")
+	if !ok {
+		return "", nil, false
+	}
+	fields := strings.Fields(cmd)
+	if len(fields) == 0 {
+		return "", nil, false
+	}
+	return fields[0], fields[1:], true
+}
+
+// inNamespace returns a command that runs argv in the listener's mount
+// namespace (directly when it is ours).
+func (s *SSHD) inNamespace(ctx context.Context, argv ...string) *exec.Cmd {
+	if s.mntNS != nil {
+		self, err1 := os.Readlink("/proc/self/ns/mnt")
+		theirs, err2 := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", s.mntNS.Fd()))
+		if err1 != nil || err2 != nil || self != theirs {
+			cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--mount=/proc/self/fd/3", "--"}, argv...)...)
+			cmd.ExtraFiles = []*os.File{s.mntNS}
+			return cmd
+		}
+	}
+	return exec.CommandContext(ctx, argv[0], argv[1:]...)
+}
+
+// Validate runs sshd -t as the daemon will read the configuration: with
+// the listener's own binary and arguments in its mount namespace; with no
+// listener, the sshd binary on the configuration under the root (through a
+// private mount namespace when the root is not "/").
+func (s *SSHD) Validate(ctx context.Context) error {
+	var cmd *exec.Cmd
+	switch {
+	case s.PID != 0:
+		cmd = s.inNamespace(ctx, append(append([]string{s.Exe}, s.Args...), "-t")...)
+	case s.Root.Dir() == "/":
+		cmd = exec.CommandContext(ctx, sshdBinary(), "-t")
+	default:
+		cmd = exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c",
+			`mount --bind "$1/etc/ssh" /etc/ssh && exec "$2" -t`, "sh", s.Root.Dir(), sshdBinary())
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func sshdBinary() string {
+	if p, err := exec.LookPath("sshd"); err == nil {
+		return p
+	}
+	return "/usr/sbin/sshd"
+}
+
+// Reload makes sshd re-read its configuration and waits until it listens
+// again.
+func (s *SSHD) Reload(ctx context.Context) error {
+	switch s.Mode {
+	case ReloadNone:
+		return nil
+	case ReloadSystemd:
+		if out, err := exec.CommandContext(ctx, "systemctl", "reload", s.Unit).CombinedOutput(); err != nil {
+			return fmt.Errorf("systemctl reload %s: %w: %s", s.Unit, err, out)
+		}
+		return s.waitActive(ctx)
+	case ReloadService:
+		if out, err := exec.CommandContext(ctx, "service", serviceName(), "reload").CombinedOutput(); err != nil {
+			return fmt.Errorf("service %s reload: %w: %s", serviceName(), err, out)
+		}
+		return nil
+	}
+	if s.PID == 0 {
+		return nil // nothing runs: it reads the configuration when it starts
+	}
+	before := s.pidFileStamp()
+	if err := syscall.Kill(s.PID, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("SIGHUP to sshd %d: %w", s.PID, err)
+	}
+	s.Log.Info().Int("pid", s.PID).Msg("sent SIGHUP to sshd")
+	return s.waitListening(ctx, s.PID, before)
+}
+
+// pidFileStamp identifies the pid file's current version (sshd removes it
+// on SIGHUP and writes it anew once it listens again).
+func (s *SSHD) pidFileStamp() string {
+	hp, err := hostTarget(s.Root, s.PidFile)
+	if err != nil {
+		return ""
+	}
+	st, err := os.Stat(hp)
+	if err != nil {
+		return ""
+	}
+	sys, _ := st.Sys().(*syscall.Stat_t)
+	if sys == nil {
+		return st.ModTime().String()
+	}
+	return fmt.Sprintf("%d/%d.%d", sys.Ino, sys.Ctim.Sec, sys.Ctim.Nsec)
+}
+
+// waitListening waits until process pid is an sshd listener again and has
+// written a new pid file, then checks that it stays up for a moment.
+func (s *SSHD) waitListening(ctx context.Context, pid int, before string) error {
+	deadline := time.Now().Add(s.Timeout)
+	for {
+		if !alive(pid) {
+			return fmt.Errorf("sshd %d exited", pid)
+		}
+		stamp := s.pidFileStamp()
+		if _, _, ok := listenerCommand(pid); ok && stamp != "" && stamp != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sshd %d did not listen again within %s", pid, s.Timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// A daemon that dies right after coming back is a failed reload too.
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(500 * time.Millisecond):
+	}
+	if !alive(pid) {
+		return fmt.Errorf("sshd %d exited right after the reload", pid)
+	}
+	return nil
+}
+
+// alive reports whether pid is a running (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+func (s *SSHD) waitActive(ctx context.Context) error {
+	deadline := time.Now().Add(s.Timeout)
+	for {
+		out, _ := exec.CommandContext(ctx, "systemctl", "is-active", s.Unit).Output()
+		switch strings.TrimSpace(string(out)) {
+		case "active":
+			return nil
+		case "failed", "inactive":
+			return fmt.Errorf("%s is %s after the reload", s.Unit, strings.TrimSpace(string(out)))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not become active within %s", s.Unit, s.Timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func serviceName() string {
+	if _, err := os.Stat("/etc/init.d/ssh"); err == nil {
+		return "ssh"
+	}
+	return "sshd"
+}
+
+// Restart starts sshd again: systemctl start, service start, or (signal
+// mode) its original command line in its mount namespace, detached.
+func (s *SSHD) Restart(ctx context.Context) error {
+	switch s.Mode {
+	case ReloadNone:
+		return nil
+	case ReloadSystemd:
+		if out, err := exec.CommandContext(ctx, "systemctl", "start", s.Unit).CombinedOutput(); err != nil {
+			return fmt.Errorf("systemctl start %s: %w: %s", s.Unit, err, out)
+		}
+		return s.waitActive(ctx)
+	case ReloadService:
+		if out, err := exec.CommandContext(ctx, "service", serviceName(), "start").CombinedOutput(); err != nil {
+			return fmt.Errorf("service %s start: %w: %s", serviceName(), err, out)
+		}
+		return nil
+	}
+	if s.PID == 0 {
+		return nil
+	}
+	if alive(s.PID) {
+		return nil // it survived after all
+	}
+	before := s.pidFileStamp()
+	// Not tied to ctx: the daemon must outlive this run.
+	cmd := s.inNamespace(context.Background(), append([]string{s.Exe}, s.Args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting sshd again (%s): %w", strings.Join(cmd.Args, " "), err)
+	}
+	s.Log.Warn().Int("pid", cmd.Process.Pid).Strs("argv", cmd.Args).Msg("started sshd again")
+	go cmd.Wait() // reap it if it exits while we run
+	// The new listener's pid is the one it writes to the pid file.
+	deadline := time.Now().Add(s.Timeout)
+	for time.Now().Before(deadline) {
+		if stamp := s.pidFileStamp(); stamp != "" && stamp != before {
+			if hp, err := hostTarget(s.Root, s.PidFile); err == nil {
+				if b, err := os.ReadFile(hp); err == nil {
+					if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && alive(pid) {
+						s.PID = pid
+						return nil
+					}
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("sshd started again (%s) but did not write %s within %s", strings.Join(cmd.Args, " "), filepath.Clean(s.PidFile), s.Timeout)
+}
+
+// Close releases the listener's namespace handle.
+func (s *SSHD) Close() error {
+	if s.mntNS != nil {
+		return s.mntNS.Close()
+	}
+	return nil
+}
