@@ -83,18 +83,18 @@ func (p *Plan) Diff() string {
 
 // Report is the JSON document one run prints (--format json).
 type Report struct {
-	Host    string         `json:"host"`
-	Time    time.Time      `json:"time"`
-	Mode    string         `json:"mode"`
-	Root    string         `json:"root"`
-	Desired string         `json:"desired"`
-	InSync  bool           `json:"in_sync"`
+	Host    string    `json:"host"`
+	Time    time.Time `json:"time"`
+	Mode    string    `json:"mode"`
+	Root    string    `json:"root"`
+	Desired string    `json:"desired"`
+	InSync  bool      `json:"in_sync"`
 	// ReloadPending is true when an earlier run changed the sshd
 	// configuration and did not get to reload sshd.
-	ReloadPending bool `json:"reload_pending"`
-	Summary ReportSummary  `json:"summary"`
-	Results []ReportResult `json:"results"`
-	Diff    string         `json:"diff,omitempty"`
+	ReloadPending bool           `json:"reload_pending"`
+	Summary       ReportSummary  `json:"summary"`
+	Results       []ReportResult `json:"results"`
+	Diff          string         `json:"diff,omitempty"`
 }
 
 // ReportSummary counts the results by status.
