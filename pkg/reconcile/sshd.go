@@ -182,7 +182,7 @@ func (s *SSHD) Validate(ctx context.Context) error {
 	var cmd *exec.Cmd
 	switch {
 	case s.PID != 0:
-		cmd = s.inNamespace(ctx, append(append([]string{s.Exe}, s.Args...), "-t")...)
+		cmd = s.inNamespace(ctx, append(append([]string{s.Exe}, validationArgs(s.Args)...), "-t")...)
 	case s.Root.Dir() == "/":
 		cmd = exec.CommandContext(ctx, sshdBinary(), "-t")
 	default:
@@ -194,6 +194,22 @@ func (s *SSHD) Validate(ctx context.Context) error {
 		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// validationArgs drops the options that would send sshd -t's messages
+// away from its stderr (-E log file) or keep it in the foreground.
+func validationArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-E" && i+1 < len(args):
+			i++
+		case strings.HasPrefix(a, "-E"), a == "-D", a == "-d", a == "-e":
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func sshdBinary() string {
