@@ -319,3 +319,33 @@ func TestApplyDaemonDiesAfterReload(t *testing.T) {
 		t.Errorf("restarted sshd does not serve the restored configuration")
 	}
 }
+
+// TestPendingReloadIsDone: a run that died between writing and reloading
+// left "reload pending" in the state directory. --check reports it (exit
+// 2); the next run reloads sshd although nothing else changes, and clears
+// it.
+func TestPendingReloadIsDone(t *testing.T) {
+	s := startSSHD(t, map[string]string{
+		"etc/ssh/sshd_config.d/50-image.conf": "ClientAliveInterval 120\n",
+		"var/lib/sshconverge/state.json":      `{"reload_pending":true,"since":"2026-11-24T10:00:00Z"}` + "\n",
+	})
+	synced := "version: 1\nsshd:\n  settings: {ClientAliveInterval: 2m}\n"
+	code, stdout, _ := s.agent(synced, "--check")
+	if code != 2 || !strings.Contains(stdout, "reload pending") {
+		t.Fatalf("--check exit %d:\n%s", code, stdout)
+	}
+	if strings.Contains(s.log(), "Received SIGHUP") {
+		t.Fatal("--check reloaded sshd")
+	}
+	code, stdout, stderr := s.agent(synced)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(s.log(), "Received SIGHUP") {
+		t.Errorf("the pending reload was not done:\n%s", s.log())
+	}
+	s.waitBanner()
+	if code, stdout, _ := s.agent(synced, "--check"); code != 0 {
+		t.Errorf("still pending after the reload: exit %d\n%s", code, stdout)
+	}
+}

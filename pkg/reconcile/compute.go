@@ -3,6 +3,7 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/rs/zerolog"
 
@@ -136,6 +137,25 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 		opts.Log.Debug().Str("side", name).Stringer("scope", c.Scope).Str("key", c.Keyword).
 			Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
 			Str("action", string(c.Action)).Msg("planned")
+	}
+	// Every change must take effect on the staged files as a whole: a
+	// later edit must not have undone an earlier one.
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if c.Side != name || c.Action == Conflict || c.Absent {
+			continue
+		}
+		v, err := cfg.ValueIn(c.Scope, c.Keyword)
+		if err != nil {
+			return err
+		}
+		if v == nil || !slices.Equal(v.Args, c.Desired) {
+			c.Action, c.Edits = Conflict, nil
+			c.Reason = fmt.Sprintf("%s for %s would not take effect with the other changes applied", c.Keyword, c.Scope)
+			if v != nil && !v.Default {
+				c.Reason += fmt.Sprintf(": %s wins", v.Origin())
+			}
+		}
 	}
 	if dropIn != nil && len(dropIn.Lines) > 0 {
 		if _, onDisk := cfg.Original(dropIn.Path); !onDisk {

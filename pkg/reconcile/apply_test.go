@@ -1,0 +1,193 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sshconverge/agent/pkg/desired"
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+const keepalive = `version: 1
+sshd:
+  settings:
+    ClientAliveInterval: 300
+    ClientAliveCountMax: 2
+  match:
+    - criteria: User backup
+      settings: {ClientAliveInterval: 60}
+ssh:
+  hosts:
+    - host: examplehost
+      settings:
+        Hostname: examplehost.com
+        ServerAliveInterval: 180
+        ServerAliveCountMax: 2
+`
+
+func computeIn(t *testing.T, dir, yaml string) (*Plan, *files.Root) {
+	t.Helper()
+	st, err := desired.Parse("keepalive.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := files.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compute(st, Options{Root: root, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, root
+}
+
+// stamps returns every file's content, mode and mtime under dir.
+func stamps(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			m[p] = info.Mode().String() + " " + info.ModTime().Format(time.RFC3339Nano) + "\n" + string(b)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestApplyIdempotentOnDistros applies the quick start's settings to every
+// distro layout, then plans again: the second plan is empty, and applying
+// it leaves every file untouched (bytes, mode and mtime).
+func TestApplyIdempotentOnDistros(t *testing.T) {
+	trees, _ := filepath.Glob("../files/testdata/distro/*")
+	n := 0
+	for _, src := range trees {
+		if st, err := os.Stat(filepath.Join(src, "etc/ssh")); err != nil || !st.IsDir() {
+			continue
+		}
+		n++
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+				t.Fatal(err)
+			}
+			server, client, _ := strings.Cut(keepalive, "\nssh:")
+			yaml := "version: 1\n"
+			if _, err := os.Stat(filepath.Join(dir, "etc/ssh/sshd_config")); err == nil {
+				yaml = server + "\n"
+			}
+			if _, err := os.Stat(filepath.Join(dir, "etc/ssh/ssh_config")); err == nil {
+				yaml += "ssh:" + client
+			}
+			p, root := computeIn(t, dir, yaml)
+			if _, err := Apply(context.Background(), p, ApplyOptions{Root: root, Log: zerolog.Nop()}); err != nil {
+				t.Fatal(err)
+			}
+			again, _ := computeIn(t, dir, yaml)
+			if !again.InSync() || len(again.Files) != 0 {
+				t.Fatalf("second plan not empty: %+v", again.Changes)
+			}
+			before := stamps(t, dir)
+			res, err := Apply(context.Background(), again, ApplyOptions{Root: root, Log: zerolog.Nop()})
+			if err != nil || len(res.Written) != 0 {
+				t.Fatalf("second apply wrote %v (%v)", res.Written, err)
+			}
+			for p, s := range stamps(t, dir) {
+				if before[p] != s {
+					t.Errorf("%s changed on the second run", p)
+				}
+			}
+		})
+	}
+	if n < 5 {
+		t.Fatalf("only %d distro trees", n)
+	}
+}
+
+// TestApplyKeepsSymlinksAndMetadata: a symlinked config stays a link and
+// its target is written, keeping mode and line endings; a failed
+// validation restores everything and removes the new drop-in.
+func TestApplyKeepsSymlinksAndMetadata(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "etc/ssh/sshd_config.d"), 0o755))
+	must(os.MkdirAll(filepath.Join(dir, "srv/config"), 0o755))
+	target := filepath.Join(dir, "srv/config/sshd_config")
+	must(os.WriteFile(target, []byte("Include /etc/ssh/sshd_config.d/*.conf\r\nClientAliveInterval 1\r\n"), 0o600))
+	// An absolute link target resolves inside the root.
+	must(os.Symlink("/srv/config/sshd_config", filepath.Join(dir, "etc/ssh/sshd_config")))
+	yaml := "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300, ClientAliveCountMax: 2}\n"
+
+	p, root := computeIn(t, dir, yaml)
+	boom := errors.New("sshd: rejected")
+	_, err := Apply(context.Background(), p, ApplyOptions{Root: root, Log: zerolog.Nop(),
+		Validate: func(context.Context) error { return boom }})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "Include /etc/ssh/sshd_config.d/*.conf\r\nClientAliveInterval 1\r\n" {
+		t.Fatalf("not restored: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etc/ssh/sshd_config.d", DropInName)); !os.IsNotExist(err) {
+		t.Fatalf("new drop-in left behind: %v", err)
+	}
+
+	p, root = computeIn(t, dir, yaml)
+	if _, err := Apply(context.Background(), p, ApplyOptions{Root: root, Log: zerolog.Nop()}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Lstat(filepath.Join(dir, "etc/ssh/sshd_config")); err != nil || l.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("sshd_config is no longer a symlink: %v %v", l.Mode(), err)
+	}
+	b, _ := os.ReadFile(target)
+	if string(b) != "Include /etc/ssh/sshd_config.d/*.conf\r\nClientAliveInterval 300\r\n" {
+		t.Errorf("target = %q", b)
+	}
+	if st, _ := os.Stat(target); st.Mode().Perm() != 0o600 {
+		t.Errorf("target mode %v, want 0600", st.Mode().Perm())
+	}
+	// The new drop-in copies the main file's mode.
+	if st, err := os.Stat(filepath.Join(dir, "etc/ssh/sshd_config.d", DropInName)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("drop-in: %v %v", st, err)
+	}
+}
+
+// TestApplyRefusesStaleFiles: a file that changed on disk after the plan
+// was made is not overwritten.
+func TestApplyRefusesStaleFiles(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "etc/ssh/sshd_config")
+	if err := os.MkdirAll(filepath.Dir(main), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(main, []byte("ClientAliveInterval 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, root := computeIn(t, dir, "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n")
+	if err := os.WriteFile(main, []byte("ClientAliveInterval 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Apply(context.Background(), p, ApplyOptions{Root: root, Log: zerolog.Nop()})
+	if err == nil || !strings.Contains(err.Error(), "changed on disk since it was read") {
+		t.Fatalf("err = %v", err)
+	}
+	if b, _ := os.ReadFile(main); string(b) != "ClientAliveInterval 2\n" {
+		t.Fatalf("overwritten: %q", b)
+	}
+}
