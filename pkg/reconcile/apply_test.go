@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,6 +131,9 @@ func TestApplyKeepsSymlinksAndMetadata(t *testing.T) {
 	must(os.MkdirAll(filepath.Join(dir, "srv/config"), 0o755))
 	target := filepath.Join(dir, "srv/config/sshd_config")
 	must(os.WriteFile(target, []byte("Include /etc/ssh/sshd_config.d/*.conf\r\nClientAliveInterval 1\r\n"), 0o600))
+	if os.Geteuid() == 0 {
+		must(os.Chown(target, 1234, 4321))
+	}
 	// An absolute link target resolves inside the root.
 	must(os.Symlink("/srv/config/sshd_config", filepath.Join(dir, "etc/ssh/sshd_config")))
 	yaml := "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300, ClientAliveCountMax: 2}\n"
@@ -161,6 +165,12 @@ func TestApplyKeepsSymlinksAndMetadata(t *testing.T) {
 	}
 	if st, _ := os.Stat(target); st.Mode().Perm() != 0o600 {
 		t.Errorf("target mode %v, want 0600", st.Mode().Perm())
+	}
+	if os.Geteuid() == 0 {
+		st, _ := os.Stat(target)
+		if sys := st.Sys().(*syscall.Stat_t); sys.Uid != 1234 || sys.Gid != 4321 {
+			t.Errorf("owner %d:%d, want 1234:4321", sys.Uid, sys.Gid)
+		}
 	}
 	// The new drop-in copies the main file's mode.
 	if st, err := os.Stat(filepath.Join(dir, "etc/ssh/sshd_config.d", DropInName)); err != nil || st.Mode().Perm() != 0o600 {

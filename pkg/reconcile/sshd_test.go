@@ -1,0 +1,110 @@
+package reconcile
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+// fakeSystemctl puts a systemctl on PATH that appends its arguments to a
+// log and answers is-active with the contents of the file "state". There
+// is no systemd on the test machines, so this pins the command sequence
+// of the systemd mode; the signal mode is tested against a real sshd.
+func fakeSystemctl(t *testing.T, state string) (log, stateFile string) {
+	dir := t.TempDir()
+	log, stateFile = filepath.Join(dir, "calls"), filepath.Join(dir, "state")
+	if err := os.WriteFile(stateFile, []byte(state), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := `#!/bin/sh
+echo "$*" >> ` + log + `
+case "$*" in
+  "show -p LoadState --value ssh.service") echo loaded ;;
+  "is-active ssh.socket") echo inactive; exit 3 ;;
+  "is-active ssh.service") cat ` + stateFile + ` ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	return log, stateFile
+}
+
+func TestSystemdMode(t *testing.T) {
+	calls, state := fakeSystemctl(t, "active\n")
+	root, err := files.NewRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := FindSSHD(root, "/run/sshd.pid", ReloadSystemd, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Unit != "ssh.service" || s.PID != 0 {
+		t.Fatalf("unit %q pid %d", s.Unit, s.PID)
+	}
+	if err := s.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A unit that failed after the reload is an error, and Restart starts it.
+	if err := os.WriteFile(state, []byte("failed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "ssh.service is failed after the reload") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := os.WriteFile(state, []byte("active\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(calls)
+	want := "show -p LoadState --value ssh.service\nis-active ssh.socket\nreload ssh.service\nis-active ssh.service\nreload ssh.service\nis-active ssh.service\nstart ssh.service\nis-active ssh.service\n"
+	if string(b) != want {
+		t.Errorf("systemctl calls:\n%s\nwant:\n%s", b, want)
+	}
+}
+
+func TestFindSSHDModes(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := files.NewRoot(dir)
+	// Not "/" and no daemon: auto means nothing to reload.
+	s, err := FindSSHD(root, "/run/sshd.pid", ReloadAuto, zerolog.Nop())
+	if err != nil || s.Mode != ReloadNone {
+		t.Fatalf("mode %q, %v", s.Mode, err)
+	}
+	// A pid file naming no sshd listener is ignored.
+	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run/sshd.pid"), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = FindSSHD(root, "/run/sshd.pid", ReloadSignal, zerolog.Nop()); err != nil || s.PID != 0 {
+		t.Fatalf("pid %d, %v", s.PID, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run/sshd.pid"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = FindSSHD(root, "/run/sshd.pid", ReloadSignal, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), `"x" is not a pid`) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err = FindSSHD(root, "/run/sshd.pid", "launchd", zerolog.Nop()); err == nil {
+		t.Fatal("unknown mode accepted")
+	}
+}
+
+func TestValidationArgs(t *testing.T) {
+	got := strings.Join(validationArgs([]string{"-D", "-E", "/run/log", "-f", "/etc/ssh/x", "-o", "Port=2", "-E/x", "-e"}), " ")
+	if got != "-f /etc/ssh/x -o Port=2" {
+		t.Fatalf("got %q", got)
+	}
+}
