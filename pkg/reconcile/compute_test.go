@@ -6,10 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/rs/zerolog"
 
-	"github.com/sshconverge/agent/pkg/desired"
-	"github.com/sshconverge/agent/pkg/files"
 	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
 
@@ -19,18 +16,7 @@ func plan(t *testing.T, tree map[string]string, yaml string) *Plan {
 	if err := (opensshtest.Tree{Files: tree}).Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	st, err := desired.Parse("d.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := files.NewRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compute(st, Options{Root: root, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, _ := computeIn(t, dir, yaml)
 	return p
 }
 

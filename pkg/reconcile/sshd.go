@@ -222,19 +222,8 @@ func sshdBinary() string {
 // Reload makes sshd re-read its configuration and waits until it listens
 // again.
 func (s *SSHD) Reload(ctx context.Context) error {
-	switch s.Mode {
-	case ReloadNone:
-		return nil
-	case ReloadSystemd:
-		if out, err := exec.CommandContext(ctx, "systemctl", "reload", s.Unit).CombinedOutput(); err != nil {
-			return fmt.Errorf("systemctl reload %s: %w: %s", s.Unit, err, out)
-		}
-		return s.waitActive(ctx)
-	case ReloadService:
-		if out, err := exec.CommandContext(ctx, "service", serviceName(), "reload").CombinedOutput(); err != nil {
-			return fmt.Errorf("service %s reload: %w: %s", serviceName(), err, out)
-		}
-		return nil
+	if handled, err := s.viaManager(ctx, "reload"); handled {
+		return err
 	}
 	if s.PID == 0 {
 		return nil // nothing runs: it reads the configuration when it starts
@@ -333,22 +322,32 @@ func serviceName() string {
 	return "sshd"
 }
 
+// viaManager asks systemd or service(8) to do verb ("reload" or "start")
+// to sshd and waits for the result; handled is false in signal mode, which
+// the caller does itself, and true (doing nothing) in none mode.
+func (s *SSHD) viaManager(ctx context.Context, verb string) (handled bool, err error) {
+	switch s.Mode {
+	case ReloadNone:
+		return true, nil
+	case ReloadSystemd:
+		if out, err := exec.CommandContext(ctx, "systemctl", verb, s.Unit).CombinedOutput(); err != nil {
+			return true, fmt.Errorf("systemctl %s %s: %w: %s", verb, s.Unit, err, out)
+		}
+		return true, s.waitActive(ctx)
+	case ReloadService:
+		if out, err := exec.CommandContext(ctx, "service", serviceName(), verb).CombinedOutput(); err != nil {
+			return true, fmt.Errorf("service %s %s: %w: %s", serviceName(), verb, err, out)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
 // Restart starts sshd again: systemctl start, service start, or (signal
 // mode) its original command line in its mount namespace, detached.
 func (s *SSHD) Restart(ctx context.Context) error {
-	switch s.Mode {
-	case ReloadNone:
-		return nil
-	case ReloadSystemd:
-		if out, err := exec.CommandContext(ctx, "systemctl", "start", s.Unit).CombinedOutput(); err != nil {
-			return fmt.Errorf("systemctl start %s: %w: %s", s.Unit, err, out)
-		}
-		return s.waitActive(ctx)
-	case ReloadService:
-		if out, err := exec.CommandContext(ctx, "service", serviceName(), "start").CombinedOutput(); err != nil {
-			return fmt.Errorf("service %s start: %w: %s", serviceName(), err, out)
-		}
-		return nil
+	if handled, err := s.viaManager(ctx, "start"); handled {
+		return err
 	}
 	if s.PID == 0 {
 		return nil
