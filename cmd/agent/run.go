@@ -25,6 +25,7 @@ const (
 // usageError is a command-line mistake; Run prints usage with it.
 type usageError struct{ msg string }
 
+// Error returns the message.
 func (e usageError) Error() string { return e.msg }
 
 const usage = `usage:
