@@ -112,7 +112,9 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 	// upgrades never meet an edited conffile.
 	var dropIn *files.File
 	if dir, ok := cfg.DropInDir(); ok {
-		dropIn = cfg.AddFile(dir + "/" + DropInName)
+		if st, err := opts.Root.Stat(dir); err == nil && st.IsDir() {
+			dropIn = cfg.AddFile(dir + "/" + DropInName)
+		}
 	}
 	// Then plan the edits in order: each sees the ones before it.
 	for _, it := range items {
@@ -155,6 +157,7 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 			if v != nil && !v.Default {
 				c.Reason += fmt.Sprintf(": %s wins", v.Origin())
 			}
+			c.Reason += "; check the desired state for settings that contradict each other"
 		}
 	}
 	if dropIn != nil && len(dropIn.Lines) > 0 {

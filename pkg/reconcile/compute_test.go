@@ -99,3 +99,18 @@ func TestComputeInSync(t *testing.T) {
 		t.Fatalf("want in sync with no file changes: %+v", p)
 	}
 }
+
+func TestComputeDropInNeedsItsDirectory(t *testing.T) {
+	// The Include names a directory that does not exist: the keyword goes
+	// into the main file instead of a drop-in that could not be written.
+	p := plan(t, map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n"},
+		"version: 1\nsshd:\n  settings: {ClientAliveCountMax: 2}\n")
+	if len(p.Files) != 1 || p.Files[0].Path != "/etc/ssh/sshd_config" {
+		t.Fatalf("files: %+v", p.Files)
+	}
+	p = plan(t, map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n", "etc/ssh/sshd_config.d/.keep": ""},
+		"version: 1\nsshd:\n  settings: {ClientAliveCountMax: 2}\n")
+	if len(p.Files) != 1 || p.Files[0].Path != "/etc/ssh/sshd_config.d/"+DropInName || !strings.HasPrefix(string(p.Files[0].After), DropInHeader+"\n") {
+		t.Fatalf("files: %+v", p.Files)
+	}
+}
