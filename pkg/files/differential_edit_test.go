@@ -57,7 +57,7 @@ func editScopes(r *rand.Rand, d Dialect, c *Config) Scope {
 // conflict must match what OpenSSH shows: the value does not hold before.
 func TestDifferentialEdits(t *testing.T) {
 	o := opensshtest.New(t)
-	n := opensshtest.Count(t, 300) / 2
+	n := opensshtest.Count(t, 300)
 	for _, d := range []Dialect{Server, Client} {
 		defaults := oracleDefaults(t, o, d)
 		var applied, conflicts, skipped, checked int

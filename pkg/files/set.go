@@ -111,6 +111,10 @@ func (c *Config) Unset(scope Scope, name string) ([]Edit, error) {
 		if en.Keyword != k || !c.inScope(scope, en) || !slices.Contains(en.File.Lines, en.Line) {
 			continue
 		}
+		if other := c.sharedOutside(scope, en.Line); other != nil {
+			return nil, &Conflict{Keyword: k.Name, Scope: scope, Winner: en.Pos(),
+				Reason: fmt.Sprintf("that line sits in a file that is also read %s, so removing it would change what other %s get", where(other), c.others())}
+		}
 		edits = append(edits, Edit{Kind: EditRemove, File: en.File.Path, Line: en.Line.Num, Before: en.Line.Text})
 		en.File.Remove(en.Line)
 	}
@@ -220,6 +224,25 @@ func sameCriteria(have []Criterion, want string, d Dialect) bool {
 	return err == nil && slices.Equal(have, w)
 }
 
+// sharedOutside returns an entry for line l that lies outside scope (its
+// file is included at several places), or nil.
+func (c *Config) sharedOutside(scope Scope, l *Line) *Entry {
+	for _, en := range c.Entries {
+		if en.Line == l && !c.inScope(scope, en) {
+			return en
+		}
+	}
+	return nil
+}
+
+// where says in which block an entry is read, for messages.
+func where(en *Entry) string {
+	if en.Block == nil {
+		return "at global scope"
+	}
+	return fmt.Sprintf("inside %q (%s)", strings.TrimSpace(en.Block.Line.Text), en.Block.Pos())
+}
+
 // set writes value (configuration text) for k in scope without verifying
 // that it takes effect.
 func (c *Config) set(scope Scope, k *Keyword, value string, into *File) ([]Edit, error) {
@@ -233,6 +256,12 @@ func (c *Config) set(scope Scope, k *Keyword, value string, into *File) ([]Edit,
 		win := occ[0]
 		if k.Combine == LastWins || k.Combine == LastWinsAnywhere {
 			win = occ[len(occ)-1]
+		}
+		for _, en := range occ {
+			if other := c.sharedOutside(scope, en.Line); other != nil {
+				return nil, &Conflict{Keyword: k.Name, Scope: scope, Winner: en.Pos(),
+					Reason: fmt.Sprintf("that line sits in a file that is also read %s, so editing it would change what other %s get; set the value in %s by hand", where(other), c.others(), scope)}
+			}
 		}
 		before := win.Line.Text
 		win.File.SetValue(win.Line, value)
