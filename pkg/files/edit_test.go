@@ -170,3 +170,21 @@ func TestEditKeepsCRLFAndMissingNewline(t *testing.T) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }
+
+func TestUnsetConflictChangesNothing(t *testing.T) {
+	r := writeTree(t, map[string]string{
+		"etc/ssh/ssh_config":  "Port 22\nInclude /etc/ssh/common.conf\nHost a\n\tInclude /etc/ssh/common.conf\n",
+		"etc/ssh/common.conf": "Port 2222\n",
+	})
+	c := mustLoad(t, r, "/etc/ssh/ssh_config", Client)
+	_, err := c.Unset(Scope{}, "Port")
+	if _, ok := err.(*Conflict); !ok {
+		t.Fatalf("err = %v, want a conflict", err)
+	}
+	if got := string(c.Main.Bytes()); got != "Port 22\nInclude /etc/ssh/common.conf\nHost a\n\tInclude /etc/ssh/common.conf\n" {
+		t.Fatalf("main file changed: %q", got)
+	}
+	if len(c.Changed()) != 0 {
+		t.Fatalf("changed: %v", c.Changed())
+	}
+}

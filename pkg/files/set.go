@@ -106,15 +106,21 @@ func (c *Config) Unset(scope Scope, name string) ([]Edit, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown %s keyword %q", c.Dialect, name)
 	}
-	var edits []Edit
+	// Check every occurrence before removing any, so that a conflict
+	// leaves the files as they were.
+	var doomed []*Entry
 	for _, en := range c.Entries {
-		if en.Keyword != k || !c.inScope(scope, en) || !slices.Contains(en.File.Lines, en.Line) {
+		if en.Keyword != k || !c.inScope(scope, en) || slices.ContainsFunc(doomed, func(d *Entry) bool { return d.Line == en.Line }) {
 			continue
 		}
 		if other := c.sharedOutside(scope, en.Line); other != nil {
 			return nil, &Conflict{Keyword: k.Name, Scope: scope, Winner: en.Pos(),
 				Reason: fmt.Sprintf("that line sits in a file that is also read %s, so removing it would change what other %s get", where(other), c.others())}
 		}
+		doomed = append(doomed, en)
+	}
+	var edits []Edit
+	for _, en := range doomed {
 		edits = append(edits, Edit{Kind: EditRemove, File: en.File.Path, Line: en.Line.Num, Before: en.Line.Text})
 		en.File.Remove(en.Line)
 	}
