@@ -35,6 +35,18 @@ import (
 	"time"
 )
 
+// Unavailable ends a test that cannot run because something it needs is
+// missing: tb.Fatalf when the environment variable CI is "true" (CI must
+// not pass by skipping), tb.Skipf otherwise. The message should say what is
+// missing and how to get it.
+func Unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf(format, args...)
+	}
+	tb.Skipf(format, args...)
+}
+
 // DefaultTimeout bounds one ServerT, ServerCheck or ClientG call: the whole
 // namespace with all of its queries is killed when it runs longer.
 const DefaultTimeout = 30 * time.Second
@@ -63,11 +75,7 @@ func New(tb testing.TB) *Oracle {
 	tb.Helper()
 	unavailable := func(format string, args ...any) {
 		tb.Helper()
-		msg := "opensshtest: " + fmt.Sprintf(format, args...)
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s", msg)
-		}
-		tb.Skipf("%s", msg)
+		Unavailable(tb, "opensshtest: "+format, args...)
 	}
 	const install = "install it with: apt-get install -y openssh-server openssh-client util-linux"
 	o := &Oracle{timeout: DefaultTimeout}
