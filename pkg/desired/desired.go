@@ -323,14 +323,9 @@ func (p *parser) blocks(d files.Dialect, n *yaml.Node, key string) []Block {
 
 // keyword looks up a keyword name for a setting or absent entry.
 func (p *parser) keyword(d files.Dialect, n *yaml.Node, name string) (*files.Keyword, bool) {
-	cat := files.CatalogueFor(d)
-	k, ok := cat.Lookup(name)
-	if !ok {
-		msg := fmt.Sprintf("unknown %s keyword %q", d, name)
-		if s := cat.Suggest(name); s != "" {
-			msg += fmt.Sprintf("; did you mean %s?", s)
-		}
-		p.errorf(n, "%s", msg)
+	k, err := files.CatalogueFor(d).Find(name)
+	if err != nil {
+		p.errorf(n, "%v", err)
 		return nil, false
 	}
 	switch {

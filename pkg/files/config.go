@@ -172,16 +172,11 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 			l.errs.Add(pos, line.Err.Error())
 			continue
 		}
-		k, ok := l.cat.Lookup(line.Keyword)
-		if !ok && l.ignoreUnknown != "" && MatchPatternList(strings.ToLower(line.Keyword), l.ignoreUnknown, true) == 1 {
-			continue // ssh's IgnoreUnknown names it
-		}
-		if !ok {
-			msg := fmt.Sprintf("unknown %s keyword %q", l.cfg.Dialect, line.Keyword)
-			if s := l.cat.Suggest(line.Keyword); s != "" {
-				msg += fmt.Sprintf("; did you mean %s?", s)
+		k, err := l.cat.Find(line.Keyword)
+		if err != nil {
+			if l.ignoreUnknown == "" || MatchPatternList(strings.ToLower(line.Keyword), l.ignoreUnknown, true) != 1 {
+				l.errs.Add(pos, err.Error()) // unless ssh's IgnoreUnknown names it
 			}
-			l.errs.Add(pos, msg)
 			continue
 		}
 		switch k.Name {

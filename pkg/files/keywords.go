@@ -1,6 +1,10 @@
 package files
 
-import "strings"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Dialect names one of the two OpenSSH configuration languages.
 type Dialect uint8
@@ -196,6 +200,19 @@ func (c *Catalogue) Lookup(name string) (*Keyword, bool) {
 	}
 	k, ok := c.byName[string(b)] // no allocation for a map index
 	return k, ok
+}
+
+// Find is Lookup with an error for an unknown name: "unknown sshd_config
+// keyword "X"", with the nearest known spelling suggested when there is one.
+func (c *Catalogue) Find(name string) (*Keyword, error) {
+	if k, ok := c.Lookup(name); ok {
+		return k, nil
+	}
+	msg := fmt.Sprintf("unknown %s keyword %q", c.dialect, name)
+	if s := c.Suggest(name); s != "" {
+		msg += fmt.Sprintf("; did you mean %s?", s)
+	}
+	return nil, errors.New(msg)
 }
 
 // Keywords returns every keyword of the catalogue in catalogue order.

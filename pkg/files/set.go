@@ -102,9 +102,9 @@ func (c *Config) fixHint() string {
 
 // Unset removes every directive setting keyword name in scope.
 func (c *Config) Unset(scope Scope, name string) ([]Edit, error) {
-	k, ok := CatalogueFor(c.Dialect).Lookup(name)
-	if !ok {
-		return nil, fmt.Errorf("unknown %s keyword %q", c.Dialect, name)
+	k, err := CatalogueFor(c.Dialect).Find(name)
+	if err != nil {
+		return nil, err
 	}
 	// Check every occurrence before removing any, so that a conflict
 	// leaves the files as they were.
@@ -138,9 +138,9 @@ func (c *Config) others() string {
 }
 
 func (c *Config) keyword(scope Scope, name string, args []string) (*Keyword, []string, error) {
-	k, ok := CatalogueFor(c.Dialect).Lookup(name)
-	if !ok {
-		return nil, nil, fmt.Errorf("unknown %s keyword %q", c.Dialect, name)
+	k, err := CatalogueFor(c.Dialect).Find(name)
+	if err != nil {
+		return nil, nil, err
 	}
 	if c.Dialect == Server && !scope.Global() && !k.InMatch {
 		return nil, nil, fmt.Errorf("%s is not allowed inside a Match block", k.Name)
@@ -164,9 +164,9 @@ var defaultLocalUsers = []string{"root", "sshconverge-probe"}
 // keyword there it returns OpenSSH's default (Value.Default), or nil when
 // the default is not known.
 func (c *Config) ValueIn(scope Scope, name string) (*Value, error) {
-	k, ok := CatalogueFor(c.Dialect).Lookup(name)
-	if !ok {
-		return nil, fmt.Errorf("unknown %s keyword %q", c.Dialect, name)
+	k, err := CatalogueFor(c.Dialect).Find(name)
+	if err != nil {
+		return nil, err
 	}
 	vs, err := c.effectiveIn(scope, k)
 	if err != nil {
