@@ -3,28 +3,25 @@
 #   docker build -t sshconverge \
 #     --build-arg VERSION=1.2.0 --build-arg COMMIT="$(git rev-parse HEAD)" \
 #     --build-arg DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
-#   docker run --rm -v /:/host --pid=host \
-#     -v /etc/sshconverge/desired.yaml:/desired.yaml:ro \
-#     sshconverge --root /host --check /desired.yaml
+#   docker run --rm --privileged --pid=host -v /:/host \
+#     sshconverge --root /host --check --diff /host/etc/sshconverge/desired.yaml
 #
-# Drop --check to apply. What a run needs from the host (see
-# docs/install.md, "Container"):
+# Drop --check to apply. What a run needs from the host (docs/install.md,
+# "Container", says why):
 # - the host's file system under --root (-v /:/host). The state directory,
-#   the lock and the metrics file are taken under --root too, so they land
-#   on the host (/host/var/lib/sshconverge, /host/run/sshconverge.lock).
-# - the host's pid namespace (--pid=host) and root with CAP_SYS_ADMIN,
-#   CAP_SYS_CHROOT and CAP_SYS_PTRACE (docker's default set lacks the
-#   first and last: add --cap-add SYS_ADMIN --cap-add SYS_PTRACE, or use
-#   --privileged): with them the agent finds the host's sshd through its
-#   pid file, validates with `sshd -t` inside sshd's own mount namespace
-#   (nsenter; so the host's sshd binary and libraries are used, and this
-#   image carries no OpenSSH), and reloads it with SIGHUP. --reload auto
-#   picks that signal for a --root other than /.
-# - for --reload systemd instead: the host's /run/systemd
-#   (-v /run/systemd:/run/systemd) and -e SYSTEMD_IGNORE_CHROOT=1 (systemctl
-#   sees that its / is not PID 1's and would otherwise do nothing), and a
-#   systemctl in the image, which this one does not carry. The signal is
-#   what ssh.service's own ExecReload sends, so it is the simpler choice.
+#   the lock and the metrics file are taken under --root, so they land on
+#   the host (/host/var/lib/sshconverge, /host/run/sshconverge.lock).
+# - the host's pid namespace (--pid=host): the agent finds the host's sshd
+#   through its pid file, validates with `sshd -t` inside sshd's own mount
+#   namespace (nsenter: the host's sshd binary, libraries and files, so
+#   this image carries no OpenSSH), and reloads it with SIGHUP, which
+#   --reload auto picks for a --root other than /.
+# - --privileged: setns(2) into sshd's mount namespace needs CAP_SYS_ADMIN
+#   and CAP_SYS_CHROOT, opening its /proc/PID/ns/mnt needs CAP_SYS_PTRACE,
+#   and Docker's default seccomp and AppArmor profiles refuse setns, mount
+#   and ptrace reads of processes outside the container.
+# - --reload systemd instead needs the host's /run/systemd mounted,
+#   SYSTEMD_IGNORE_CHROOT=1 and a systemctl, which this image lacks.
 #
 # The final stage is debian:12-slim as it is, with nothing installed: it
 # already has the tools the agent runs besides sshd, all from Essential or
@@ -51,4 +48,3 @@ LABEL org.opencontainers.image.title="sshconverge" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/sshconverge /usr/bin/sshconverge
 ENTRYPOINT ["/usr/bin/sshconverge"]
-CMD ["--help"]
