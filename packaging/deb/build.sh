@@ -6,8 +6,9 @@
 #
 # The package holds the static binary (/usr/bin/sshconverge, stamped with
 # VERSION, the commit and the commit's date), the systemd units (installed,
-# not enabled), the man page, the example desired states and cron entry,
-# the copyright file and changelog.Debian.gz.
+# not enabled) and the tmpfiles.d entry that creates the service's lock,
+# the man page, the example desired states and cron entry, the copyright
+# file and changelog.Debian.gz. Its postinst only creates that lock file.
 #
 # VERSION: the release, starting with a digit (a leading "v" is dropped):
 # 1.2.0, 1.2.0~rc1. The binary reports it; the package's version adds the
@@ -61,7 +62,7 @@ trap 'rm -rf "$work"' EXIT
 pkg=$work/sshconverge
 doc=$pkg/usr/share/doc/sshconverge
 umask 022
-mkdir -p "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/lib/systemd/system" \
+mkdir -p "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/lib/systemd/system" "$pkg/usr/lib/tmpfiles.d" \
 	"$pkg/usr/share/man/man8" "$pkg/usr/share/lintian/overrides" \
 	"$doc/examples/cron.d"
 
@@ -75,6 +76,7 @@ mkdir -p "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/usr/lib/systemd/system" \
 
 install -m 0644 "$repo/examples/systemd/sshconverge.service" "$repo/examples/systemd/sshconverge.timer" \
 	"$pkg/usr/lib/systemd/system/"
+install -m 0644 "$repo/examples/systemd/sshconverge.tmpfiles" "$pkg/usr/lib/tmpfiles.d/sshconverge.conf"
 
 man_date=$(date -u -d "@$epoch" +%Y-%m-%d)
 sed -e "s/@DATE@/$man_date/" -e "s/@VERSION@/$upstream/" "$here/sshconverge.8" |
@@ -114,7 +116,7 @@ gzip -9n <"$repo/docs/install.md" >"$doc/install.md.gz"
 } | gzip -9n >"$doc/changelog.Debian.gz"
 
 install -m 0644 "$here/lintian-overrides" "$pkg/usr/share/lintian/overrides/sshconverge"
-install -m 0755 "$here/prerm" "$here/postrm" "$pkg/DEBIAN/"
+install -m 0755 "$here/postinst" "$here/prerm" "$here/postrm" "$pkg/DEBIAN/"
 
 installed_size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 cat >"$pkg/DEBIAN/control" <<EOF
