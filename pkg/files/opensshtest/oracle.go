@@ -12,6 +12,11 @@
 // [GenerateServer] and [GenerateClient] make random but valid configuration
 // trees that stress OpenSSH's lexing, Include and precedence rules.
 //
+// [New] asks the machine's own OpenSSH; [Installs] and [NewFor] ask every
+// OpenSSH version the setup script .ci/setup.d/30-openssh-chroots.sh put in
+// chroots, running the binaries inside the chroot with the tree bound over its
+// /etc/ssh.
+//
 // The package needs root (for unshare -m and mount), util-linux, and the
 // openssh-server and openssh-client packages; [New] skips the test (or fails
 // it when CI=true) when any of them is missing.
@@ -54,10 +59,12 @@ const DefaultTimeout = 30 * time.Second
 // Oracle asks the real OpenSSH binaries. It is immutable after New and safe
 // for concurrent use: every call runs in its own mount namespace.
 type Oracle struct {
-	sshd, ssh, unshare, mount string
-	hostKey                   string // ed25519 private key for sshd -h
+	install                   Install
+	sshd, ssh, unshare, mount string // sshd and ssh as seen by the binaries (inside the chroot)
+	hostKey                   string // ed25519 private key for sshd -h, as seen by sshd
+	keyDir                    string // directory holding the host key and empty, bound over ROOT/tmp for a chroot
 	empty                     string // empty directory bound over the user's ~/.ssh
-	home                      string // passwd home directory of the invoking user
+	home                      string // passwd home directory of the invoking user (of the chroot's passwd)
 	timeout                   time.Duration
 }
 
@@ -73,12 +80,21 @@ type Oracle struct {
 // tb.TempDir()).
 func New(tb testing.TB) *Oracle {
 	tb.Helper()
+	return newOracle(tb, Install{Name: HostInstall})
+}
+
+// newOracle is New for the host (in.Root == "") or NewFor for a chroot.
+func newOracle(tb testing.TB, in Install) *Oracle {
+	tb.Helper()
 	unavailable := func(format string, args ...any) {
 		tb.Helper()
 		Unavailable(tb, "opensshtest: "+format, args...)
 	}
-	const install = "install it with: apt-get install -y openssh-server openssh-client util-linux"
-	o := &Oracle{timeout: DefaultTimeout}
+	install := "install it with: apt-get install -y openssh-server openssh-client util-linux"
+	if in.Root != "" {
+		install = "make the chroots with: .ci/setup.d/30-openssh-chroots.sh (as root)"
+	}
+	o := &Oracle{install: in, timeout: DefaultTimeout}
 	var missing []string
 	find := func(name string, candidates ...string) string {
 		for _, c := range candidates {
@@ -94,8 +110,19 @@ func New(tb testing.TB) *Oracle {
 		missing = append(missing, name)
 		return ""
 	}
-	o.sshd = find("sshd", "/usr/sbin/sshd", "/usr/local/sbin/sshd")
-	o.ssh = find("ssh", "/usr/bin/ssh", "/usr/local/bin/ssh")
+	if in.Root == "" {
+		o.sshd = find("sshd", "/usr/sbin/sshd", "/usr/local/sbin/sshd")
+		o.ssh = find("ssh", "/usr/bin/ssh", "/usr/local/bin/ssh")
+	} else {
+		// Debian's paths inside the chroot; no search of the host's PATH.
+		o.sshd, o.ssh = "/usr/sbin/sshd", "/usr/bin/ssh"
+		for _, b := range []string{o.sshd, o.ssh} {
+			if fi, err := os.Stat(filepath.Join(in.Root, b)); err != nil || fi.Mode()&0o111 == 0 {
+				missing = append(missing, filepath.Join(in.Root, b))
+			}
+		}
+		find("chroot", "/usr/sbin/chroot", "/usr/bin/chroot")
+	}
 	keygen := find("ssh-keygen", "/usr/bin/ssh-keygen", "/usr/local/bin/ssh-keygen")
 	o.unshare = find("unshare", "/usr/bin/unshare", "/bin/unshare")
 	o.mount = find("mount", "/usr/bin/mount", "/bin/mount")
@@ -114,6 +141,7 @@ func New(tb testing.TB) *Oracle {
 			err, strings.TrimSpace(string(out)))
 		return nil
 	}
+	o.keyDir = dir
 	o.hostKey = filepath.Join(dir, "ssh_host_ed25519_key")
 	kg := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-C", "opensshtest", "-f", o.hostKey)
 	if out, err := kg.CombinedOutput(); err != nil {
@@ -123,13 +151,28 @@ func New(tb testing.TB) *Oracle {
 	if err := os.Mkdir(o.empty, 0o700); err != nil {
 		tb.Fatalf("opensshtest: %v", err)
 	}
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		tb.Fatalf("opensshtest: sshd -T needs /run/sshd: %v", err)
+	if in.Root == "" {
+		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+			tb.Fatalf("opensshtest: sshd -T needs /run/sshd: %v", err)
+		}
+		// ssh takes the home directory from getpwuid(getuid()), not from
+		// $HOME; so does os/user (through cgo or /etc/passwd).
+		if u, err := user.Current(); err == nil {
+			o.home = u.HomeDir
+		}
+	} else {
+		if err := o.chrootSetup(); err != nil {
+			unavailable("%v; %s", err, install)
+			return nil
+		}
 	}
-	// ssh takes the home directory from getpwuid(getuid()), not from $HOME;
-	// so does os/user (through cgo or /etc/passwd).
-	if u, err := user.Current(); err == nil {
-		o.home = u.HomeDir
+	if o.install.Version == "" {
+		v, err := o.version()
+		if err != nil {
+			unavailable("%v; %s", err, install)
+			return nil
+		}
+		o.install.Version = v
 	}
 
 	// Ask once about an empty tree: this catches what the checks above
@@ -219,36 +262,52 @@ func (e *QueryError) Error() string {
 }
 
 // The script run inside the namespace. Arguments: $1 the tree's etc/ssh, $2
-// the marker, $3 the mode (T: sshd -T, t: sshd -t, G: ssh -G), $4 the binary,
-// $5 the host key, $6 the home directory, $7 the empty directory; then one
-// argument per query. After each query it prints "\nMARKER i status" on
-// stdout and "\nMARKER i" on stderr, so the Go side can split the streams.
+// the marker, $3 the mode (T: sshd -T, t: sshd -t, G: ssh -G; f: sshd -t -f
+// /etc/ssh/QUERY, F: ssh -v -G -F /etc/ssh/QUERY, for probes), $4 the binary,
+// $5 the host key (as the binary sees it), $6 the home directory, $7 the empty
+// directory, $8 the chroot ("" for none), $9 the directory bound over the
+// chroot's /tmp; then one argument per query. After each query it prints
+// "\nMARKER i status" on stdout and "\nMARKER i" on stderr, so the Go side
+// can split the streams.
+//
+// In a chroot the binaries run with "chroot ROOT"; ROOT itself is made
+// read-only in the namespace, so nothing can write into the cached chroot;
+// /proc is mounted because OpenSSH 8.4's closefrom() otherwise closes every
+// possible descriptor one by one (about 0.1 s per run).
 const script = `set -u
-etc=$1 mark=$2 mode=$3 bin=$4 hk=$5 home=$6 empty=$7
-shift 7
-mount --bind "$etc" /etc/ssh || { echo "opensshtest: cannot bind $etc over /etc/ssh" >&2; exit 97; }
-if [ "$mode" = G ]; then
+etc=$1 mark=$2 mode=$3 bin=$4 hk=$5 home=$6 empty=$7 r=$8 keydir=$9
+shift 9
+if [ -n "$r" ]; then
+	{ mount --bind "$r" "$r" && mount -o remount,bind,ro "$r" &&
+		mount -t proc proc "$r/proc" && mount --bind "$keydir" "$r/tmp"; } ||
+		{ echo "opensshtest: cannot set up the chroot $r" >&2; exit 97; }
+fi
+x() { if [ -n "$r" ]; then chroot "$r" "$@"; else "$@"; fi; }
+mount --bind "$etc" "$r/etc/ssh" || { echo "opensshtest: cannot bind $etc over $r/etc/ssh" >&2; exit 97; }
+if [ "$mode" = G ] || [ "$mode" = F ]; then
 	# Hide the invoking user's ~/.ssh (ssh reads ~/.ssh/config with the home
 	# directory from getpwuid): bind an empty directory over ~/.ssh, or over
 	# the home directory when there is no ~/.ssh to mount on.
 	if [ -n "$home" ] && [ "$home" != / ]; then
-		if [ -d "$home/.ssh" ]; then
-			mount --bind "$empty" "$home/.ssh" || exit 97
-		elif [ -d "$home" ]; then
-			mount --bind "$empty" "$home" || exit 97
+		if [ -d "$r$home/.ssh" ]; then
+			mount --bind "$empty" "$r$home/.ssh" || exit 97
+		elif [ -d "$r$home" ]; then
+			mount --bind "$empty" "$r$home" || exit 97
 		fi
 	fi
-	if [ -e "$home/.ssh/config" ]; then
-		echo "opensshtest: $home/.ssh/config is still visible" >&2
+	if [ -e "$r$home/.ssh/config" ]; then
+		echo "opensshtest: $r$home/.ssh/config is still visible" >&2
 		exit 98
 	fi
 fi
 i=0
 for q in "$@"; do
 	case $mode in
-	T) if [ -n "$q" ]; then "$bin" -T -h "$hk" -C "$q"; else "$bin" -T -h "$hk"; fi ;;
-	t) "$bin" -t -h "$hk" ;;
-	G) "$bin" -G -- "$q" ;;
+	T) if [ -n "$q" ]; then x "$bin" -T -h "$hk" -C "$q"; else x "$bin" -T -h "$hk"; fi ;;
+	t) x "$bin" -t -h "$hk" ;;
+	G) x "$bin" -G -- "$q" ;;
+	f) x "$bin" -t -f "/etc/ssh/$q" -h "$hk" ;;
+	F) x "$bin" -v -G -F "/etc/ssh/$q" -- probe.invalid ;;
 	esac </dev/null
 	rc=$?
 	printf '\n%s %d %d\n' "$mark" "$i" "$rc"
@@ -283,8 +342,12 @@ func (o *Oracle) run(root, mode, bin string, queries []string) ([]result, error)
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
+	hostKey := o.hostKey
+	if o.install.Root != "" {
+		hostKey = "/tmp/" + filepath.Base(o.hostKey) // o.keyDir is bound over ROOT/tmp
+	}
 	args := append([]string{"-m", "--propagation", "private", "/bin/sh", "-c", script, "opensshtest",
-		etc, mark, mode, bin, o.hostKey, o.home, o.empty}, queries...)
+		etc, mark, mode, bin, hostKey, o.home, o.empty, o.install.Root, o.keyDir}, queries...)
 	cmd := exec.CommandContext(ctx, o.unshare, args...)
 	cmd.Env = []string{"PATH=" + filepath.Dir(o.mount) + ":/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + o.home}
 	cmd.Dir = "/"
