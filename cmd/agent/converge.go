@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,59 +18,208 @@ import (
 	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
-// convergeArgs are the parsed arguments of the main command.
-type convergeArgs struct {
-	check, diff, detailed bool
-	root                  string
-	format                string
-	logLevel              zerolog.Level
-	desired               string
-	reload                string
-	pidFile               string
-	stateDir              string
-	backup                bool
-	backupKeep            int
-	lock                  string
-	lockTimeout           time.Duration
+// applyTimeout bounds an apply: validation, writes, reload and the wait
+// for sshd to serve again.
+const applyTimeout = 5 * time.Minute
+
+// converge is one run of the main command, in the order of its steps.
+type converge struct {
+	args    convergeArgs
+	log     zerolog.Logger
+	start   time.Time
+	desired *desired.State
+	root    *files.Root
+	state   *reconcile.State
+	plan    *reconcile.Plan
+	pending bool // a reload is due (as recorded before the run, then after it)
+	result  reconcile.ApplyResult
 }
 
-func parseConvergeArgs(args []string) (convergeArgs, error) {
-	a := convergeArgs{}
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.BoolVar(&a.check, "check", false, "change nothing; exit 0 in sync, 2 drift, 1 error")
-	fs.BoolVar(&a.diff, "diff", false, "print a unified diff of every file change")
-	fs.BoolVar(&a.detailed, "detailed-exitcode", false, "exit 2 when a run changed something")
-	fs.StringVar(&a.root, "root", "/", "filesystem root for every path")
-	fs.StringVar(&a.format, "format", "text", "text or json")
-	level := fs.String("log-level", "info", "trace, debug, info, warn, error or disabled")
-	fs.StringVar(&a.reload, "reload", reconcile.ReloadAuto, "auto, systemd, service, signal or none")
-	fs.StringVar(&a.pidFile, "sshd-pidfile", "", "sshd's pid file (default: the PidFile the configuration names, under --root)")
-	fs.StringVar(&a.stateDir, "state-dir", "", "state directory (default var/lib/sshconverge under --root)")
-	fs.BoolVar(&a.backup, "backup", false, "keep the originals of changed files under the state directory")
-	fs.IntVar(&a.backupKeep, "backup-keep", 10, "with --backup, how many runs' originals to keep")
-	fs.StringVar(&a.lock, "lock", "", "lock file (default run/sshconverge.lock under --root)")
-	fs.DurationVar(&a.lockTimeout, "lock-timeout", time.Minute, "how long to wait for another run's lock")
-	rest, err := parseInterspersed(fs, args)
+func runConverge(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	a, err := parseConvergeArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK, runHelp(nil, stdout)
+	}
 	if err != nil {
-		return a, err
+		return exitError, err
 	}
-	if a.format != "text" && a.format != "json" {
-		return a, usageError{fmt.Sprintf("--format %q: want text or json", a.format)}
+	c := &converge{args: a, log: newLogger(stderr, a.logLevel), start: time.Now()}
+	if err := c.splay(ctx); err != nil {
+		return exitError, err
 	}
-	if a.logLevel, err = zerolog.ParseLevel(*level); err != nil || *level == "" {
-		return a, usageError{fmt.Sprintf("--log-level %q: want trace, debug, info, warn, error or disabled", *level)}
+	code, err := c.run(ctx, stdout)
+	if merr := c.writeMetrics(err); merr != nil {
+		err = errors.Join(err, merr)
+		code = exitError
 	}
-	switch a.reload {
-	case reconcile.ReloadAuto, reconcile.ReloadSystemd, reconcile.ReloadService, reconcile.ReloadSignal, reconcile.ReloadNone:
-	default:
-		return a, usageError{fmt.Sprintf("--reload %q: want auto, systemd, service, signal or none", a.reload)}
+	return code, err
+}
+
+// run reads, plans, applies (unless --check) and reports.
+func (c *converge) run(ctx context.Context, stdout io.Writer) (int, error) {
+	if err := c.prepare(); err != nil {
+		return exitError, err
 	}
-	if len(rest) != 1 {
-		return a, usageError{"name exactly one desired-state file"}
+	if !c.args.check {
+		lock, err := reconcile.AcquireLock(ctx, c.root.HostPath(c.args.lock), c.args.lockTimeout)
+		if err != nil {
+			return exitError, err
+		}
+		defer lock.Release()
 	}
-	a.desired = rest[0]
-	return a, nil
+	if err := c.compute(); err != nil {
+		return exitError, err
+	}
+	var applyErr error
+	if !c.args.check {
+		applyErr = c.apply(ctx)
+	}
+	c.logChanges(applyErr)
+	if err := c.report(stdout); err != nil {
+		return exitError, err
+	}
+	return c.exitCode(applyErr), applyErr
+}
+
+// splay sleeps a random time up to --splay, so that a fleet started by
+// the same timer does not converge in the same second.
+func (c *converge) splay(ctx context.Context) error {
+	if c.args.splay <= 0 {
+		return nil
+	}
+	d := rand.N(c.args.splay)
+	c.log.Debug().Dur("sleep", d).Msg("splay")
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("interrupted during --splay: %w", ctx.Err())
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// prepare reads the desired state and opens the root and the state.
+func (c *converge) prepare() error {
+	st, err := loadDesired(c.args.desired)
+	if err != nil {
+		return err
+	}
+	root, err := files.NewRoot(c.args.root)
+	if err != nil {
+		return err
+	}
+	c.desired, c.root = st, root
+	c.state = reconcile.OpenState(root.HostPath(c.args.stateDir))
+	return nil
+}
+
+// compute plans the run and reads whether a reload is due.
+func (c *converge) compute() error {
+	plan, err := reconcile.Compute(c.desired, reconcile.Options{Root: c.root, Log: c.log})
+	if err != nil {
+		return err
+	}
+	c.plan = plan
+	c.pending, err = c.state.ReloadPending()
+	return err
+}
+
+// apply executes the plan with the reload and safety options.
+func (c *converge) apply(ctx context.Context) error {
+	sshd, err := reconcile.FindSSHD(c.root, c.pidFile(), c.args.reload, c.log)
+	if err != nil {
+		return err
+	}
+	defer sshd.Close()
+	o := reconcile.ApplyOptions{State: c.state, Log: c.log}
+	if sshd.Mode == reconcile.ReloadNone {
+		o.State = nil // the caller owns reloading
+	}
+	if c.args.backup {
+		o.Backup = reconcile.Backup{Dir: c.root.HostPath(c.args.stateDir + "/backup"), Keep: c.args.backupKeep}
+	}
+	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
+	defer cancel()
+	c.result, err = reconcile.Apply(ctx, c.plan, &reconcile.Host{Root: c.root, SSHD: sshd, Log: c.log}, o)
+	if err == nil && o.State != nil {
+		c.pending = c.result.ReloadPending
+	}
+	return err
+}
+
+// pidFile is the sshd pid file: --sshd-pidfile, else the PidFile the
+// configuration names, else OpenSSH's default.
+func (c *converge) pidFile() string {
+	switch {
+	case c.args.pidFile != "":
+		return c.args.pidFile
+	case c.plan.PidFile != "":
+		return c.plan.PidFile
+	}
+	return "/run/sshd.pid"
+}
+
+// logChanges logs each key that drifted (--check, at debug) or changed.
+func (c *converge) logChanges(applyErr error) {
+	msg := "changed"
+	if c.args.check {
+		msg = "drift"
+	}
+	for _, ch := range c.plan.Changes {
+		if ch.Status == reconcile.InSync {
+			continue
+		}
+		ev := c.log.Debug()
+		if !c.args.check && applyErr == nil {
+			ev = c.log.Info()
+		}
+		file := ""
+		if len(ch.Edits) > 0 {
+			file = ch.Edits[0].File
+		}
+		ev.Stringer("side", ch.Side).Stringer("scope", ch.Scope).Str("key", ch.Keyword).Str("file", file).
+			Strs("old", ch.Effective).Strs("new", ch.Desired).Str("origin", ch.Origin).
+			Stringer("action", ch.Action).Msg(msg)
+	}
+}
+
+// report prints the plan as text (with the diff first when asked) or as
+// one JSON document.
+func (c *converge) report(w io.Writer) error {
+	if c.args.format == "json" {
+		host, _ := os.Hostname()
+		r := c.plan.Report(host, c.mode(), c.root.Dir(), c.args.desired, time.Now(), c.args.diff)
+		r.ReloadPending = c.pending
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	if c.args.diff {
+		io.WriteString(w, c.plan.Diff())
+	}
+	if c.pending {
+		fmt.Fprintln(w, "reload pending: an earlier run changed the sshd configuration and did not reload sshd")
+	}
+	return c.plan.WriteText(w)
+}
+
+func (c *converge) mode() string {
+	if c.args.check {
+		return "check"
+	}
+	return "apply"
+}
+
+// exitCode decides the exit code from the run's outcome.
+func (c *converge) exitCode(applyErr error) int {
+	switch {
+	case applyErr != nil:
+		return exitError
+	case c.args.check && (!c.plan.InSync() || c.pending):
+		return exitDrift
+	case !c.args.check && c.args.detailed && len(c.plan.Files) > 0:
+		return exitDrift
+	}
+	return exitOK
 }
 
 // newLogger returns a zerolog logger on w: a human console on a terminal,
@@ -93,135 +243,12 @@ func loadDesired(name string) (*desired.State, error) {
 }
 
 func runValidate(args []string, stdout io.Writer) error {
-	if len(args) != 1 {
+	if len(args) != 1 || args[0] == "--help" || args[0] == "-h" {
 		return usageError{"validate: name exactly one desired-state file"}
 	}
 	if _, err := loadDesired(args[0]); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: valid\n", args[0])
-	return nil
-}
-
-func runConverge(args []string, stdout, stderr io.Writer) (int, error) {
-	a, err := parseConvergeArgs(args)
-	if err != nil {
-		return exitError, err
-	}
-	log := newLogger(stderr, a.logLevel)
-	st, err := loadDesired(a.desired)
-	if err != nil {
-		return exitError, err
-	}
-	root, err := files.NewRoot(a.root)
-	if err != nil {
-		return exitError, err
-	}
-	underRoot := func(flagValue, def string) string {
-		if flagValue != "" {
-			return flagValue
-		}
-		return root.HostPath(def)
-	}
-	if !a.check {
-		lock, err := reconcile.AcquireLock(underRoot(a.lock, "/run/sshconverge.lock"), a.lockTimeout)
-		if err != nil {
-			return exitError, err
-		}
-		defer lock.Release()
-	}
-	plan, err := reconcile.Compute(st, reconcile.Options{Root: root, Log: log})
-	if err != nil {
-		return exitError, err
-	}
-	stateDir := underRoot(a.stateDir, "/var/lib/sshconverge")
-	state := reconcile.OpenState(stateDir)
-	pending, err := state.ReloadPending()
-	if err != nil {
-		return exitError, err
-	}
-	mode := "check"
-	var applyErr error
-	if !a.check {
-		mode = "apply"
-		applyErr = apply(a, plan, root, state, stateDir, log)
-		if applyErr == nil {
-			pending, _ = state.ReloadPending()
-		}
-	}
-	for _, c := range plan.Changes {
-		if c.Action == reconcile.None {
-			continue
-		}
-		ev := log.Debug()
-		if !a.check && applyErr == nil {
-			ev = log.Info()
-		}
-		file := ""
-		if len(c.Edits) > 0 {
-			file = c.Edits[0].File
-		}
-		ev.Str("side", c.Side).Stringer("scope", c.Scope).Str("key", c.Keyword).Str("file", file).
-			Strs("old", c.Effective).Strs("new", c.Desired).Str("origin", c.Origin).
-			Str("action", string(c.Action)).Msg(map[bool]string{true: "drift", false: "changed"}[a.check])
-	}
-	if err := report(stdout, a, plan, root, mode, pending); err != nil {
-		return exitError, err
-	}
-	switch {
-	case applyErr != nil:
-		return exitError, applyErr
-	case a.check && (!plan.InSync() || pending):
-		return exitDrift, nil
-	case !a.check && a.detailed && len(plan.Files) > 0:
-		return exitDrift, nil
-	}
-	return exitOK, nil
-}
-
-// apply executes the plan with the reload and safety options of a.
-func apply(a convergeArgs, plan *reconcile.Plan, root *files.Root, state *reconcile.State, stateDir string, log zerolog.Logger) error {
-	pidFile := plan.PidFile
-	if pidFile == "" {
-		pidFile = "/run/sshd.pid"
-	}
-	if a.pidFile != "" {
-		pidFile = a.pidFile
-	}
-	sshd, err := reconcile.FindSSHD(root, pidFile, a.reload, log)
-	if err != nil {
-		return err
-	}
-	defer sshd.Close()
-	o := reconcile.ApplyOptions{Root: root, Validate: sshd.Validate, Daemon: sshd, State: state, Log: log}
-	if sshd.Mode == reconcile.ReloadNone {
-		o.Daemon, o.State = nil, nil // the caller owns reloading
-	}
-	if a.backup {
-		o.BackupDir, o.BackupKeep = filepath.Join(stateDir, "backup"), a.backupKeep
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	_, err = reconcile.Apply(ctx, plan, o)
+	_, err := fmt.Fprintf(stdout, "%s: valid\n", args[0])
 	return err
-}
-
-// report prints the plan as text (with the diff first when asked) or as
-// one JSON document.
-func report(w io.Writer, a convergeArgs, plan *reconcile.Plan, root *files.Root, mode string, pending bool) error {
-	if a.format == "json" {
-		host, _ := os.Hostname()
-		r := plan.Report(host, mode, root.Dir(), a.desired, time.Now(), a.diff)
-		r.ReloadPending = pending
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
-	}
-	if a.diff {
-		io.WriteString(w, plan.Diff())
-	}
-	if pending {
-		fmt.Fprintln(w, "reload pending: an earlier run changed the sshd configuration and did not reload sshd")
-	}
-	return plan.WriteText(w)
 }

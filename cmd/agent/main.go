@@ -1,9 +1,20 @@
 // Command agent keeps a machine's OpenSSH configuration where its owners
-// want it. See README.md for its commands; the work is done in Run.
+// want it; installed, it is called sshconverge. See README.md for its
+// commands; the work is done in Run.
 package main
 
-import "os"
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
 
 func main() {
-	os.Exit(Run(os.Args[1:], os.Stdout, os.Stderr))
+	// SIGINT and SIGTERM end the run through its context: the lock is
+	// released and nothing is left half-written.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -164,7 +165,7 @@ func (s *testSSHD) agent(desired string, args ...string) (code int, stdout, stde
 	d := filepath.Join(s.t.TempDir(), "desired.yaml")
 	must(s.t, os.WriteFile(d, []byte(desired), 0o644))
 	var out, errb bytes.Buffer
-	code = Run(append(append([]string{"--root", s.tree, "--reload", "signal"}, args...), d), &out, &errb)
+	code = Run(context.Background(), append(append([]string{"--root", s.tree, "--reload", "signal"}, args...), d), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

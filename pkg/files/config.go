@@ -18,7 +18,10 @@ const MaxIncludeDepth = 16
 const SSHDir = "/etc/ssh"
 
 // Config is a configuration as OpenSSH reads it: a main file and every file
-// it includes, with the directives in OpenSSH's evaluation order.
+// it includes, with the directives in OpenSSH's evaluation order. A Config
+// is immutable once loaded; edits go through a Draft, which yields new
+// Configs and leaves this one, and every Entry and Block taken from it, as
+// they were.
 type Config struct {
 	// Dialect is the language of every file.
 	Dialect Dialect
@@ -27,7 +30,8 @@ type Config struct {
 	// Main is the file the configuration starts from.
 	Main *File
 	// Files holds every file read, main first, each once, in the order
-	// OpenSSH first reads them.
+	// OpenSSH first reads them; files a Draft edited but that are no
+	// longer included follow.
 	Files []*File
 	// Entries are the value directives (not Include, Host or Match) in
 	// evaluation order: Includes expanded inline, a file included twice
@@ -35,18 +39,15 @@ type Config struct {
 	Entries []*Entry
 	// Blocks are the Host and Match blocks in evaluation order, each
 	// occurrence once (a file included twice gives its blocks twice).
+	// Blocks[i].Index is i.
 	Blocks []*Block
-
-	// LocalUsers are the local accounts a client value must take effect
-	// for (ssh's Match user and localuser depend on who runs ssh); nil
-	// means root and one other account.
-	LocalUsers []string
 
 	// Warnings are things OpenSSH accepts silently but a person should
 	// know, e.g. an Include glob that matches a directory.
 	Warnings ErrorList
 
-	orig map[string][]byte // bytes read from disk, by path
+	localUsers []string          // see WithLocalUsers
+	orig       map[string][]byte // bytes read from disk, by path; shared by derived Configs
 }
 
 // Original returns the bytes the file at path had when it was read, or
@@ -56,11 +57,33 @@ func (c *Config) Original(path string) ([]byte, bool) {
 	return b, ok
 }
 
+// File returns the file at the configuration path name, or nil when the
+// configuration holds none.
+func (c *Config) File(name string) *File {
+	for _, f := range c.Files {
+		if f.Path == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// WithLocalUsers returns a copy of c whose client values must take effect
+// for each of the local accounts users (ssh's Match user and localuser
+// depend on who runs ssh); nil means root and one other account.
+func (c *Config) WithLocalUsers(users []string) *Config {
+	cp := *c
+	cp.localUsers = users
+	return &cp
+}
+
 // Entry is one value directive at one place in the evaluation order.
 type Entry struct {
-	// File and Line locate the directive.
+	// File and Line locate the directive; Num is its 1-based line number
+	// in File.
 	File *File
 	Line *Line
+	Num  int
 	// Keyword is the catalogue entry the directive's keyword names.
 	Keyword *Keyword
 	// Args are the directive's arguments in normal form (see Normalize).
@@ -71,15 +94,19 @@ type Entry struct {
 }
 
 // Pos returns the directive's position.
-func (e *Entry) Pos() Pos { return Pos{File: e.File.Path, Line: e.Line.Num} }
+func (e *Entry) Pos() Pos { return Pos{File: e.File.Path, Line: e.Num} }
 
 // Block is one Host or Match block at one place in the evaluation order.
 // It runs from its header line to the next Host/Match line of the same file
 // or the end of that file.
 type Block struct {
-	// File and Line locate the header line.
+	// File and Line locate the header line; Num is its 1-based line
+	// number in File.
 	File *File
 	Line *Line
+	Num  int
+	// Index is the block's position in Config.Blocks.
+	Index int
 	// Parent is the block the Include that read this block's file sat in,
 	// nil when that Include was at global scope or the file is the main
 	// file. A block applies only when its parent applies.
@@ -93,7 +120,7 @@ type Block struct {
 }
 
 // Pos returns the position of the block's header line.
-func (b *Block) Pos() Pos { return Pos{File: b.File.Path, Line: b.Line.Num} }
+func (b *Block) Pos() Pos { return Pos{File: b.File.Path, Line: b.Num} }
 
 // Criterion is one Match criterion, e.g. "User alice,bob" or "!host x".
 type Criterion struct {
@@ -111,21 +138,47 @@ type Criterion struct {
 // an ErrorList, reports every problem OpenSSH would reject, each at the
 // file:line it comes from.
 func Load(root *Root, name string, d Dialect) (*Config, error) {
-	l := &loader{cfg: &Config{Dialect: d, Root: root, orig: map[string][]byte{}}, files: map[string]*File{}, cat: CatalogueFor(d)}
+	l := newLoader(&Config{Dialect: d, Root: root, orig: map[string][]byte{}}, nil)
 	main, err := l.read(name)
 	if err != nil {
 		l.errs.Addf(Pos{File: name}, "%v", err)
 		return l.cfg, l.errs.Err()
 	}
-	l.cfg.Main = main
-	l.walk(main, nil, 0)
-	return l.cfg, l.errs.Err()
+	return l.run(main)
+}
+
+// derive returns the configuration c becomes when the files in edited
+// (by path) replace or join its files: Includes are expanded again over
+// the files held in memory (reading from disk only files an Include newly
+// matches). Files no longer included are kept, after the others, so that
+// their edits are still written.
+func (c *Config) derive(edited map[string]*File) (*Config, error) {
+	held := make(map[string]*File, len(c.Files)+len(edited))
+	for _, f := range c.Files {
+		held[f.Path] = f
+	}
+	for p, f := range edited {
+		held[p] = f
+	}
+	l := newLoader(&Config{Dialect: c.Dialect, Root: c.Root, localUsers: c.localUsers, orig: c.orig}, held)
+	next, err := l.run(held[c.Main.Path])
+	for _, f := range c.Files {
+		if f = held[f.Path]; !slices.Contains(next.Files, f) {
+			next.Files = append(next.Files, f)
+		}
+	}
+	for p, f := range edited {
+		if !slices.Contains(next.Files, f) && held[p] == f {
+			next.Files = append(next.Files, f)
+		}
+	}
+	return next, err
 }
 
 type loader struct {
 	cfg     *Config
 	cat     *Catalogue
-	files   map[string]*File
+	files   map[string]*File // files held in memory, by path
 	errs    ErrorList
 	walks   int  // files walked, counting repeats
 	aborted bool // a fatal Include error stops the load, as in OpenSSH
@@ -133,11 +186,29 @@ type loader struct {
 	ignoreUnknown string // ssh IgnoreUnknown's pattern list, once seen
 }
 
+func newLoader(cfg *Config, held map[string]*File) *loader {
+	if held == nil {
+		held = map[string]*File{}
+	}
+	return &loader{cfg: cfg, files: held, cat: CatalogueFor(cfg.Dialect)}
+}
+
+// run walks the configuration from its main file.
+func (l *loader) run(main *File) (*Config, error) {
+	l.cfg.Main = main
+	if !slices.Contains(l.cfg.Files, main) {
+		l.cfg.Files = append(l.cfg.Files, main)
+	}
+	l.walk(main, nil, 0)
+	return l.cfg, l.errs.Err()
+}
+
 // maxWalks bounds the files one load walks (a file included n times counts
 // n times), so that Include fan-out cannot make a load run for ever.
 const maxWalks = 10000
 
-// read returns the parsed file at name, reading it once.
+// read returns the parsed file at name, reading it from disk unless it is
+// held in memory already.
 func (l *loader) read(name string) (*File, error) {
 	if f, ok := l.files[name]; ok {
 		if !slices.Contains(l.cfg.Files, f) {
@@ -160,14 +231,14 @@ func (l *loader) read(name string) (*File, error) {
 // Include that read f sat in; depth is the Include nesting.
 func (l *loader) walk(f *File, parent *Block, depth int) {
 	block := parent
-	for _, line := range f.Lines {
+	for i, line := range f.Lines {
 		if l.aborted {
 			return
 		}
 		if line.Kind != Directive {
 			continue
 		}
-		pos := Pos{File: f.Path, Line: line.Num}
+		pos := Pos{File: f.Path, Line: i + 1}
 		if line.Err != nil {
 			l.errs.Add(pos, line.Err.Error())
 			continue
@@ -181,45 +252,49 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 		}
 		switch k.Name {
 		case "Include":
-			l.include(f, line, block, depth)
+			l.include(f, line, pos, block, depth)
 		case "Host", "Match":
 			b, err := parseBlock(l.cfg.Dialect, f, line, parent)
 			if err != nil {
 				l.errs.Add(pos, err.Error())
 				continue
 			}
+			b.Num, b.Index = pos.Line, len(l.cfg.Blocks)
 			block = b
 			l.cfg.Blocks = append(l.cfg.Blocks, b)
 		default:
-			entryBlock := block
-			if l.cfg.Dialect == Server && block != nil && !k.InMatch {
-				// sshd rejects a global-only keyword in a block that does not
-				// apply in its first, connection-less pass; in Match all it
-				// is accepted and applies as a global value, in order.
-				if !appliesWithoutConn(block) {
-					l.errs.Addf(pos, "%s is not allowed inside a Match block (%s opens it); move it above the first Match line", k.Name, block.Pos())
-					continue
-				}
-				entryBlock = nil
-			}
-			args, err := Normalize(l.cfg.Dialect, k, line.Args)
-			if err != nil {
-				l.errs.Add(pos, err.Error())
-				continue
-			}
-			l.cfg.Entries = append(l.cfg.Entries, &Entry{File: f, Line: line, Keyword: k, Args: args, Block: entryBlock})
-			if k.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
-				// Taken wherever it stands: whether its block applies
-				// depends on the host, and an error would be worse.
-				l.ignoreUnknown = args[0]
-			}
+			l.entry(f, line, pos, k, block)
 		}
 	}
 }
 
+// entry records one value directive found inside block.
+func (l *loader) entry(f *File, line *Line, pos Pos, k *Keyword, block *Block) {
+	if l.cfg.Dialect == Server && block != nil && !k.InMatch {
+		// sshd rejects a global-only keyword in a block that does not
+		// apply in its first, connection-less pass; in Match all it is
+		// accepted and applies as a global value, in order.
+		if !appliesWithoutConn(block) {
+			l.errs.Addf(pos, "%s is not allowed inside a Match block (%s opens it); move it above the first Match line", k.Name, block.Pos())
+			return
+		}
+		block = nil
+	}
+	args, err := Normalize(l.cfg.Dialect, k, line.Args)
+	if err != nil {
+		l.errs.Add(pos, err.Error())
+		return
+	}
+	l.cfg.Entries = append(l.cfg.Entries, &Entry{File: f, Line: line, Num: pos.Line, Keyword: k, Args: args, Block: block})
+	if k.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
+		// Taken wherever it stands: whether its block applies depends on
+		// the host, and an error would be worse.
+		l.ignoreUnknown = args[0]
+	}
+}
+
 // include expands one Include line.
-func (l *loader) include(f *File, line *Line, block *Block, depth int) {
-	pos := Pos{File: f.Path, Line: line.Num}
+func (l *loader) include(f *File, line *Line, pos Pos, block *Block, depth int) {
 	for _, arg := range line.Args {
 		if arg == "" {
 			l.errs.Add(pos, "empty Include argument")
@@ -390,4 +465,27 @@ func onlyFinalCanonical(crit []Criterion) bool {
 		}
 	}
 	return true
+}
+
+// DropInDir returns the directory of the first Include in the main file's
+// global section whose pattern is DIR/*.conf (Debian, Ubuntu and RHEL 9 ship
+// one on the first lines), or false when there is none.
+func (c *Config) DropInDir() (string, bool) {
+	for _, l := range c.Main.Lines {
+		if isHeader(l) {
+			break
+		}
+		if l.Kind != Directive || l.Err != nil || !strings.EqualFold(l.Keyword, "include") {
+			continue
+		}
+		for _, arg := range l.Args {
+			if !path.IsAbs(arg) {
+				arg = SSHDir + "/" + arg
+			}
+			if dir, file := path.Split(path.Clean(arg)); file == "*.conf" && !hasMeta(dir) {
+				return path.Clean(dir), true
+			}
+		}
+	}
+	return "", false
 }

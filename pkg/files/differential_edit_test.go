@@ -129,13 +129,14 @@ func TestDifferentialEdits(t *testing.T) {
 			probe := len(before) - 1
 			lower := strings.ToLower(k.Name)
 			printed := func(args []string) []string {
-				e := newEffective()
+				e := newEffective(1)
 				e.values[k] = &Value{Keyword: k, Args: args}
 				lines, _ := expectedLines(d, k, e, nil)
 				return lines
 			}
 
-			edits, err := cfg.Set(scope, k.Name, strings.Fields(kv[1]), nil)
+			draft := NewDraft(cfg)
+			edits, err := draft.Set(scope, k.Name, strings.Fields(kv[1]), "")
 			if cf, ok := err.(*Conflict); ok {
 				conflicts++
 				if exact && slices.Equal(before[probe][lower], printed(want)) {
@@ -146,13 +147,13 @@ func TestDifferentialEdits(t *testing.T) {
 				t.Fatalf("tree %d: Set: %v", i, err)
 			}
 			applied++
-			for _, f := range cfg.Changed() {
-				must(t, os.WriteFile(root.HostPath(f.Path), f.Bytes(), 0o644))
+			for _, f := range draft.FileChanges() {
+				must(t, os.WriteFile(root.HostPath(f.Path), f.After, 0o644))
 			}
 			after := query()
 			wantLines := printed(want)
 			if !exact {
-				wantLines, _ = expectedLines(d, k, cfg.Server(probeConn), defaults)
+				wantLines, _ = expectedLines(d, k, draft.Config().Server(probeConn), defaults)
 			}
 			if got := after[probe][lower]; !slices.Equal(got, wantLines) {
 				failures = append(failures, fmt.Sprintf("tree %d: Set %s %s in %s: OpenSSH then has %q for the probe, want %q; edits %v\n%s", i, k.Name, kv[1], scope, got, wantLines, edits, tree))

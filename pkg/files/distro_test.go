@@ -92,8 +92,9 @@ type setOp struct {
 func apply(t *testing.T, out *bytes.Buffer, c *Config, ops []setOp) {
 	t.Helper()
 	fmt.Fprintf(out, "== apply to %s\n", c.Main.Path)
+	d := NewDraft(c)
 	for _, op := range ops {
-		edits, err := c.Set(op.scope, op.key, strings.Fields(op.value), nil)
+		edits, err := d.Set(op.scope, op.key, strings.Fields(op.value), "")
 		for _, e := range edits {
 			fmt.Fprintln(out, e)
 		}
@@ -101,13 +102,13 @@ func apply(t *testing.T, out *bytes.Buffer, c *Config, ops []setOp) {
 			fmt.Fprintf(out, "conflict: %v\n", err)
 		}
 	}
-	for _, f := range c.Changed() {
-		fmt.Fprintf(out, "-- %s --\n%s", f.Path, f.Bytes())
-		must(t, os.WriteFile(c.Root.HostPath(f.Path), f.Bytes(), 0o644))
+	for _, f := range d.FileChanges() {
+		fmt.Fprintf(out, "-- %s --\n%s", f.Path, f.After)
+		must(t, os.WriteFile(c.Root.HostPath(f.Path), f.After, 0o644))
 	}
-	again := mustLoad(t, c.Root, c.Main.Path, c.Dialect)
+	again := NewDraft(mustLoad(t, c.Root, c.Main.Path, c.Dialect))
 	for _, op := range ops {
-		edits, err := again.Set(op.scope, op.key, strings.Fields(op.value), nil)
+		edits, err := again.Set(op.scope, op.key, strings.Fields(op.value), "")
 		if len(edits) > 0 {
 			t.Errorf("second run of %v edited: %v", op, edits)
 		}

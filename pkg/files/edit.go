@@ -6,6 +6,37 @@ import (
 	"strings"
 )
 
+// EditKind says what an Edit did to a line.
+type EditKind uint8
+
+//go:generate go tool stringer -type EditKind -linecomment
+
+const (
+	// EditUpdate replaced a directive's value in place.
+	EditUpdate EditKind = iota + 1 // update
+	// EditInsert added a directive (or a block header) line.
+	EditInsert // insert
+	// EditRemove deleted a directive line.
+	EditRemove // remove
+)
+
+// Edit is one line-level change made by a Draft's Set or Unset.
+type Edit struct {
+	Kind EditKind
+	// File is the changed file's path; Line the line number the change
+	// concerns (after the change for inserts, before it for removals).
+	File string
+	Line int
+	// Before and After are the line's text (without terminator); Before is
+	// empty for an insert, After for a removal.
+	Before, After string
+}
+
+// String renders the edit as "file:line: kind: before -> after".
+func (e Edit) String() string {
+	return fmt.Sprintf("%s:%d: %s: %q -> %q", e.File, e.Line, e.Kind, e.Before, e.After)
+}
+
 // FormatValue renders normal-form arguments as configuration text,
 // quoting an argument that is empty or holds whitespace, quotes, a
 // backslash or a leading '#'. A raw-line keyword's value is written as is.
@@ -33,42 +64,49 @@ func FormatValue(k *Keyword, args []string) string {
 	return strings.Join(out, " ")
 }
 
-// SetValue replaces the value of a directive line in place, keeping the
-// keyword as written, the indentation, the separator and any trailing
-// comment or whitespace.
-func (f *File) SetValue(l *Line, value string) {
-	l.Text = l.Text[:l.valStart] + value + l.Text[l.valEnd:]
-	l.lex(f.Dialect)
+// withValue returns the text of directive line l with its value replaced,
+// keeping the keyword as written, the indentation, the separator and any
+// trailing comment or whitespace.
+func (l *Line) withValue(value string) string {
+	return l.Text[:l.valStart] + value + l.Text[l.valEnd:]
 }
 
-// Remove deletes line l from the file.
-func (f *File) Remove(l *Line) {
-	if i := slices.Index(f.Lines, l); i >= 0 {
-		f.Lines = slices.Delete(f.Lines, i, i+1)
-		f.renumber()
-	}
-}
-
-// Insert inserts a new line with text before the line at index i
-// (len(f.Lines) appends), ending it as the file's lines end, and returns
-// it. Appending to a file whose last line has no terminator keeps it so:
-// the old last line gets one and the new one goes without.
-func (f *File) Insert(i int, text string) *Line {
-	eol := f.EOL()
-	if i > 0 && i == len(f.Lines) && f.Lines[i-1].EOL == "" {
-		f.Lines[i-1].EOL, eol = eol, ""
-	}
+// newLine lexes text as a line of dialect d ending in eol.
+func newLine(d Dialect, text, eol string) *Line {
 	l := &Line{Text: text, EOL: eol}
-	l.lex(f.Dialect)
-	f.Lines = slices.Insert(f.Lines, i, l)
-	f.renumber()
+	l.lex(d)
 	return l
 }
 
-func (f *File) renumber() {
-	for i, l := range f.Lines {
-		l.Num = i + 1
+// replaced returns a copy of f whose line i has the text text.
+func (f *File) replaced(i int, text string) *File {
+	lines := slices.Clone(f.Lines)
+	lines[i] = newLine(f.Dialect, text, f.Lines[i].EOL)
+	return &File{Path: f.Path, Dialect: f.Dialect, Lines: lines}
+}
+
+// removed returns a copy of f without line i.
+func (f *File) removed(i int) *File {
+	lines := slices.Delete(slices.Clone(f.Lines), i, i+1)
+	return &File{Path: f.Path, Dialect: f.Dialect, Lines: lines}
+}
+
+// inserted returns a copy of f with a new line holding text before the
+// line at index i (len(f.Lines) appends), ending it as the file's lines
+// end. Appending to a file whose last line has no terminator keeps it so:
+// the old last line gets one and the new one goes without.
+func (f *File) inserted(i int, text string) *File {
+	lines := make([]*Line, 0, len(f.Lines)+1)
+	lines = append(lines, f.Lines[:i]...)
+	eol := f.EOL()
+	if i > 0 && i == len(f.Lines) && f.Lines[i-1].EOL == "" {
+		prev := *f.Lines[i-1]
+		prev.EOL, eol = eol, ""
+		lines[i-1] = &prev
 	}
+	lines = append(lines, newLine(f.Dialect, text, eol))
+	lines = append(lines, f.Lines[i:]...)
+	return &File{Path: f.Path, Dialect: f.Dialect, Lines: lines}
 }
 
 // isHeader reports whether l opens a Host or Match block.

@@ -99,7 +99,7 @@ func runOps(t *testing.T, tree map[string]string, ops string) (map[string]string
 	t.Helper()
 	r := writeTree(t, tree)
 	var (
-		c   *Config
+		d   *Draft
 		log strings.Builder
 	)
 	for _, op := range strings.Split(strings.TrimSpace(ops), "\n") {
@@ -108,14 +108,14 @@ func runOps(t *testing.T, tree map[string]string, ops string) (map[string]string
 			fields[i] = strings.TrimSpace(fields[i])
 		}
 		if strings.HasPrefix(op, "dialect ") {
-			d, main := Server, "/etc/ssh/sshd_config"
+			dialect, main := Server, "/etc/ssh/sshd_config"
 			if strings.TrimPrefix(op, "dialect ") == "client" {
-				d, main = Client, "/etc/ssh/ssh_config"
+				dialect, main = Client, "/etc/ssh/ssh_config"
 			}
-			c = mustLoad(t, r, main, d)
+			d = NewDraft(mustLoad(t, r, main, dialect))
 			continue
 		}
-		if c == nil || len(fields) < 3 {
+		if d == nil || len(fields) < 3 {
 			t.Fatalf("bad op %q (dialect first)", op)
 		}
 		var scope Scope
@@ -134,10 +134,10 @@ func runOps(t *testing.T, tree map[string]string, ops string) (map[string]string
 			var args []string
 			args, _, err = argvSplit(strings.Join(fields[3:], " "))
 			if err == nil {
-				edits, err = c.Set(scope, fields[2], args, nil)
+				edits, err = d.Set(scope, fields[2], args, "")
 			}
 		case "unset":
-			edits, err = c.Unset(scope, fields[2])
+			edits, err = d.Unset(scope, fields[2])
 		default:
 			t.Fatalf("bad op %q", op)
 		}
@@ -150,23 +150,23 @@ func runOps(t *testing.T, tree map[string]string, ops string) (map[string]string
 		}
 	}
 	out := map[string]string{}
-	for _, f := range c.Changed() {
-		out[strings.TrimPrefix(f.Path, "/")] = string(f.Bytes())
+	for _, f := range d.FileChanges() {
+		out[strings.TrimPrefix(f.Path, "/")] = string(f.After)
 	}
 	return out, log.String()
 }
 
 func TestEditKeepsCRLFAndMissingNewline(t *testing.T) {
 	r := writeTree(t, map[string]string{"etc/ssh/sshd_config": "ClientAliveInterval 5m\r\nMatch User x\r\n\tX11Forwarding yes"})
-	c := mustLoad(t, r, "/etc/ssh/sshd_config", Server)
-	if _, err := c.Set(Scope{}, "ClientAliveCountMax", []string{"2"}, nil); err != nil {
+	d := NewDraft(mustLoad(t, r, "/etc/ssh/sshd_config", Server))
+	if _, err := d.Set(Scope{}, "ClientAliveCountMax", []string{"2"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Set(Scope{Match: "User x"}, "ClientAliveInterval", []string{"60"}, nil); err != nil {
+	if _, err := d.Set(Scope{Match: "User x"}, "ClientAliveInterval", []string{"60"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	want := "ClientAliveInterval 5m\r\nClientAliveCountMax 2\r\nMatch User x\r\n\tX11Forwarding yes\r\n\tClientAliveInterval 60"
-	if got := string(c.Main.Bytes()); got != want {
+	if got := string(d.Config().Main.Bytes()); got != want {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }
@@ -176,15 +176,15 @@ func TestUnsetConflictChangesNothing(t *testing.T) {
 		"etc/ssh/ssh_config":  "Port 22\nInclude /etc/ssh/common.conf\nHost a\n\tInclude /etc/ssh/common.conf\n",
 		"etc/ssh/common.conf": "Port 2222\n",
 	})
-	c := mustLoad(t, r, "/etc/ssh/ssh_config", Client)
-	_, err := c.Unset(Scope{}, "Port")
+	d := NewDraft(mustLoad(t, r, "/etc/ssh/ssh_config", Client))
+	_, err := d.Unset(Scope{}, "Port")
 	if _, ok := err.(*Conflict); !ok {
 		t.Fatalf("err = %v, want a conflict", err)
 	}
-	if got := string(c.Main.Bytes()); got != "Port 22\nInclude /etc/ssh/common.conf\nHost a\n\tInclude /etc/ssh/common.conf\n" {
+	if got := string(d.Config().Main.Bytes()); got != "Port 22\nInclude /etc/ssh/common.conf\nHost a\n\tInclude /etc/ssh/common.conf\n" {
 		t.Fatalf("main file changed: %q", got)
 	}
-	if len(c.Changed()) != 0 {
-		t.Fatalf("changed: %v", c.Changed())
+	if len(d.FileChanges()) != 0 {
+		t.Fatalf("changed: %v", d.FileChanges())
 	}
 }

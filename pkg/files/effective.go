@@ -114,7 +114,30 @@ func (e *Effective) add(en *Entry) {
 	}
 }
 
-func newEffective() *Effective { return &Effective{values: map[*Keyword]*Value{}} }
+func newEffective(size int) *Effective {
+	return &Effective{values: make(map[*Keyword]*Value, size)}
+}
+
+// activity memoizes whether each block of a configuration applies, indexed
+// by Block.Index: 0 not decided yet, 1 applies, 2 does not.
+type activity []uint8
+
+// decide returns whether b applies, computing it with match (given that
+// its parent applies) the first time.
+func (a activity) decide(b *Block, match func(*Block) bool) bool {
+	switch a[b.Index] {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	ok := (b.Parent == nil || a.decide(b.Parent, match)) && match(b)
+	a[b.Index] = 2
+	if ok {
+		a[b.Index] = 1
+	}
+	return ok
+}
 
 // Server returns the effective sshd configuration for conn, as `sshd -T`
 // computes it: values from Match blocks that apply override global values
@@ -122,21 +145,13 @@ func newEffective() *Effective { return &Effective{values: map[*Keyword]*Value{}
 // otherwise the first global value wins. Lists set in a Match block replace
 // the global list. The configuration must be of the Server dialect.
 func (c *Config) Server(conn Conn) *Effective {
-	active := map[*Block]bool{}
-	var isActive func(b *Block) bool
-	isActive = func(b *Block) bool {
-		if a, ok := active[b]; ok {
-			return a
-		}
-		a := (b.Parent == nil || isActive(b.Parent)) && serverMatch(b.Criteria, conn)
-		active[b] = a
-		return a
-	}
-	global, matched := newEffective(), newEffective()
+	active := make(activity, len(c.Blocks))
+	match := func(b *Block) bool { return serverMatch(b.Criteria, conn) }
+	global, matched := newEffective(64), newEffective(16)
 	for _, en := range c.Entries {
 		if en.Block == nil {
 			global.add(en)
-		} else if isActive(en.Block) {
+		} else if active.decide(en.Block, match) {
 			matched.add(en)
 		}
 	}
@@ -183,7 +198,7 @@ func serverMatch(crit []Criterion, conn Conn) bool {
 // deciding as they are reached. A Match final block causes a second pass,
 // as in ssh. The configuration must be of the Client dialect.
 func (c *Config) Client(t Target) *Effective {
-	e := newEffective()
+	e := newEffective(64)
 	st := clientState{target: t, host: t.Host}
 	wantFinal := c.clientPass(e, &st, false)
 	if wantFinal {
@@ -226,31 +241,21 @@ func (e *Effective) hostname() (string, bool) {
 // clientPass runs one pass over the entries; it reports whether a Match
 // final was reached.
 func (c *Config) clientPass(e *Effective, st *clientState, final bool) (wantFinal bool) {
-	active := map[*Block]bool{}
-	var isActive func(b *Block) bool
-	isActive = func(b *Block) bool {
-		if a, ok := active[b]; ok {
-			return a
+	active := make(activity, len(c.Blocks))
+	match := func(b *Block) bool {
+		if b.Host {
+			return matchHostPatterns(st.host, b.Patterns)
 		}
-		a := b.Parent == nil || isActive(b.Parent)
-		if a {
-			if b.Host {
-				a = matchHostPatterns(st.host, b.Patterns)
-			} else {
-				var wf, unknown bool
-				a, wf, unknown = e.clientMatch(b.Criteria, st, final)
-				wantFinal = wantFinal || wf
-				if unknown && !final {
-					e.Unknown = append(e.Unknown, b.Pos())
-				}
-			}
+		ok, wf, unknown := e.clientMatch(b.Criteria, st, final)
+		wantFinal = wantFinal || wf
+		if unknown && !final {
+			e.Unknown = append(e.Unknown, b.Pos())
 		}
-		active[b] = a
-		return a
+		return ok
 	}
 	for _, en := range c.Entries {
 		k := en.Keyword
-		if en.Block != nil && !isActive(en.Block) {
+		if en.Block != nil && !active.decide(en.Block, match) {
 			if k.Combine == LastWinsAnywhere {
 				e.add(en)
 			}

@@ -75,3 +75,31 @@ func (l ErrorList) Err() error {
 	}
 	return l
 }
+
+// prefixed is an error whose message has a prefix on every line.
+type prefixed struct {
+	prefix string
+	err    error
+}
+
+// Prefix returns err with prefix in front of every line of its message
+// (an ErrorList prints one position per line, so each keeps its context);
+// errors.Is and errors.As see err. It returns nil for a nil err.
+func Prefix(prefix string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &prefixed{prefix, err}
+}
+
+// Error returns the message with the prefix on every line.
+func (p *prefixed) Error() string {
+	lines := strings.Split(p.err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = p.prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns the error without its prefix.
+func (p *prefixed) Unwrap() error { return p.err }

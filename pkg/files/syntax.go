@@ -21,9 +21,10 @@ const (
 // Line is one line of a configuration file. Text and EOL together are the
 // line's exact bytes; the other fields are a parse of Text and are only
 // meaningful for Directive lines.
+//
+// A Line is never changed once lexed: an edit makes a new Line, so every
+// File and Config holding the old one stays as it was.
 type Line struct {
-	// Num is the 1-based line number.
-	Num int
 	// Text is the line without its terminator.
 	Text string
 	// EOL is the terminator: "\n", "\r\n", or "" for a last line without one.
@@ -46,7 +47,8 @@ type Line struct {
 }
 
 // File is one configuration file held losslessly: Bytes returns exactly
-// the bytes it was parsed from, until an edit changes a line.
+// the bytes it was parsed from. A File is immutable: an edit (see Draft)
+// makes a new File that shares the unchanged lines.
 type File struct {
 	// Path is the file's path as OpenSSH names it, e.g. /etc/ssh/sshd_config.
 	Path string
@@ -65,7 +67,7 @@ func Parse(path string, d Dialect, src []byte) *File {
 	n := strings.Count(s, "\n") + 1
 	backing := make([]Line, 0, n)
 	f.Lines = make([]*Line, 0, n)
-	for num := 1; len(s) > 0; num++ {
+	for len(s) > 0 {
 		var text, eol string
 		if i := strings.IndexByte(s, '\n'); i >= 0 {
 			text, eol, s = s[:i], "\n", s[i+1:]
@@ -75,7 +77,7 @@ func Parse(path string, d Dialect, src []byte) *File {
 		} else {
 			text, s = s, ""
 		}
-		backing = append(backing, Line{Num: num, Text: text, EOL: eol})
+		backing = append(backing, Line{Text: text, EOL: eol})
 		l := &backing[len(backing)-1]
 		l.lex(d)
 		f.Lines = append(f.Lines, l)
@@ -100,9 +102,9 @@ func (f *File) Bytes() []byte {
 // Errors returns the lexing errors of the file's lines, positioned.
 func (f *File) Errors() ErrorList {
 	var errs ErrorList
-	for _, l := range f.Lines {
+	for i, l := range f.Lines {
 		if l.Err != nil {
-			errs.Add(Pos{File: f.Path, Line: l.Num}, l.Err.Error())
+			errs.Add(Pos{File: f.Path, Line: i + 1}, l.Err.Error())
 		}
 	}
 	return errs
@@ -135,7 +137,7 @@ const (
 // process_config_line: strip trailing whitespace, take the keyword with
 // strdelim, then split the rest with argv_split.
 func (l *Line) lex(d Dialect) {
-	*l = Line{Num: l.Num, Text: l.Text, EOL: l.EOL}
+	*l = Line{Text: l.Text, EOL: l.EOL}
 	if i := strings.IndexByte(l.Text, 0); i >= 0 {
 		l.Kind = Directive
 		l.Err = fmt.Errorf("NUL byte at column %d (OpenSSH would silently truncate the line there); remove it", i+1)

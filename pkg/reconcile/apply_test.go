@@ -50,6 +50,39 @@ func computeIn(t *testing.T, dir, yaml string) (*Plan, *files.Root) {
 	return p, root
 }
 
+// fakeSystem is a System that writes and restores real files under root
+// and records every call; validation fails with validate, the reload with
+// reload.
+type fakeSystem struct {
+	root             *files.Root
+	validate, reload error
+	calls            []string
+}
+
+func (f *fakeSystem) Validate(context.Context, []FileChange) error {
+	f.calls = append(f.calls, "validate")
+	return f.validate
+}
+
+func (f *fakeSystem) Write(_ context.Context, c FileChange) error {
+	f.calls = append(f.calls, "write "+c.Path)
+	return writeFile(f.root, c)
+}
+
+func (f *fakeSystem) Reload(context.Context) error {
+	f.calls = append(f.calls, "reload")
+	return f.reload
+}
+
+func (f *fakeSystem) Restore(_ context.Context, written []FileChange) error {
+	var errs []error
+	for i := len(written) - 1; i >= 0; i-- {
+		f.calls = append(f.calls, "restore "+written[i].Path)
+		errs = append(errs, restoreFile(f.root, written[i]))
+	}
+	return errors.Join(errs...)
+}
+
 // stamps returns every file's content, mode and mtime under dir.
 func stamps(t *testing.T, dir string) map[string]string {
 	t.Helper()
@@ -92,7 +125,7 @@ func TestApplyIdempotentOnDistros(t *testing.T) {
 				yaml += "ssh:" + client
 			}
 			p, root := computeIn(t, dir, yaml)
-			if _, err := Apply(context.Background(), p, ApplyOptions{Root: root, Log: zerolog.Nop()}); err != nil {
+			if _, err := Apply(context.Background(), p, &fakeSystem{root: root}, ApplyOptions{Log: zerolog.Nop()}); err != nil {
 				t.Fatal(err)
 			}
 			again, _ := computeIn(t, dir, yaml)
@@ -100,7 +133,7 @@ func TestApplyIdempotentOnDistros(t *testing.T) {
 				t.Fatalf("second plan not empty: %+v", again.Changes)
 			}
 			before := stamps(t, dir)
-			res, err := Apply(context.Background(), again, ApplyOptions{Root: root, Log: zerolog.Nop()})
+			res, err := Apply(context.Background(), again, &fakeSystem{root: root}, ApplyOptions{Log: zerolog.Nop()})
 			if err != nil || len(res.Written) != 0 {
 				t.Fatalf("second apply wrote %v (%v)", res.Written, err)
 			}
@@ -140,8 +173,7 @@ func TestApplyKeepsSymlinksAndMetadata(t *testing.T) {
 
 	p, root := computeIn(t, dir, yaml)
 	boom := errors.New("sshd: rejected")
-	_, err := Apply(context.Background(), p, ApplyOptions{Root: root, Log: zerolog.Nop(),
-		Validate: func(context.Context) error { return boom }})
+	_, err := Apply(context.Background(), p, &fakeSystem{root: root, validate: boom}, ApplyOptions{Log: zerolog.Nop()})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
@@ -153,7 +185,7 @@ func TestApplyKeepsSymlinksAndMetadata(t *testing.T) {
 	}
 
 	p, root = computeIn(t, dir, yaml)
-	if _, err := Apply(context.Background(), p, ApplyOptions{Root: root, Log: zerolog.Nop()}); err != nil {
+	if _, err := Apply(context.Background(), p, &fakeSystem{root: root}, ApplyOptions{Log: zerolog.Nop()}); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := os.Lstat(filepath.Join(dir, "etc/ssh/sshd_config")); err != nil || l.Mode()&os.ModeSymlink == 0 {
@@ -193,7 +225,7 @@ func TestApplyRefusesStaleFiles(t *testing.T) {
 	if err := os.WriteFile(main, []byte("ClientAliveInterval 2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Apply(context.Background(), p, ApplyOptions{Root: root, Log: zerolog.Nop()})
+	_, err := Apply(context.Background(), p, &fakeSystem{root: root}, ApplyOptions{Log: zerolog.Nop()})
 	if err == nil || !strings.Contains(err.Error(), "changed on disk since it was read") {
 		t.Fatalf("err = %v", err)
 	}

@@ -77,38 +77,48 @@ func writeAtomic(hp string, data []byte, meta fileMeta) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
+	if err := fill(f, data, meta); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("%s: %w", hp, err)
+	}
+	if err := os.Rename(tmp, hp); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	if err = f.Chmod(meta.mode); err != nil {
+	return syncDir(dir)
+}
+
+// fill writes data into the new file f, gives it meta, and syncs and
+// closes it.
+func fill(f *os.File, data []byte, meta fileMeta) error {
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Chmod(meta.mode); err != nil {
 		return err
 	}
 	if meta.uid >= 0 {
-		if err = f.Chown(meta.uid, meta.gid); err != nil && !errors.Is(err, syscall.EPERM) {
+		if err := f.Chown(meta.uid, meta.gid); err != nil && !errors.Is(err, syscall.EPERM) {
 			return err
 		}
 	}
 	if meta.label != nil {
-		if err = unix.Fsetxattr(int(f.Fd()), selinuxXattr, meta.label, 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
-			return fmt.Errorf("%s: restoring SELinux label: %w", hp, err)
+		if err := unix.Fsetxattr(int(f.Fd()), selinuxXattr, meta.label, 0); err != nil && !errors.Is(err, unix.ENOTSUP) {
+			return fmt.Errorf("restoring SELinux label: %w", err)
 		}
 	}
-	if err = f.Sync(); err != nil {
+	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, hp); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return f.Close()
+}
+
+// WriteAtomic replaces the host file path with data (mode perm, owned by
+// the caller), so that a reader sees the old bytes or the new ones, never
+// a mix; the directory must exist.
+func WriteAtomic(path string, data []byte, perm fs.FileMode) error {
+	return writeAtomic(path, data, fileMeta{mode: perm, uid: -1, gid: -1})
 }
 
 // syncDir fsyncs a directory so that a rename in it is durable.

@@ -33,50 +33,92 @@ type Options struct {
 // Compute reads the configuration each side of st names and plans the
 // changes that bring it to st. It changes nothing on disk. An error means
 // the configuration could not be read or is invalid; conflicts are not
-// errors but Changes with Action Conflict.
+// errors but Changes with Status Conflicted.
 func Compute(st *desired.State, opts Options) (*Plan, error) {
 	p := &Plan{}
 	for _, side := range []*desired.Side{st.Server, st.Client} {
 		if side == nil {
 			continue
 		}
-		if err := p.addSide(side, opts); err != nil {
+		sp := &sidePlan{side: side, name: sideOf(side.Dialect), opts: opts}
+		if err := sp.run(); err != nil {
 			return nil, err
+		}
+		p.Changes = append(p.Changes, sp.changes...)
+		p.Files = append(p.Files, sp.files()...)
+		if sp.name == Server {
+			p.PidFile = sp.pidFile
 		}
 	}
 	return p, nil
 }
 
-func sideName(d files.Dialect) string {
-	if d == files.Server {
-		return "sshd"
-	}
-	return "ssh"
+// sidePlan is the planning of one side: the rules fill it in, in order.
+type sidePlan struct {
+	side *desired.Side
+	name Side
+	opts Options
+
+	cfg     *files.Config // the configuration as read from disk
+	draft   *files.Draft  // the edits planned so far
+	dropIn  string        // the agent's drop-in ("" when not used)
+	pidFile string        // sshd's PidFile
+	changes []Change      // one per desired key, in desired-file order
+	args    [][]string    // each change's desired value as written
 }
 
-func (p *Plan) addSide(side *desired.Side, opts Options) error {
-	name := sideName(side.Dialect)
-	cfg, err := files.Load(opts.Root, side.Path, side.Dialect)
-	if err != nil {
-		return fmt.Errorf("%s configuration: %w", name, err)
-	}
-	cfg.LocalUsers = opts.LocalUsers
-	if side.Dialect == files.Server {
-		if v, err := cfg.ValueIn(files.Scope{}, "PidFile"); err == nil && v != nil {
-			p.PidFile = v.Args[0]
+// rule is one step of planning a side.
+type rule struct {
+	name  string
+	apply func(*sidePlan) error
+}
+
+// rules are the steps of planning a side, in order; README.md's "Where
+// edits go" states them for people.
+var rules = []rule{
+	{"read the configuration as OpenSSH does", (*sidePlan).read},
+	{"observe every desired key as the files stand", (*sidePlan).observe},
+	{"put keywords set nowhere into the agent's drop-in", (*sidePlan).useDropIn},
+	{"edit where each value takes effect, in desired order", (*sidePlan).edit},
+	{"check every change on the staged files as a whole", (*sidePlan).verify},
+}
+
+// run applies the rules in order, stopping at the first error.
+func (sp *sidePlan) run() error {
+	for _, r := range rules {
+		sp.opts.Log.Trace().Stringer("side", sp.name).Str("rule", r.name).Msg("planning")
+		if err := r.apply(sp); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// read loads the side's configuration and starts the draft.
+func (sp *sidePlan) read() error {
+	cfg, err := files.Load(sp.opts.Root, sp.side.Path, sp.side.Dialect)
+	if err != nil {
+		return files.Prefix(sp.name.String()+" configuration: ", err)
+	}
+	sp.cfg = cfg.WithLocalUsers(sp.opts.LocalUsers)
+	sp.draft = files.NewDraft(sp.cfg)
 	for _, w := range cfg.Warnings {
-		opts.Log.Warn().Str("side", name).Msg(w.Error())
+		sp.opts.Log.Warn().Stringer("side", sp.name).Msg(w.Error())
 	}
-	// Observe every key on the configuration as read, before any edit.
-	type item struct {
-		c       Change
-		setting desired.Setting
+	if sp.name == Server {
+		if v, err := sp.cfg.ValueIn(files.Scope{}, "PidFile"); err == nil && v != nil {
+			sp.pidFile = v.Args[0]
+		}
 	}
-	var items []item
-	add := func(c Change, s desired.Setting) error {
-		v, err := cfg.ValueIn(c.Scope, c.Keyword)
+	return nil
+}
+
+// observe records, for every desired key, the value OpenSSH uses now and
+// where it comes from, before any edit.
+func (sp *sidePlan) observe() error {
+	add := func(c Change, args []string) error {
+		c.Side = sp.name
+		v, err := sp.cfg.ValueIn(c.Scope, c.Keyword)
 		if err != nil {
 			return fmt.Errorf("%s: %s %s: %w", c.Source, c.Scope, c.Keyword, err)
 		}
@@ -87,72 +129,100 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 		default:
 			c.Effective, c.Origin = v.Args, v.Origin().String()
 		}
-		items = append(items, item{c, s})
+		sp.changes, sp.args = append(sp.changes, c), append(sp.args, args)
 		return nil
 	}
-	for _, s := range side.Settings {
-		if err := add(Change{Side: name, Keyword: s.Keyword.Name, Desired: s.Normal, Source: s.Pos}, s); err != nil {
-			return err
-		}
+	var errs []error
+	for _, s := range sp.side.Settings {
+		errs = append(errs, add(Change{Keyword: s.Keyword.Name, Desired: s.Normal, Source: s.Pos}, s.Args))
 	}
-	for _, a := range side.Absent {
-		if err := add(Change{Side: name, Keyword: a.Keyword.Name, Absent: true, Source: a.Pos}, desired.Setting{}); err != nil {
-			return err
-		}
+	for _, a := range sp.side.Absent {
+		errs = append(errs, add(Change{Keyword: a.Keyword.Name, Absent: true, Source: a.Pos}, nil))
 	}
-	for _, b := range side.Blocks {
+	for _, b := range sp.side.Blocks {
 		for _, s := range b.Settings {
-			if err := add(Change{Side: name, Scope: b.Scope, Keyword: s.Keyword.Name, Desired: s.Normal, Source: s.Pos}, s); err != nil {
-				return err
-			}
+			errs = append(errs, add(Change{Scope: b.Scope, Keyword: s.Keyword.Name, Desired: s.Normal, Source: s.Pos}, s.Args))
 		}
 	}
-	// A keyword set nowhere goes into the agent's own drop-in when the main
-	// file includes a drop-in directory before any block, so that package
-	// upgrades never meet an edited conffile.
-	var dropIn *files.File
-	if dir, ok := cfg.DropInDir(); ok {
-		if st, err := opts.Root.Stat(dir); err == nil && st.IsDir() {
-			dropIn = cfg.AddFile(dir + "/" + DropInName)
-		}
+	return errors.Join(errs...)
+}
+
+// useDropIn makes the agent's drop-in the place for keywords set nowhere
+// when the main file includes an existing drop-in directory before any
+// block, so that package upgrades never meet an edited conffile.
+func (sp *sidePlan) useDropIn() error {
+	dir, ok := sp.cfg.DropInDir()
+	if !ok {
+		return nil
 	}
-	// Then plan the edits in order: each sees the ones before it.
-	for _, it := range items {
-		c := it.c
+	if st, err := sp.opts.Root.Stat(dir); err != nil || !st.IsDir() {
+		return nil
+	}
+	sp.dropIn = dir + "/" + DropInName
+	return sp.draft.AddFile(sp.dropIn, DropInHeader+"\n")
+}
+
+// edit plans each key's edits in desired order; each sees the ones
+// before it.
+func (sp *sidePlan) edit() error {
+	for i := range sp.changes {
+		c := &sp.changes[i]
 		var edits []files.Edit
 		var err error
 		if c.Absent {
-			edits, err = cfg.Unset(c.Scope, c.Keyword)
+			edits, err = sp.draft.Unset(c.Scope, c.Keyword)
 		} else {
-			edits, err = cfg.Set(c.Scope, c.Keyword, it.setting.Args, dropIn)
+			edits, err = sp.draft.Set(c.Scope, c.Keyword, sp.args[i], sp.dropIn)
 		}
-		var conflict *files.Conflict
-		switch {
-		case errors.As(err, &conflict):
-			c.Action, c.Reason = Conflict, conflict.Error()
-		case err != nil:
-			return fmt.Errorf("%s: %s %s: %w", c.Source, c.Scope, c.Keyword, err)
-		default:
-			c.Action, c.Edits = actionOf(edits), edits
+		if err := c.plan(edits, err); err != nil {
+			return err
 		}
-		p.Changes = append(p.Changes, c)
-		opts.Log.Debug().Str("side", name).Stringer("scope", c.Scope).Str("key", c.Keyword).
+		sp.opts.Log.Debug().Stringer("side", c.Side).Stringer("scope", c.Scope).Str("key", c.Keyword).
 			Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
-			Str("action", string(c.Action)).Msg("planned")
+			Stringer("action", c.Action).Stringer("status", c.Status).Msg("planned")
 	}
-	// Every change must take effect on the staged files as a whole: a
-	// later edit must not have undone an earlier one.
-	for i := range p.Changes {
-		c := &p.Changes[i]
-		if c.Side != name || c.Action == Conflict || c.Absent {
+	return nil
+}
+
+// plan records the outcome of one key's Set or Unset. The status says
+// whether the files on disk have the desired value now; the action, what
+// the plan does for the key itself.
+func (c *Change) plan(edits []files.Edit, err error) error {
+	var conflict *files.Conflict
+	switch {
+	case errors.As(err, &conflict):
+		c.Status, c.Action, c.Reason = Conflicted, Conflict, conflict.Error()
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s: %s %s: %w", c.Source, c.Scope, c.Keyword, err)
+	}
+	c.Edits, c.Action, c.Status = edits, actionOf(edits), Changed
+	if c.Absent && len(edits) == 0 || !c.Absent && c.Effective != nil && slices.Equal(c.Effective, c.Desired) {
+		c.Status = InSync
+	}
+	switch {
+	case c.Status == Changed && len(edits) == 0:
+		c.Reason = "brought in line by the other changes"
+	case c.Status == InSync && len(edits) > 0:
+		c.Reason = "kept in line against the other changes"
+	}
+	return nil
+}
+
+// verify checks every change on the staged files as a whole: a later edit
+// must not have undone an earlier one.
+func (sp *sidePlan) verify() error {
+	for i := range sp.changes {
+		c := &sp.changes[i]
+		if c.Status == Conflicted || c.Absent {
 			continue
 		}
-		v, err := cfg.ValueIn(c.Scope, c.Keyword)
+		ok, v, err := sp.draft.Verify(c.Scope, c.Keyword, c.Desired)
 		if err != nil {
 			return err
 		}
-		if v == nil || !slices.Equal(v.Args, c.Desired) {
-			c.Action, c.Edits = Conflict, nil
+		if !ok {
+			c.Status, c.Action, c.Edits = Conflicted, Conflict, nil
 			c.Reason = fmt.Sprintf("%s for %s would not take effect with the other changes applied", c.Keyword, c.Scope)
 			if v != nil && !v.Default {
 				c.Reason += fmt.Sprintf(": %s wins", v.Origin())
@@ -160,32 +230,22 @@ func (p *Plan) addSide(side *desired.Side, opts Options) error {
 			c.Reason += "; check the desired state for settings that contradict each other"
 		}
 	}
-	if dropIn != nil && len(dropIn.Lines) > 0 {
-		if _, onDisk := cfg.Original(dropIn.Path); !onDisk {
-			dropIn.Insert(0, DropInHeader)
-			for i := range p.Changes {
-				for j := range p.Changes[i].Edits {
-					if e := &p.Changes[i].Edits[j]; e.File == dropIn.Path {
-						e.Line++
-					}
-				}
-			}
-		}
-	}
-	for _, f := range cfg.Changed() {
-		before, existed := cfg.Original(f.Path)
-		if !existed {
-			before = nil
-		}
-		p.Files = append(p.Files, FileChange{Side: name, Path: f.Path, Before: before, After: f.Bytes(), Like: side.Path})
-	}
 	return nil
+}
+
+// files returns the side's file changes.
+func (sp *sidePlan) files() []FileChange {
+	var out []FileChange
+	for _, f := range sp.draft.FileChanges() {
+		out = append(out, FileChange{FileChange: f, Side: sp.name, Like: sp.side.Path})
+	}
+	return out
 }
 
 // actionOf classifies the edits of one key.
 func actionOf(edits []files.Edit) Action {
 	if len(edits) == 0 {
-		return None
+		return NoOp
 	}
 	act := Insert
 	for _, e := range edits {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -38,28 +39,30 @@ sshd:
 	type row struct {
 		Scope, Keyword, Effective, Origin string
 		Default                           bool
+		Status                            Status
 		Action                            Action
 	}
 	var got []row
 	for _, c := range p.Changes {
-		got = append(got, row{c.Scope.String(), c.Keyword, strings.Join(c.Effective, " "), c.Origin, c.Default, c.Action})
+		got = append(got, row{c.Scope.String(), c.Keyword, strings.Join(c.Effective, " "), c.Origin, c.Default, c.Status, c.Action})
 	}
 	want := []row{
-		{"global", "ClientAliveInterval", "120", "/etc/ssh/sshd_config.d/10-a.conf:1", false, Update},
+		{"global", "ClientAliveInterval", "120", "/etc/ssh/sshd_config.d/10-a.conf:1", false, Changed, Update},
 		// The default is the desired value: nothing to do.
-		{"global", "ClientAliveCountMax", "3", "", true, None},
+		{"global", "ClientAliveCountMax", "3", "", true, InSync, NoOp},
 		// Match all decides MaxAuthTries for everyone: a conflict.
-		{"global", "MaxAuthTries", "9", "/etc/ssh/sshd_config:4", false, Conflict},
-		{"global", "X11Forwarding", "yes", "/etc/ssh/sshd_config:2", false, Remove},
-		{"global", "Banner", "none", "", true, None},
-		// Observed as on disk (120), though the global edit above already
-		// brings backup to 300: no edit of its own.
-		{"Match User backup", "ClientAliveInterval", "120", "/etc/ssh/sshd_config.d/10-a.conf:1", false, None},
+		{"global", "MaxAuthTries", "9", "/etc/ssh/sshd_config:4", false, Conflicted, Conflict},
+		{"global", "X11Forwarding", "yes", "/etc/ssh/sshd_config:2", false, Changed, Remove},
+		{"global", "Banner", "none", "", true, InSync, NoOp},
+		// Observed as on disk (120); the global edit above brings backup
+		// to 300 too, so it needs no edit of its own, but it is a change,
+		// not "ok".
+		{"Match User backup", "ClientAliveInterval", "120", "/etc/ssh/sshd_config.d/10-a.conf:1", false, Changed, NoOp},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
-	if ok, changed, conflict := p.Summary(); ok != 3 || changed != 2 || conflict != 1 || p.InSync() {
+	if ok, changed, conflict := p.Summary(); ok != 2 || changed != 3 || conflict != 1 || p.InSync() {
 		t.Errorf("summary %d/%d/%d, in sync %v", ok, changed, conflict, p.InSync())
 	}
 	if r := p.Changes[2].Reason; !strings.Contains(r, "/etc/ssh/sshd_config:4 wins") {
@@ -85,8 +88,12 @@ sshd:
 	if err := p.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(text.String(), "ok=3 changed=2 conflict=1\n") {
+	if !strings.HasSuffix(text.String(), "ok=2 changed=3 conflict=1\n") {
 		t.Errorf("text report ends %q", text.String())
+	}
+	// The key another change brings in line says so, and never "ok".
+	if !regexp.MustCompile(`(?m)^changed +sshd +Match User backup +ClientAliveInterval +120 -> 300  \(brought in line by the other changes\)$`).MatchString(text.String()) {
+		t.Errorf("text report:\n%s", text.String())
 	}
 }
 

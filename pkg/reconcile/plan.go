@@ -2,35 +2,82 @@
 // OpenSSH configuration on disk (pkg/files) and produces a Plan: plain data
 // saying, per desired key, what OpenSSH uses now, where that comes from, and
 // the exact edit that would bring it in line. The audit (--check) prints a
-// plan; apply executes exactly a plan and nothing else.
+// plan; Apply executes exactly a plan and nothing else, through a System
+// (the files and the sshd that reads them).
 package reconcile
 
 import (
 	"github.com/sshconverge/agent/pkg/files"
 )
 
+//go:generate go tool stringer -type Side,Action,Status,ReloadMode -linecomment -output enums_string.go
+
+// Side is one of the two configurations a desired state names.
+type Side uint8
+
+// The sides.
+const (
+	// Server is sshd's configuration.
+	Server Side = iota + 1 // sshd
+	// Client is ssh's system-wide configuration.
+	Client // ssh
+)
+
+// MarshalText returns "sshd" or "ssh".
+func (s Side) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// sideOf returns the side that edits configurations of dialect d.
+func sideOf(d files.Dialect) Side {
+	if d == files.Server {
+		return Server
+	}
+	return Client
+}
+
 // Action is what a plan does for one desired key.
-type Action string
+type Action uint8
 
 // The actions.
 const (
-	// None: the effective value already is the desired one.
-	None Action = "none"
+	// NoOp: no edit for this key (it is in sync, or another change
+	// brings it in line).
+	NoOp Action = iota // none
 	// Update: an existing directive's value is changed in place.
-	Update Action = "update"
+	Update // update
 	// Insert: a directive (and perhaps its block header) is added.
-	Insert Action = "insert"
+	Insert // insert
 	// Remove: directives are deleted (an absent keyword is set).
-	Remove Action = "remove"
+	Remove // remove
 	// Conflict: the desired value cannot take effect without changing what
 	// other connections or hosts get; nothing is changed for this key.
-	Conflict Action = "conflict"
+	Conflict // conflict
 )
+
+// MarshalText returns the action's word: none, update, insert, remove or
+// conflict.
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// Status is what a change means to the audit.
+type Status uint8
+
+// The statuses.
+const (
+	// InSync: the configuration on disk already has the desired value.
+	InSync Status = iota // ok
+	// Changed: the plan brings the key in line (by its own edits or by
+	// another key's).
+	Changed // changed
+	// Conflicted: the desired value cannot take effect; see Reason.
+	Conflicted // conflict
+)
+
+// MarshalText returns ok, changed or conflict.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Change is the plan for one desired key.
 type Change struct {
-	// Side is "sshd" or "ssh".
-	Side string
+	// Side is the configuration the key belongs to.
+	Side Side
 	// Scope is the global section, a Match block or a Host block.
 	Scope files.Scope
 	// Keyword is the canonical keyword.
@@ -41,7 +88,7 @@ type Change struct {
 	// the edits write it as the desired state spells it.
 	Desired []string
 	// Effective is the value OpenSSH uses now, in normal form; nil when
-	// nothing sets it (OpenSSH's default applies).
+	// nothing sets it and its default is not known.
 	Effective []string
 	// Origin is the file:line the effective value comes from ("" when
 	// unset).
@@ -49,12 +96,15 @@ type Change struct {
 	// Default is true when nothing sets the key and Effective is
 	// OpenSSH's default.
 	Default bool
-	// Action says what the plan does.
+	// Status says whether the key is in sync, changed or in conflict.
+	Status Status
+	// Action says what the plan does for this key itself.
 	Action Action
-	// Edits are the exact line changes, in order (none for None and
+	// Edits are the exact line changes, in order (none for NoOp and
 	// Conflict).
 	Edits []files.Edit
-	// Reason explains a conflict: which directive wins and how to fix it.
+	// Reason explains a conflict (which directive wins and how to fix
+	// it), or a change made by another key's edits.
 	Reason string
 	// Source is where the key is declared in the desired-state file.
 	Source files.Pos
@@ -62,14 +112,9 @@ type Change struct {
 
 // FileChange is the new content of one configuration file.
 type FileChange struct {
-	// Side is "sshd" or "ssh".
-	Side string
-	// Path is the file's configuration path (e.g. /etc/ssh/sshd_config).
-	Path string
-	// Before is the content read from disk; nil for a new file.
-	Before []byte
-	// After is the content the plan writes.
-	After []byte
+	files.FileChange
+	// Side is the configuration the file belongs to.
+	Side Side
 	// Like is the configuration path whose mode, owner and SELinux label a
 	// new file copies (the side's main file).
 	Like string
@@ -86,17 +131,16 @@ type Plan struct {
 	PidFile string
 }
 
-// Summary counts the plan's changes: ok (no action), changed (update,
-// insert or remove) and conflict.
+// Summary counts the plan's changes by status: ok, changed and conflict.
 func (p *Plan) Summary() (ok, changed, conflict int) {
 	for _, c := range p.Changes {
-		switch c.Action {
-		case None:
+		switch c.Status {
+		case InSync:
 			ok++
-		case Conflict:
-			conflict++
-		default:
+		case Changed:
 			changed++
+		case Conflicted:
+			conflict++
 		}
 	}
 	return ok, changed, conflict
@@ -106,4 +150,15 @@ func (p *Plan) Summary() (ok, changed, conflict int) {
 func (p *Plan) InSync() bool {
 	_, changed, conflict := p.Summary()
 	return changed == 0 && conflict == 0
+}
+
+// ServerChanged reports whether the plan writes a file of sshd's
+// configuration.
+func (p *Plan) ServerChanged() bool {
+	for _, f := range p.Files {
+		if f.Side == Server {
+			return true
+		}
+	}
+	return false
 }

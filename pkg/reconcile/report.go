@@ -10,17 +10,6 @@ import (
 	udiff "github.com/aymanbagabas/go-udiff"
 )
 
-// Status is a change's word in reports: ok, changed or conflict.
-func (c Change) Status() string {
-	switch c.Action {
-	case None:
-		return "ok"
-	case Conflict:
-		return "conflict"
-	}
-	return "changed"
-}
-
 func valueText(args []string) string {
 	if args == nil {
 		return "(unset)"
@@ -36,29 +25,37 @@ func (c Change) effectiveText() string {
 	return valueText(c.Effective)
 }
 
+// detail is the text report's last column: the value in sync and where it
+// comes from, or the change and how it is made.
+func (c Change) detail() string {
+	want := valueText(c.Desired)
+	if c.Absent {
+		want = "(absent)"
+	}
+	switch {
+	case c.Status == InSync && len(c.Edits) > 0:
+		e := c.Edits[0]
+		return fmt.Sprintf("%s  (%s: %s %s:%d)", c.effectiveText(), c.Reason, c.Action, e.File, e.Line)
+	case c.Status == InSync:
+		if c.Origin != "" {
+			return c.effectiveText() + "  (" + c.Origin + ")"
+		}
+		return c.effectiveText()
+	case c.Status == Conflicted:
+		return fmt.Sprintf("%s -> %s: %s", c.effectiveText(), want, c.Reason)
+	case len(c.Edits) == 0:
+		return fmt.Sprintf("%s -> %s  (%s)", c.effectiveText(), want, c.Reason)
+	}
+	e := c.Edits[0]
+	return fmt.Sprintf("%s -> %s  (%s %s:%d)", c.effectiveText(), want, c.Action, e.File, e.Line)
+}
+
 // WriteText writes one line per change and the summary line
 // "ok=N changed=N conflict=N".
 func (p *Plan) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 1, ' ', 0)
 	for _, c := range p.Changes {
-		want := valueText(c.Desired)
-		if c.Absent {
-			want = "(absent)"
-		}
-		var detail string
-		switch c.Action {
-		case None:
-			detail = c.effectiveText()
-			if c.Origin != "" {
-				detail += "  (" + c.Origin + ")"
-			}
-		case Conflict:
-			detail = fmt.Sprintf("%s -> %s: %s", c.effectiveText(), want, c.Reason)
-		default:
-			e := c.Edits[0]
-			detail = fmt.Sprintf("%s -> %s  (%s %s:%d)", c.effectiveText(), want, c.Action, e.File, e.Line)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Status(), c.Side, c.Scope, c.Keyword, detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Status, c.Side, c.Scope, c.Keyword, c.detail())
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -106,7 +103,7 @@ type ReportSummary struct {
 
 // ReportResult is one desired key in a Report.
 type ReportResult struct {
-	Side      string       `json:"side"`
+	Side      Side         `json:"side"`
 	Scope     string       `json:"scope"`
 	Keyword   string       `json:"keyword"`
 	Desired   []string     `json:"desired"`
@@ -114,7 +111,7 @@ type ReportResult struct {
 	Effective []string     `json:"effective"`
 	Origin    string       `json:"origin,omitempty"`
 	Default   bool         `json:"default,omitempty"`
-	Status    string       `json:"status"`
+	Status    Status       `json:"status"`
 	Action    Action       `json:"action"`
 	Edits     []ReportEdit `json:"edits,omitempty"`
 	Reason    string       `json:"reason,omitempty"`
@@ -138,7 +135,7 @@ func (p *Plan) Report(host, mode, root, desiredFile string, now time.Time, withD
 		Summary: ReportSummary{ok, changed, conflict}, Results: []ReportResult{}}
 	for _, c := range p.Changes {
 		rr := ReportResult{Side: c.Side, Scope: c.Scope.String(), Keyword: c.Keyword, Desired: c.Desired, Absent: c.Absent,
-			Effective: c.Effective, Origin: c.Origin, Default: c.Default, Status: c.Status(), Action: c.Action, Reason: c.Reason, Source: c.Source.String()}
+			Effective: c.Effective, Origin: c.Origin, Default: c.Default, Status: c.Status, Action: c.Action, Reason: c.Reason, Source: c.Source.String()}
 		for _, e := range c.Edits {
 			rr.Edits = append(rr.Edits, ReportEdit{File: e.File, Line: e.Line, Kind: e.Kind.String(), Before: e.Before, After: e.After})
 		}

@@ -18,14 +18,37 @@ import (
 	"github.com/sshconverge/agent/pkg/files"
 )
 
-// Reload modes (--reload).
+// ReloadMode is how sshd is made to re-read its configuration (--reload).
+type ReloadMode uint8
+
+// The reload modes.
 const (
-	ReloadAuto    = "auto"
-	ReloadSystemd = "systemd"
-	ReloadService = "service"
-	ReloadSignal  = "signal"
-	ReloadNone    = "none"
+	// ReloadAuto picks one of the others (see FindSSHD).
+	ReloadAuto ReloadMode = iota // auto
+	// ReloadSystemd runs systemctl reload on sshd's unit.
+	ReloadSystemd // systemd
+	// ReloadService runs service(8) reload.
+	ReloadService // service
+	// ReloadSignal sends SIGHUP to the listener.
+	ReloadSignal // signal
+	// ReloadNone leaves reloading to the caller.
+	ReloadNone // none
 )
+
+// MarshalText returns the mode's flag spelling.
+func (m ReloadMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText parses a flag spelling: auto, systemd, service, signal or
+// none.
+func (m *ReloadMode) UnmarshalText(b []byte) error {
+	for c := ReloadAuto; c <= ReloadNone; c++ {
+		if c.String() == string(b) {
+			*m = c
+			return nil
+		}
+	}
+	return fmt.Errorf("--reload %q: want auto, systemd, service, signal or none", b)
+}
 
 // SSHD is the sshd serving a configuration: the running listener found
 // through its pid file, or none. It validates, reloads and restarts it.
@@ -33,7 +56,7 @@ type SSHD struct {
 	// Root is the filesystem root the configuration lives under.
 	Root *files.Root
 	// Mode is the reload mode in force (never ReloadAuto).
-	Mode string
+	Mode ReloadMode
 	// PidFile is the pid file's configuration path.
 	PidFile string
 	// PID is the listener's process id, 0 when none runs.
@@ -44,7 +67,7 @@ type SSHD struct {
 	Args []string
 	// Unit is the systemd unit (systemd mode).
 	Unit string
-	// Timeout bounds the wait for sshd to listen again.
+	// Timeout bounds the wait for sshd to serve again.
 	Timeout time.Duration
 	// Log receives progress.
 	Log zerolog.Logger
@@ -56,42 +79,51 @@ type SSHD struct {
 // configuration path), and the reload mode (mode ReloadAuto picks systemd
 // when PID 1 is systemd and root is "/", else the signal when a listener
 // runs, else service(8) when root is "/" and it exists, else none).
-func FindSSHD(root *files.Root, pidFile, mode string, log zerolog.Logger) (*SSHD, error) {
+func FindSSHD(root *files.Root, pidFile string, mode ReloadMode, log zerolog.Logger) (*SSHD, error) {
+	if mode > ReloadNone {
+		return nil, fmt.Errorf("reload mode %d: want auto, systemd, service, signal or none", mode)
+	}
 	s := &SSHD{Root: root, PidFile: pidFile, Timeout: 15 * time.Second, Log: log}
 	if err := s.findListener(); err != nil {
 		return nil, err
 	}
-	hostRoot := root.Dir() == "/"
-	switch mode {
-	case ReloadAuto:
-		switch {
-		case hostRoot && pid1IsSystemd():
-			mode = ReloadSystemd
-		case s.PID != 0:
-			mode = ReloadSignal
-		case hostRoot && haveCommand("service"):
-			mode = ReloadService
-		default:
-			mode = ReloadNone
-		}
-	case ReloadSystemd, ReloadService, ReloadSignal, ReloadNone:
-	default:
-		return nil, fmt.Errorf("--reload %q: want auto, systemd, service, signal or none", mode)
+	s.Mode = s.resolve(mode)
+	if s.Mode == ReloadSystemd {
+		s.findUnit()
 	}
-	s.Mode = mode
-	if mode == ReloadSystemd {
-		s.Unit = "ssh.service"
-		if out, _ := exec.Command("systemctl", "show", "-p", "LoadState", "--value", s.Unit).Output(); strings.TrimSpace(string(out)) != "loaded" {
-			s.Unit = "sshd.service"
-		}
-		if out, _ := exec.Command("systemctl", "is-active", "ssh.socket").Output(); strings.TrimSpace(string(out)) == "active" {
-			log.Warn().Msg("sshd runs socket-activated (ssh.socket): a reload does not apply Port or ListenAddress changes; those need systemctl daemon-reload and a restart of ssh.socket")
-		}
-	}
-	if mode == ReloadSignal && s.PID == 0 {
+	if s.Mode == ReloadSignal && s.PID == 0 {
 		log.Info().Str("pidfile", pidFile).Msg("no sshd is running; it reads the new configuration when it starts")
 	}
 	return s, nil
+}
+
+// resolve turns ReloadAuto into the mode that fits this host.
+func (s *SSHD) resolve(mode ReloadMode) ReloadMode {
+	if mode != ReloadAuto {
+		return mode
+	}
+	hostRoot := s.Root.Dir() == "/"
+	switch {
+	case hostRoot && pid1IsSystemd():
+		return ReloadSystemd
+	case s.PID != 0:
+		return ReloadSignal
+	case hostRoot && haveCommand("service"):
+		return ReloadService
+	}
+	return ReloadNone
+}
+
+// findUnit picks ssh.service (Debian, Ubuntu) or sshd.service, and warns
+// about socket activation.
+func (s *SSHD) findUnit() {
+	s.Unit = "ssh.service"
+	if out, _ := exec.Command("systemctl", "show", "-p", "LoadState", "--value", s.Unit).Output(); strings.TrimSpace(string(out)) != "loaded" {
+		s.Unit = "sshd.service"
+	}
+	if out, _ := exec.Command("systemctl", "is-active", "ssh.socket").Output(); strings.TrimSpace(string(out)) == "active" {
+		s.Log.Warn().Msg("sshd runs socket-activated (ssh.socket): a reload does not apply Port or ListenAddress changes; those need systemctl daemon-reload and a restart of ssh.socket")
+	}
 }
 
 func pid1IsSystemd() bool {
@@ -107,20 +139,9 @@ func haveCommand(name string) bool {
 // findListener reads the pid file and, when a live sshd listener has that
 // pid, records its binary, arguments and mount namespace.
 func (s *SSHD) findListener() error {
-	hp, err := hostTarget(s.Root, s.PidFile)
-	if err != nil {
+	pid, err := s.readPidFile()
+	if err != nil || pid == 0 {
 		return err
-	}
-	b, err := os.ReadFile(hp)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("sshd pid file: %w", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return fmt.Errorf("sshd pid file %s: %q is not a pid", s.PidFile, strings.TrimSpace(string(b)))
 	}
 	exe, args, ok := listenerCommand(pid)
 	if !ok {
@@ -133,6 +154,26 @@ func (s *SSHD) findListener() error {
 	}
 	s.PID, s.Exe, s.Args, s.mntNS = pid, exe, args, ns
 	return nil
+}
+
+// readPidFile returns the pid the pid file holds, 0 when there is none.
+func (s *SSHD) readPidFile() (int, error) {
+	hp, err := hostTarget(s.Root, s.PidFile)
+	if err != nil {
+		return 0, err
+	}
+	b, err := os.ReadFile(hp)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sshd pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("sshd pid file %s: %q is not a pid", s.PidFile, strings.TrimSpace(string(b)))
+	}
+	return pid, nil
 }
 
 // listenerCommand returns the binary and original arguments of the sshd
@@ -257,23 +298,17 @@ func (s *SSHD) pidFileStamp() string {
 // waitListening waits until process pid is an sshd listener again and has
 // written a new pid file, then checks that it stays up for a moment.
 func (s *SSHD) waitListening(ctx context.Context, pid int, before string) error {
-	deadline := time.Now().Add(s.Timeout)
-	for {
-		if !alive(pid) {
-			return fmt.Errorf("sshd %d exited", pid)
-		}
-		stamp := s.pidFileStamp()
-		if _, _, ok := listenerCommand(pid); ok && stamp != "" && stamp != before {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("sshd %d did not listen again within %s", pid, s.Timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+	err := pollTimeout(ctx, 20*time.Millisecond, s.Timeout, fmt.Errorf("sshd %d did not listen again within %s", pid, s.Timeout),
+		func(context.Context) (bool, error) {
+			if !alive(pid) {
+				return false, fmt.Errorf("sshd %d exited", pid)
+			}
+			stamp := s.pidFileStamp()
+			_, _, listening := listenerCommand(pid)
+			return listening && stamp != "" && stamp != before, nil
+		})
+	if err != nil {
+		return err
 	}
 	// A daemon that dies right after coming back is a failed reload too.
 	select {
@@ -298,21 +333,20 @@ func alive(pid int) bool {
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
+// waitActive waits until the unit is active; failed or inactive is an
+// error.
 func (s *SSHD) waitActive(ctx context.Context) error {
-	deadline := time.Now().Add(s.Timeout)
-	for {
-		out, _ := exec.CommandContext(ctx, "systemctl", "is-active", s.Unit).Output()
-		switch strings.TrimSpace(string(out)) {
-		case "active":
-			return nil
-		case "failed", "inactive":
-			return fmt.Errorf("%s is %s after the reload", s.Unit, strings.TrimSpace(string(out)))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not become active within %s", s.Unit, s.Timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return pollTimeout(ctx, 100*time.Millisecond, s.Timeout, fmt.Errorf("%s did not become active within %s", s.Unit, s.Timeout),
+		func(ctx context.Context) (bool, error) {
+			out, _ := exec.CommandContext(ctx, "systemctl", "is-active", s.Unit).Output()
+			switch state := strings.TrimSpace(string(out)); state {
+			case "active":
+				return true, nil
+			case "failed", "inactive":
+				return false, fmt.Errorf("%s is %s after the reload", s.Unit, state)
+			}
+			return false, nil
+		})
 }
 
 func serviceName() string {
@@ -349,11 +383,8 @@ func (s *SSHD) Restart(ctx context.Context) error {
 	if handled, err := s.viaManager(ctx, "start"); handled {
 		return err
 	}
-	if s.PID == 0 {
-		return nil
-	}
-	if alive(s.PID) {
-		return nil // it survived after all
+	if s.PID == 0 || alive(s.PID) {
+		return nil // nothing ran, or it survived after all
 	}
 	before := s.pidFileStamp()
 	// Not tied to ctx: the daemon must outlive this run.
@@ -363,23 +394,25 @@ func (s *SSHD) Restart(ctx context.Context) error {
 		return fmt.Errorf("starting sshd again (%s): %w", strings.Join(cmd.Args, " "), err)
 	}
 	s.Log.Warn().Int("pid", cmd.Process.Pid).Strs("argv", cmd.Args).Msg("started sshd again")
-	go cmd.Wait() // reap it if it exits while we run
-	// The new listener's pid is the one it writes to the pid file.
-	deadline := time.Now().Add(s.Timeout)
-	for time.Now().Before(deadline) {
-		if stamp := s.pidFileStamp(); stamp != "" && stamp != before {
-			if hp, err := hostTarget(s.Root, s.PidFile); err == nil {
-				if b, err := os.ReadFile(hp); err == nil {
-					if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && alive(pid) {
-						s.PID = pid
-						return nil
-					}
-				}
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	go cmd.Wait() //nolint:errcheck // reap it if it exits while we run
+	timeout := fmt.Errorf("sshd started again (%s) but did not write %s within %s", strings.Join(cmd.Args, " "), filepath.Clean(s.PidFile), s.Timeout)
+	return pollTimeout(ctx, 20*time.Millisecond, s.Timeout, timeout, func(context.Context) (bool, error) {
+		return s.newListener(before), nil
+	})
+}
+
+// newListener reports whether a new pid file (other than the one stamped
+// before) names a live process, and records it as the listener.
+func (s *SSHD) newListener(before string) bool {
+	if stamp := s.pidFileStamp(); stamp == "" || stamp == before {
+		return false
 	}
-	return fmt.Errorf("sshd started again (%s) but did not write %s within %s", strings.Join(cmd.Args, " "), filepath.Clean(s.PidFile), s.Timeout)
+	pid, err := s.readPidFile()
+	if err != nil || pid == 0 || !alive(pid) {
+		return false
+	}
+	s.PID = pid
+	return true
 }
 
 // Close releases the listener's namespace handle.

@@ -79,7 +79,7 @@ func TestFindSSHDModes(t *testing.T) {
 	// Not "/" and no daemon: auto means nothing to reload.
 	s, err := FindSSHD(root, "/run/sshd.pid", ReloadAuto, zerolog.Nop())
 	if err != nil || s.Mode != ReloadNone {
-		t.Fatalf("mode %q, %v", s.Mode, err)
+		t.Fatalf("mode %v, %v", s.Mode, err)
 	}
 	// A pid file naming no sshd listener is ignored.
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
@@ -97,8 +97,12 @@ func TestFindSSHDModes(t *testing.T) {
 	if _, err = FindSSHD(root, "/run/sshd.pid", ReloadSignal, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), `"x" is not a pid`) {
 		t.Fatalf("err = %v", err)
 	}
-	if _, err = FindSSHD(root, "/run/sshd.pid", "launchd", zerolog.Nop()); err == nil {
+	var m ReloadMode
+	if err = m.UnmarshalText([]byte("launchd")); err == nil {
 		t.Fatal("unknown mode accepted")
+	}
+	if err = m.UnmarshalText([]byte("signal")); err != nil || m != ReloadSignal {
+		t.Fatalf("signal: %v %v", m, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,8 +29,11 @@ func OpenState(dir string) *State {
 	return &State{path: filepath.Join(dir, "state.json")}
 }
 
-// ReloadPending reports whether a reload is due.
+// ReloadPending reports whether a reload is due; never for a nil State.
 func (s *State) ReloadPending() (bool, error) {
+	if s == nil {
+		return false, nil
+	}
 	b, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -44,8 +48,12 @@ func (s *State) ReloadPending() (bool, error) {
 	return f.ReloadPending, nil
 }
 
-// SetReloadPending records whether a reload is due, durably.
+// SetReloadPending records whether a reload is due, durably; a nil State
+// records nothing.
 func (s *State) SetReloadPending(pending bool) error {
+	if s == nil {
+		return nil
+	}
 	f := stateFile{ReloadPending: pending}
 	if pending {
 		f.Since = time.Now().UTC()
@@ -68,7 +76,7 @@ type Lock struct{ f *os.File }
 
 // AcquireLock takes the lock at path, waiting up to timeout for a run that
 // holds it; it fails with a message naming the file after that.
-func AcquireLock(path string, timeout time.Duration) (*Lock, error) {
+func AcquireLock(ctx context.Context, path string, timeout time.Duration) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
@@ -76,22 +84,22 @@ func AcquireLock(path string, timeout time.Duration) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
-	deadline := time.Now().Add(timeout)
-	for {
+	busy := fmt.Errorf("another sshconverge run holds %s; gave up after waiting %s (raise --lock-timeout)", path, timeout)
+	err = pollTimeout(ctx, 50*time.Millisecond, timeout, busy, func(context.Context) (bool, error) {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return &Lock{f}, nil
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+		return err == nil, err
+	})
+	if err != nil {
+		f.Close()
+		if err != busy {
+			err = fmt.Errorf("lock %s: %w", path, err)
 		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("another sshconverge run holds %s; gave up after waiting %s (raise --lock-timeout)", path, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return nil, err
 	}
+	return &Lock{f}, nil
 }
 
 // Release gives the lock up.

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+// shownValue is one line of "show" output.
+type shownValue struct {
+	Keyword string   `json:"keyword"`
+	Value   []string `json:"value"`
+	Origin  string   `json:"origin"`
+	Origins []string `json:"origins,omitempty"`
+}
+
+func runShow(args []string, stdout, stderr io.Writer) error {
+	a, err := parseShowArgs(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return runHelp([]string{"show"}, stdout)
+	}
+	if err != nil {
+		return err
+	}
+	eff, err := a.effective(stderr)
+	if err != nil {
+		return err
+	}
+	out := shownValues(eff)
+	if a.format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"config": a.dialect.String(), "values": out})
+	}
+	return writeShown(stdout, eff, out)
+}
+
+// effective loads the configuration and evaluates it for the connection
+// or host asked for, printing warnings on stderr.
+func (a showArgs) effective(stderr io.Writer) (*files.Effective, error) {
+	root, err := files.NewRoot(a.root)
+	if err != nil {
+		return nil, err
+	}
+	main := files.SSHDir + "/sshd_config"
+	if a.dialect == files.Client {
+		main = files.SSHDir + "/ssh_config"
+	}
+	cfg, err := files.Load(root, main, a.dialect)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "%s: warning: %v\n", progName, w)
+	}
+	if a.dialect == files.Server {
+		return cfg.Server(a.conn), nil
+	}
+	return cfg.Client(files.Target{Host: a.host, LocalUser: localUser()}), nil
+}
+
+// shownValues lists every value set, with its origins.
+func shownValues(eff *files.Effective) []shownValue {
+	var out []shownValue
+	for _, v := range eff.Values() {
+		sv := shownValue{Keyword: v.Keyword.Name, Value: v.Args, Origin: v.Origin().String()}
+		if len(v.From) > 1 {
+			for _, en := range v.From {
+				sv.Origins = append(sv.Origins, en.Pos().String())
+			}
+		}
+		out = append(out, sv)
+	}
+	return out
+}
+
+// writeShown prints one "Keyword value  # origin" line per value.
+func writeShown(w io.Writer, eff *files.Effective, out []shownValue) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for i, v := range eff.Values() {
+		origin := out[i].Origin
+		if len(out[i].Origins) > 0 {
+			origin = strings.Join(out[i].Origins, ", ")
+		}
+		fmt.Fprintf(tw, "%s %s\t# %s\n", v.Keyword.Name, files.FormatValue(v.Keyword, v.Args), origin)
+	}
+	for _, p := range eff.Unknown {
+		fmt.Fprintf(tw, "# %s: Match exec not evaluated; taken as not matching\n", p)
+	}
+	return tw.Flush()
+}
+
+func localUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
+}

@@ -1,0 +1,297 @@
+package files
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Draft is an editing session over a Config, as hclwrite is over
+// hclsyntax: Set and Unset stage edits that change only the lines they
+// must, each yielding a new Config to check against (Config), and
+// FileChanges renders the files whose bytes changed. The Config a Draft
+// starts from, and every Config it yields, stay as they were: an edit
+// makes new Files that share the unchanged lines.
+type Draft struct {
+	cfg   *Config
+	fresh map[string][]byte // content of the files AddFile added, by path
+}
+
+// NewDraft starts an editing session over c.
+func NewDraft(c *Config) *Draft {
+	return &Draft{cfg: c, fresh: map[string][]byte{}}
+}
+
+// Config returns the configuration with every edit staged so far.
+func (d *Draft) Config() *Config { return d.cfg }
+
+// AddFile adds a file that is not on disk at the configuration path name,
+// holding content (e.g. a header comment), so that edits can go into it:
+// a new drop-in, which an Include glob then matches as if it were on disk.
+// It does nothing when the configuration holds that file already. A file
+// added but never edited is not among the FileChanges.
+func (d *Draft) AddFile(name, content string) error {
+	if d.cfg.File(name) != nil {
+		return nil
+	}
+	f := Parse(name, d.cfg.Dialect, []byte(content))
+	next, err := d.cfg.derive(map[string]*File{name: f})
+	if err != nil {
+		return err
+	}
+	d.cfg, d.fresh[name] = next, []byte(content)
+	return nil
+}
+
+// Set makes keyword name take the value args in scope (written as given,
+// compared in normal form): it edits the occurrence that decides the
+// value if there is one, or inserts the keyword where it takes effect:
+// into the scope's block, into the global section of the file at the
+// configuration path into (the main file when ""), or as a new block
+// placed before any block that would shadow it. The value must then be in
+// effect on the edited configuration; if it is not, nothing is staged and
+// a *Conflict names the directive that wins instead. Set returns the edits
+// made (none when the value is in effect already).
+func (d *Draft) Set(scope Scope, name string, args []string, into string) ([]Edit, error) {
+	c := d.cfg
+	k, norm, err := c.keyword(scope, name, args)
+	if err != nil {
+		return nil, err
+	}
+	if ok, _, err := c.holds(scope, k, norm); err != nil || ok {
+		return nil, err
+	}
+	ch := newChange(c)
+	if err := ch.set(scope, k, FormatValue(k, args), into); err != nil {
+		return nil, err
+	}
+	next, err := c.derive(ch.files)
+	if err != nil {
+		return nil, err
+	}
+	if ok, _, _ := next.holds(scope, k, norm); !ok {
+		return nil, c.conflict(scope, k, norm)
+	}
+	d.cfg = next
+	return ch.edits, nil
+}
+
+// Unset removes every directive setting keyword name in scope. If one of
+// them sits in a file also read outside scope, nothing is staged and a
+// *Conflict says so.
+func (d *Draft) Unset(scope Scope, name string) ([]Edit, error) {
+	c := d.cfg
+	k, err := CatalogueFor(c.Dialect).Find(name)
+	if err != nil {
+		return nil, err
+	}
+	// Check every occurrence before removing any.
+	var doomed []*Entry
+	for _, en := range c.Entries {
+		if en.Keyword != k || !c.inScope(scope, en) || slices.ContainsFunc(doomed, func(x *Entry) bool { return x.Line == en.Line }) {
+			continue
+		}
+		if other := c.sharedOutside(scope, en.Line); other != nil {
+			return nil, &Conflict{Keyword: k.Name, Scope: scope, Winner: en.Pos(),
+				Reason: fmt.Sprintf("that line sits in a file that is also read %s, so removing it would change what other %s get", where(other), c.others())}
+		}
+		doomed = append(doomed, en)
+	}
+	if len(doomed) == 0 {
+		return nil, nil
+	}
+	ch := newChange(c)
+	for _, en := range doomed {
+		ch.remove(en.File, en.Line)
+	}
+	next, err := c.derive(ch.files)
+	if err != nil {
+		return nil, err
+	}
+	d.cfg = next
+	return ch.edits, nil
+}
+
+// Verify reports whether keyword name has the normal-form value want in
+// scope on the configuration as edited so far, and returns the value in
+// effect there (nil when nothing sets it and its default is unknown).
+func (d *Draft) Verify(scope Scope, name string, want []string) (bool, *Value, error) {
+	k, err := CatalogueFor(d.cfg.Dialect).Find(name)
+	if err != nil {
+		return false, nil, err
+	}
+	return d.cfg.holds(scope, k, want)
+}
+
+// FileChange is the new content of one file a Draft changed.
+type FileChange struct {
+	// Path is the file's configuration path (e.g. /etc/ssh/sshd_config).
+	Path string
+	// Before is the content read from disk; nil for a new file.
+	Before []byte
+	// After is the content with the edits.
+	After []byte
+}
+
+// FileChanges returns the files whose content the edits changed, new files
+// included, in reading order.
+func (d *Draft) FileChanges() []FileChange {
+	var out []FileChange
+	for _, f := range d.cfg.Files {
+		after := f.Bytes()
+		if before, ok := d.cfg.orig[f.Path]; ok {
+			if !bytes.Equal(before, after) {
+				out = append(out, FileChange{Path: f.Path, Before: before, After: after})
+			}
+		} else if fresh, ok := d.fresh[f.Path]; ok && !bytes.Equal(fresh, after) {
+			out = append(out, FileChange{Path: f.Path, After: after})
+		}
+	}
+	return out
+}
+
+// keyword resolves name for an edit in scope and normalizes args.
+func (c *Config) keyword(scope Scope, name string, args []string) (*Keyword, []string, error) {
+	k, err := CatalogueFor(c.Dialect).Find(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Dialect == Server && !scope.Global() && !k.InMatch {
+		return nil, nil, fmt.Errorf("%s is not allowed inside a Match block", k.Name)
+	}
+	if scope.Host != "" && c.Dialect == Server {
+		return nil, nil, fmt.Errorf("sshd_config has no Host blocks; use Match Host")
+	}
+	norm, err := Normalize(c.Dialect, k, args)
+	return k, norm, err
+}
+
+// holds reports whether k has the value norm for every probe of scope;
+// otherwise it returns the first value that differs (nil when unset).
+func (c *Config) holds(scope Scope, k *Keyword, norm []string) (bool, *Value, error) {
+	vs, err := c.valuesIn(scope, k)
+	if err != nil {
+		return false, nil, err
+	}
+	for _, v := range vs {
+		if v == nil || !slices.Equal(v.Args, norm) {
+			return false, v, nil
+		}
+	}
+	return true, vs[0], nil
+}
+
+// conflict explains, on the unchanged configuration, why k cannot take
+// the value norm in scope.
+func (c *Config) conflict(scope Scope, k *Keyword, norm []string) *Conflict {
+	cf := &Conflict{Keyword: k.Name, Scope: scope, Reason: "the new line would sit where it does not apply"}
+	if _, v, _ := c.holds(scope, k, norm); v != nil && !v.Default {
+		cf.Winner = v.Origin()
+		cf.Reason = fmt.Sprintf("it sets %s, and changing it would change what other %s get; %s", FormatValue(k, v.Args), c.others(), c.fixHint())
+	}
+	return cf
+}
+
+// fixHint says how a person resolves a conflict.
+func (c *Config) fixHint() string {
+	if c.Dialect == Server {
+		return "narrow that block's criteria or remove the line there"
+	}
+	return "move that default into a Host * block at the end of the main file"
+}
+
+func (c *Config) others() string {
+	if c.Dialect == Server {
+		return "connections"
+	}
+	return "hosts"
+}
+
+// defaultLocalUsers are the local users a client value must hold for when
+// none are given (see Config.WithLocalUsers): ssh's Match user and
+// localuser depend on who runs ssh, so a value takes effect only if it
+// does for root and others.
+var defaultLocalUsers = []string{"root", "sshconverge-probe"}
+
+// ValueIn returns the effective value of keyword name for scope: for a
+// Match or Host block, what a connection or host the block selects gets;
+// for the global section, what one that no block selects gets (for ssh, as
+// the first of the local users runs it). When no directive sets the
+// keyword there it returns OpenSSH's default (Value.Default), or nil when
+// the default is not known.
+func (c *Config) ValueIn(scope Scope, name string) (*Value, error) {
+	k, err := CatalogueFor(c.Dialect).Find(name)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := c.valuesIn(scope, k)
+	if err != nil {
+		return nil, err
+	}
+	return vs[0], nil
+}
+
+// valuesIn returns the value of k for each probe that stands for scope
+// (connections or hosts the scope selects; for the global section, ones no
+// criterion selects).
+func (c *Config) valuesIn(scope Scope, k *Keyword) ([]*Value, error) {
+	if c.Dialect == Server {
+		conn, err := ProbeConn(scope)
+		if err != nil {
+			return nil, err
+		}
+		return []*Value{c.Server(conn).valueOrDefault(c.Dialect, k)}, nil
+	}
+	users := c.localUsers
+	if users == nil {
+		users = defaultLocalUsers
+	}
+	vs := make([]*Value, len(users))
+	for i, u := range users {
+		vs[i] = c.Client(Target{Host: ProbeHost(scope), LocalUser: u}).valueOrDefault(c.Dialect, k)
+	}
+	return vs, nil
+}
+
+// inScope reports whether entry en belongs to scope. A block nested in
+// another (through an Include inside it) is not the scope its header names:
+// it applies only where the outer block does.
+func (c *Config) inScope(scope Scope, en *Entry) bool { return c.blockInScope(scope, en.Block) }
+
+func (c *Config) blockInScope(scope Scope, b *Block) bool {
+	switch {
+	case scope.Global():
+		return b == nil
+	case b == nil || b.Parent != nil:
+		return false
+	case scope.Host != "":
+		return b.Host && strings.Join(b.Patterns, " ") == scope.Host
+	default:
+		return !b.Host && sameCriteria(b.Criteria, scope.Match, c.Dialect)
+	}
+}
+
+func sameCriteria(have []Criterion, want string, d Dialect) bool {
+	w, err := parseCriteria(d, want)
+	return err == nil && slices.Equal(have, w)
+}
+
+// sharedOutside returns an entry for line l that lies outside scope (its
+// file is included at several places), or nil.
+func (c *Config) sharedOutside(scope Scope, l *Line) *Entry {
+	for _, en := range c.Entries {
+		if en.Line == l && !c.inScope(scope, en) {
+			return en
+		}
+	}
+	return nil
+}
+
+// where says in which block an entry is read, for messages.
+func where(en *Entry) string {
+	if en.Block == nil {
+		return "at global scope"
+	}
+	return fmt.Sprintf("inside %q (%s)", strings.TrimSpace(en.Block.Line.Text), en.Block.Pos())
+}
