@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -65,7 +66,11 @@ func (c *converge) run(ctx context.Context, stdout io.Writer) (int, error) {
 		if err != nil {
 			return exitError, err
 		}
-		defer lock.Release()
+		defer func() {
+			if err := lock.Release(); err != nil {
+				c.log.Warn().Err(err).Msg("releasing the lock")
+			}
+		}()
 	}
 	if err := c.compute(); err != nil {
 		return exitError, err
@@ -97,19 +102,16 @@ func (c *converge) splay(ctx context.Context) error {
 	}
 }
 
-// prepare reads the desired state and opens the root and the state.
+// prepare opens the root and the state and reads the desired state.
 func (c *converge) prepare() error {
-	st, err := loadDesired(c.args.desired)
-	if err != nil {
-		return err
-	}
 	root, err := files.NewRoot(c.args.root)
 	if err != nil {
 		return err
 	}
-	c.desired, c.root = st, root
+	c.root = root
 	c.state = reconcile.OpenState(root.HostPath(c.args.stateDir))
-	return nil
+	c.desired, err = loadDesired(c.args.desired)
+	return err
 }
 
 // compute plans the run and reads whether a reload is due.
@@ -193,13 +195,18 @@ func (c *converge) report(w io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
+	var text strings.Builder
 	if c.args.diff {
-		io.WriteString(w, c.plan.Diff())
+		text.WriteString(c.plan.Diff())
 	}
 	if c.pending {
-		fmt.Fprintln(w, "reload pending: an earlier run changed the sshd configuration and did not reload sshd")
+		text.WriteString("reload pending: an earlier run changed the sshd configuration and did not reload sshd\n")
 	}
-	return c.plan.WriteText(w)
+	if err := c.plan.WriteText(&text); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, text.String())
+	return err
 }
 
 func (c *converge) mode() string {

@@ -47,7 +47,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.As(err, &ue):
 		printError(stderr, err)
-		io.WriteString(stderr, usage)
+		fmt.Fprint(stderr, usage)
 	default:
 		printError(stderr, err)
 	}
@@ -83,7 +83,7 @@ func runHelp(args []string, stdout io.Writer) error {
 	var fs *flag.FlagSet
 	switch {
 	case len(args) == 0:
-		io.WriteString(stdout, usage+"\nConverge flags:\n")
+		fmt.Fprint(stdout, usage+"\nConverge flags:\n")
 		fs = convergeFlags(&convergeArgs{})
 	case args[0] == "show":
 		fs = showFlags(&showArgs{})

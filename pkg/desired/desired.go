@@ -268,42 +268,8 @@ func (p *parser) blocks(d files.Dialect, n *yaml.Node, key string) []Block {
 	var out []Block
 	seen := map[string]files.Pos{}
 	for _, item := range n.Content {
-		b := Block{Pos: p.pos(item)}
-		var settings *yaml.Node
-		ok := true
-		p.mapping(item, "a "+map[bool]string{true: "Match", false: "Host"}[d == files.Server]+" block", func(k string, kn, v *yaml.Node) {
-			switch k {
-			case key:
-				val, good := p.str(v, key)
-				if !good {
-					ok = false
-					return
-				}
-				if d == files.Server {
-					if _, err := files.ParseCriteria(d, val); err != nil {
-						p.errorf(v, "%v", err)
-						ok = false
-						return
-					}
-					b.Scope.Match = strings.Join(strings.Fields(val), " ")
-				} else {
-					if strings.TrimSpace(val) == "" {
-						p.errorf(v, "host must name at least one pattern")
-						ok = false
-						return
-					}
-					b.Scope.Host = strings.Join(strings.Fields(val), " ")
-				}
-			case "settings":
-				settings = v
-			default:
-				p.unknownField(kn, k, key, "settings")
-			}
-		})
+		b, settings := p.block(d, item, key)
 		if b.Scope.Global() {
-			if ok && item.Kind == yaml.MappingNode {
-				p.errorf(item, "missing %s", key)
-			}
 			continue
 		}
 		if first, dup := seen[b.Scope.String()]; dup {
@@ -319,6 +285,49 @@ func (p *parser) blocks(d files.Dialect, n *yaml.Node, key string) []Block {
 		out = append(out, b)
 	}
 	return out
+}
+
+// block reads one Match or Host block's scope (under key) and returns its
+// settings node; the scope is global when the block is unusable.
+func (p *parser) block(d files.Dialect, item *yaml.Node, key string) (Block, *yaml.Node) {
+	b := Block{Pos: p.pos(item)}
+	var settings *yaml.Node
+	ok := true
+	p.mapping(item, "a "+map[bool]string{true: "Match", false: "Host"}[d == files.Server]+" block", func(k string, kn, v *yaml.Node) {
+		switch k {
+		case key:
+			b.Scope, ok = p.scope(d, v, key)
+		case "settings":
+			settings = v
+		default:
+			p.unknownField(kn, k, key, "settings")
+		}
+	})
+	if ok && b.Scope.Global() && item.Kind == yaml.MappingNode {
+		p.errorf(item, "missing %s", key)
+	}
+	return b, settings
+}
+
+// scope reads a block's criteria (sshd) or host patterns (ssh).
+func (p *parser) scope(d files.Dialect, v *yaml.Node, key string) (files.Scope, bool) {
+	val, ok := p.str(v, key)
+	if !ok {
+		return files.Scope{}, false
+	}
+	words := strings.Join(strings.Fields(val), " ")
+	if d == files.Client {
+		if words == "" {
+			p.errorf(v, "host must name at least one pattern")
+			return files.Scope{}, false
+		}
+		return files.Scope{Host: words}, true
+	}
+	if _, err := files.ParseCriteria(d, val); err != nil {
+		p.errorf(v, "%v", err)
+		return files.Scope{}, false
+	}
+	return files.Scope{Match: words}, true
 }
 
 // keyword looks up a keyword name for a setting or absent entry.
@@ -377,59 +386,65 @@ func (p *parser) settings(d files.Dialect, n *yaml.Node, scope files.Scope) []Se
 // arguments (a raw-line keyword's value whole), or a list of scalars. YAML
 // booleans mean yes and no.
 func (p *parser) value(k *files.Keyword, v *yaml.Node) ([]string, bool) {
-	scalar := func(n *yaml.Node) (string, bool) {
-		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-			p.errorf(n, "%s needs a value, not %s", k.Name, describe(n))
-			return "", false
-		}
-		if err := checkControl(n.Value); err != nil {
-			p.errorf(n, "%s: %v", k.Name, err)
-			return "", false
-		}
-		if n.Tag == "!!bool" {
-			if b, err := strconv.ParseBool(n.Value); err == nil {
-				return map[bool]string{true: "yes", false: "no"}[b], true
-			}
-		}
-		return n.Value, true
+	if v.Kind == yaml.SequenceNode {
+		return p.listValue(k, v)
+	}
+	s, ok := p.scalar(k, v)
+	if !ok {
+		return nil, false
+	}
+	if k.Type == files.TypeRawLine {
+		return []string{s}, true
+	}
+	args, err := files.SplitArgs(s)
+	if err != nil {
+		p.errorf(v, "%s: %v", k.Name, err)
+		return nil, false
+	}
+	if len(args) == 0 || slices.Contains(args, "") && len(args) == 1 {
+		p.errorf(v, "%s needs a value", k.Name)
+		return nil, false
+	}
+	return args, true
+}
+
+// listValue returns a list's items as arguments (joined for a raw-line
+// keyword).
+func (p *parser) listValue(k *files.Keyword, v *yaml.Node) ([]string, bool) {
+	if len(v.Content) == 0 {
+		p.errorf(v, "%s needs a value, not an empty list", k.Name)
+		return nil, false
 	}
 	var words []string
-	switch v.Kind {
-	case yaml.SequenceNode:
-		if len(v.Content) == 0 {
-			p.errorf(v, "%s needs a value, not an empty list", k.Name)
-			return nil, false
-		}
-		for _, item := range v.Content {
-			s, ok := scalar(item)
-			if !ok {
-				return nil, false
-			}
-			words = append(words, s)
-		}
-		if k.Type == files.TypeRawLine {
-			return []string{strings.Join(words, " ")}, true
-		}
-		return words, true
-	default:
-		s, ok := scalar(v)
+	for _, item := range v.Content {
+		s, ok := p.scalar(k, item)
 		if !ok {
 			return nil, false
 		}
-		if k.Type == files.TypeRawLine {
-			return []string{s}, true
-		}
-		args, err := files.SplitArgs(s)
-		if err != nil {
-			p.errorf(v, "%s: %v", k.Name, err)
-			return nil, false
-		}
-		if len(args) == 0 || slices.Contains(args, "") && len(args) == 1 {
-			p.errorf(v, "%s needs a value", k.Name)
-			return nil, false
-		}
-		return args, true
+		words = append(words, s)
 	}
+	if k.Type == files.TypeRawLine {
+		return []string{strings.Join(words, " ")}, true
+	}
+	return words, true
+}
+
+// scalar returns one scalar's text, YAML booleans as yes or no.
+func (p *parser) scalar(k *files.Keyword, n *yaml.Node) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(n, "%s needs a value, not %s", k.Name, describe(n))
+		return "", false
+	}
+	if err := checkControl(n.Value); err != nil {
+		p.errorf(n, "%s: %v", k.Name, err)
+		return "", false
+	}
+	if n.Tag == "!!bool" {
+		if b, err := strconv.ParseBool(n.Value); err == nil {
+			return map[bool]string{true: "yes", false: "no"}[b], true
+		}
+	}
+	return n.Value, true
 }
 
 func (p *parser) absent(d files.Dialect, n *yaml.Node, set []Setting) []Absent {

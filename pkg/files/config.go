@@ -296,56 +296,71 @@ func (l *loader) entry(f *File, line *Line, pos Pos, k *Keyword, block *Block) {
 // include expands one Include line.
 func (l *loader) include(f *File, line *Line, pos Pos, block *Block, depth int) {
 	for _, arg := range line.Args {
-		if arg == "" {
-			l.errs.Add(pos, "empty Include argument")
-			continue
-		}
-		if strings.HasPrefix(arg, "~") {
-			l.errs.Addf(pos, "Include %s: a path relative to a home directory is not supported here; use an absolute path", arg)
-			continue
-		}
-		pattern := arg
-		if !path.IsAbs(pattern) {
-			pattern = SSHDir + "/" + pattern
-		}
-		matches, err := l.cfg.Root.Glob(pattern)
-		if err != nil {
-			l.errs.Addf(pos, "Include %s: %v", arg, err)
-			continue
-		}
-		// Files held in memory but not yet on disk (new drop-ins) match too.
-		for name := range l.files {
-			if !slices.Contains(matches, name) && globMatch(pattern, name) {
-				matches = append(matches, name)
-			}
-		}
-		slices.Sort(matches)
-		for _, m := range matches {
-			if st, err := l.cfg.Root.Stat(m); err == nil && st.IsDir() {
-				l.cfg.Warnings.Addf(pos, "Include %s matches a directory, which OpenSSH reads as an empty file", m)
-				continue
-			}
-			if depth+1 > MaxIncludeDepth {
-				l.errs.Addf(pos, "Include %s: more than %d nested Includes (an Include loop?)", m, MaxIncludeDepth)
-				l.aborted = true
+		for _, m := range l.matches(pos, arg) {
+			if !l.includeFile(pos, m, block, depth) {
 				return
 			}
-			if l.walks++; l.walks > maxWalks {
-				l.errs.Addf(pos, "Include %s: more than %d files included in all; simplify the Includes", m, maxWalks)
-				l.aborted = true
-				return
-			}
-			inc, err := l.read(m)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					err = errors.New("no such file")
-				}
-				l.errs.Addf(pos, "Include %s: %v", m, err)
-				continue
-			}
-			l.walk(inc, block, depth+1)
 		}
 	}
+}
+
+// matches returns the paths one Include argument names, in byte order:
+// the files on disk its glob matches, and the files held in memory (new
+// drop-ins) it matches too.
+func (l *loader) matches(pos Pos, arg string) []string {
+	if arg == "" {
+		l.errs.Add(pos, "empty Include argument")
+		return nil
+	}
+	if strings.HasPrefix(arg, "~") {
+		l.errs.Addf(pos, "Include %s: a path relative to a home directory is not supported here; use an absolute path", arg)
+		return nil
+	}
+	pattern := arg
+	if !path.IsAbs(pattern) {
+		pattern = SSHDir + "/" + pattern
+	}
+	matches, err := l.cfg.Root.Glob(pattern)
+	if err != nil {
+		l.errs.Addf(pos, "Include %s: %v", arg, err)
+		return nil
+	}
+	for name := range l.files {
+		if !slices.Contains(matches, name) && globMatch(pattern, name) {
+			matches = append(matches, name)
+		}
+	}
+	slices.Sort(matches)
+	return matches
+}
+
+// includeFile reads and walks the included file m; it returns false when
+// the load must stop (OpenSSH aborts on these too).
+func (l *loader) includeFile(pos Pos, m string, block *Block, depth int) bool {
+	if st, err := l.cfg.Root.Stat(m); err == nil && st.IsDir() {
+		l.cfg.Warnings.Addf(pos, "Include %s matches a directory, which OpenSSH reads as an empty file", m)
+		return true
+	}
+	if depth+1 > MaxIncludeDepth {
+		l.errs.Addf(pos, "Include %s: more than %d nested Includes (an Include loop?)", m, MaxIncludeDepth)
+		l.aborted = true
+		return false
+	}
+	if l.walks++; l.walks > maxWalks {
+		l.errs.Addf(pos, "Include %s: more than %d files included in all; simplify the Includes", m, maxWalks)
+		l.aborted = true
+		return false
+	}
+	inc, err := l.read(m)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = errors.New("no such file")
+		}
+		l.errs.Addf(pos, "Include %s: %v", m, err)
+		return true
+	}
+	l.walk(inc, block, depth+1)
+	return true
 }
 
 // appliesWithoutConn reports whether sshd's connection-less first pass

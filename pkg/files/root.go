@@ -182,34 +182,17 @@ func (r *Root) Glob(pattern string) ([]string, error) {
 		return nil, fmt.Errorf("%s: not an absolute path", pattern)
 	}
 	matches := []string{"/"}
-	comps := strings.Split(strings.Trim(pattern, "/"), "/")
-	for _, comp := range comps {
+	for _, comp := range strings.Split(strings.Trim(pattern, "/"), "/") {
 		if comp == "" {
 			continue
 		}
 		var next []string
 		for _, base := range matches {
-			if !hasMeta(comp) {
-				next = append(next, path.Join(base, comp))
-				continue
-			}
-			names, err := r.readDirNames(base)
+			found, err := r.globComponent(base, comp)
 			if err != nil {
-				continue // glob(3) without GLOB_ERR skips unreadable directories
+				return nil, fmt.Errorf("bad glob pattern %q: %w", pattern, err)
 			}
-			pat := strings.ReplaceAll(comp, "[!", "[^")
-			for _, name := range names {
-				if name[0] == '.' && comp[0] != '.' {
-					continue
-				}
-				ok, err := path.Match(pat, name)
-				if err != nil {
-					return nil, fmt.Errorf("bad glob pattern %q: %w", pattern, err)
-				}
-				if ok {
-					next = append(next, path.Join(base, name))
-				}
-			}
+			next = append(next, found...)
 		}
 		matches = next
 	}
@@ -221,6 +204,33 @@ func (r *Root) Glob(pattern string) ([]string, error) {
 		}
 	}
 	slices.Sort(out)
+	return out, nil
+}
+
+// globComponent returns the paths under the directory base that the one
+// path component comp matches (comp itself when it has no wildcard).
+func (r *Root) globComponent(base, comp string) ([]string, error) {
+	if !hasMeta(comp) {
+		return []string{path.Join(base, comp)}, nil
+	}
+	names, err := r.readDirNames(base)
+	if err != nil {
+		return nil, nil // glob(3) without GLOB_ERR skips unreadable directories
+	}
+	pat := strings.ReplaceAll(comp, "[!", "[^")
+	var out []string
+	for _, name := range names {
+		if name[0] == '.' && comp[0] != '.' {
+			continue
+		}
+		ok, err := path.Match(pat, name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, path.Join(base, name))
+		}
+	}
 	return out, nil
 }
 

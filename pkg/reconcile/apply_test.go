@@ -5,15 +5,18 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rs/zerolog"
 
 	"github.com/sshconverge/agent/pkg/desired"
 	"github.com/sshconverge/agent/pkg/files"
+	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
 
 const keepalive = `version: 1
@@ -232,4 +235,90 @@ func TestApplyRefusesStaleFiles(t *testing.T) {
 	if b, _ := os.ReadFile(main); string(b) != "ClientAliveInterval 2\n" {
 		t.Fatalf("overwritten: %q", b)
 	}
+}
+
+// TestApplySequence pins the order of System calls and what each failure
+// undoes, with a recording fake.
+func TestApplySequence(t *testing.T) {
+	tree := map[string]string{
+		"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 1\n",
+		"etc/ssh/ssh_config":  "Host x\n\tServerAliveInterval 1\n",
+	}
+	yaml := "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\nssh:\n  hosts:\n    - host: x\n      settings: {ServerAliveInterval: 9}\n"
+	const (
+		sshd = "/etc/ssh/sshd_config"
+		ssh  = "/etc/ssh/ssh_config"
+	)
+	boom := errors.New("boom")
+	for _, tt := range []struct {
+		name             string
+		validate, reload error
+		calls            []string
+		pending          bool
+		err              error
+	}{
+		{"success", nil, nil, []string{"write " + sshd, "write " + ssh, "validate", "reload"}, false, nil},
+		{"sshd refuses", boom, nil, []string{"write " + sshd, "write " + ssh, "validate", "restore " + ssh, "restore " + sshd}, false, boom},
+		{"reload fails", nil, boom, []string{"write " + sshd, "write " + ssh, "validate", "reload", "restore " + ssh, "restore " + sshd}, false, boom},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := (opensshtest.Tree{Files: tree}).Write(dir); err != nil {
+				t.Fatal(err)
+			}
+			p, root := computeIn(t, dir, yaml)
+			sys := &fakeSystem{root: root, validate: tt.validate, reload: tt.reload}
+			state := OpenState(filepath.Join(dir, "state"))
+			res, err := Apply(context.Background(), p, sys, ApplyOptions{State: state, Log: zerolog.Nop()})
+			if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if diff := cmp.Diff(tt.calls, sys.calls); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+			if pending, _ := state.ReloadPending(); pending != tt.pending || res.ReloadPending != tt.pending {
+				t.Errorf("pending %v (result %v), want %v", pending, res.ReloadPending, tt.pending)
+			}
+			if res.Restored != (tt.err != nil) || res.Reloaded != (tt.err == nil) {
+				t.Errorf("result %+v", res)
+			}
+		})
+	}
+}
+
+// TestApplyInterrupted: a cancelled context stops the writes and restores
+// what was written.
+func TestApplyInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	tree := map[string]string{"etc/ssh/sshd_config": "ClientAliveInterval 1\n", "etc/ssh/ssh_config": "Host x\n\tServerAliveInterval 1\n"}
+	if err := (opensshtest.Tree{Files: tree}).Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	p, root := computeIn(t, dir, "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\nssh:\n  hosts:\n    - host: x\n      settings: {ServerAliveInterval: 9}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	sys := &cancellingSystem{fakeSystem: fakeSystem{root: root}, cancel: cancel}
+	_, err := Apply(ctx, p, sys, ApplyOptions{Log: zerolog.Nop()})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if want := []string{"write /etc/ssh/sshd_config", "restore /etc/ssh/sshd_config"}; !slices.Equal(sys.calls, want) {
+		t.Fatalf("calls %v, want %v", sys.calls, want)
+	}
+	for p, want := range tree {
+		if b, _ := os.ReadFile(filepath.Join(dir, p)); string(b) != want {
+			t.Errorf("%s = %q, want %q", p, b, want)
+		}
+	}
+}
+
+// cancellingSystem cancels the run's context after its first write, as a
+// SIGTERM would.
+type cancellingSystem struct {
+	fakeSystem
+	cancel func()
+}
+
+func (c *cancellingSystem) Write(ctx context.Context, f FileChange) error {
+	defer c.cancel()
+	return c.fakeSystem.Write(ctx, f)
 }

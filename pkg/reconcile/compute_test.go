@@ -2,12 +2,16 @@ package reconcile
 
 import (
 	"bytes"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/rs/zerolog"
 
+	"github.com/sshconverge/agent/pkg/desired"
+	"github.com/sshconverge/agent/pkg/files"
 	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
 
@@ -119,5 +123,167 @@ func TestComputeDropInNeedsItsDirectory(t *testing.T) {
 		"version: 1\nsshd:\n  settings: {ClientAliveCountMax: 2}\n")
 	if len(p.Files) != 1 || p.Files[0].Path != "/etc/ssh/sshd_config.d/"+DropInName || !strings.HasPrefix(string(p.Files[0].After), DropInHeader+"\n") {
 		t.Fatalf("files: %+v", p.Files)
+	}
+}
+
+// sidePlanFor runs the rules up to and including the one named last over
+// a tree, for the rules' own tests.
+func sidePlanFor(t *testing.T, tree map[string]string, yaml, last string) *sidePlan {
+	t.Helper()
+	dir := t.TempDir()
+	if err := (opensshtest.Tree{Files: tree}).Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	st, err := desired.Parse("d.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := files.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	side := st.Server
+	if side == nil {
+		side = st.Client
+	}
+	sp := &sidePlan{side: side, name: sideOf(side.Dialect), opts: Options{Root: root, Log: zerolog.Nop()}}
+	for _, r := range rules {
+		if err := r.apply(sp); err != nil {
+			t.Fatalf("rule %q: %v", r.name, err)
+		}
+		if r.name == last {
+			return sp
+		}
+	}
+	t.Fatalf("no rule %q", last)
+	return nil
+}
+
+func TestRuleRead(t *testing.T) {
+	for _, tt := range []struct {
+		config, pidFile string
+	}{
+		{"PidFile /var/run/other.pid\n", "/var/run/other.pid"},
+		{"Port 22\n", "/run/sshd.pid"},
+	} {
+		sp := sidePlanFor(t, map[string]string{"etc/ssh/sshd_config": tt.config}, "version: 1\nsshd: {}\n", rules[0].name)
+		if sp.pidFile != tt.pidFile || sp.cfg == nil || sp.draft == nil {
+			t.Errorf("%q: pid file %q, want %q", tt.config, sp.pidFile, tt.pidFile)
+		}
+	}
+}
+
+func TestRuleObserve(t *testing.T) {
+	tree := map[string]string{
+		"etc/ssh/sshd_config":             "Include /etc/ssh/sshd_config.d/*.conf\nClientAliveInterval 60\nMatch User backup\n\tClientAliveInterval 10\n",
+		"etc/ssh/sshd_config.d/10-a.conf": "ClientAliveInterval 120\n",
+	}
+	sp := sidePlanFor(t, tree, `version: 1
+sshd:
+  settings: {ClientAliveInterval: 300, ClientAliveCountMax: 2}
+  absent: [Banner]
+  match:
+    - criteria: User backup
+      settings: {ClientAliveInterval: 300}
+`, rules[1].name)
+	type row struct {
+		scope, key, effective, origin string
+		def                           bool
+	}
+	var got []row
+	for _, c := range sp.changes {
+		got = append(got, row{c.Scope.String(), c.Keyword, strings.Join(c.Effective, " "), c.Origin, c.Default})
+	}
+	want := []row{
+		{"global", "ClientAliveInterval", "120", "/etc/ssh/sshd_config.d/10-a.conf:1", false}, // the drop-in wins
+		{"global", "ClientAliveCountMax", "3", "", true},                                      // OpenSSH's default
+		{"global", "Banner", "none", "", true},
+		{"Match User backup", "ClientAliveInterval", "10", "/etc/ssh/sshd_config:4", false}, // the Match block overrides
+	}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(row{})); diff != "" {
+		t.Errorf("observed (-want +got):\n%s", diff)
+	}
+}
+
+func TestRuleUseDropIn(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		tree   map[string]string
+		dropIn string
+	}{
+		{"include first, directory exists", map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\n", "etc/ssh/sshd_config.d/.keep": ""}, "/etc/ssh/sshd_config.d/" + DropInName},
+		{"relative include", map[string]string{"etc/ssh/sshd_config": "Include sshd_config.d/*.conf\n", "etc/ssh/sshd_config.d/.keep": ""}, "/etc/ssh/sshd_config.d/" + DropInName},
+		{"directory missing", map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\n"}, ""},
+		{"no include", map[string]string{"etc/ssh/sshd_config": "Port 22\n", "etc/ssh/sshd_config.d/.keep": ""}, ""},
+		{"include only inside a block", map[string]string{"etc/ssh/sshd_config": "Match User x\n\tInclude /etc/ssh/sshd_config.d/*.conf\n", "etc/ssh/sshd_config.d/.keep": ""}, ""},
+		{"not a *.conf glob", map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*\n", "etc/ssh/sshd_config.d/.keep": ""}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sp := sidePlanFor(t, tt.tree, "version: 1\nsshd: {}\n", rules[2].name)
+			if sp.dropIn != tt.dropIn {
+				t.Fatalf("drop-in %q, want %q", sp.dropIn, tt.dropIn)
+			}
+			if len(sp.files()) != 0 {
+				t.Fatalf("an unused drop-in is a file change: %+v", sp.files())
+			}
+		})
+	}
+}
+
+func TestRuleEditClassifies(t *testing.T) {
+	upd := []files.Edit{{Kind: files.EditUpdate, File: "/f", Line: 1}}
+	rm := []files.Edit{{Kind: files.EditRemove, File: "/f", Line: 1}}
+	ins := []files.Edit{{Kind: files.EditInsert, File: "/f", Line: 1}}
+	for _, tt := range []struct {
+		name      string
+		c         Change
+		edits     []files.Edit
+		err       error
+		status    Status
+		action    Action
+		hasReason bool
+	}{
+		{"in sync, nothing to do", Change{Effective: []string{"3"}, Desired: []string{"3"}}, nil, nil, InSync, NoOp, false},
+		{"drift fixed in place", Change{Effective: []string{"1"}, Desired: []string{"3"}}, upd, nil, Changed, Update, false},
+		{"drift fixed by an insert", Change{Effective: []string{"1"}, Desired: []string{"3"}}, ins, nil, Changed, Insert, false},
+		{"drift another change fixes", Change{Effective: []string{"1"}, Desired: []string{"3"}}, nil, nil, Changed, NoOp, true},
+		{"in sync, kept against other changes", Change{Effective: []string{"3"}, Desired: []string{"3"}}, ins, nil, InSync, Insert, true},
+		{"absent and unset", Change{Absent: true, Effective: []string{"none"}}, nil, nil, InSync, NoOp, false},
+		{"absent but set", Change{Absent: true, Effective: []string{"x"}}, rm, nil, Changed, Remove, false},
+		{"unknown default", Change{Desired: []string{"3"}}, ins, nil, Changed, Insert, false},
+		{"conflict", Change{Effective: []string{"1"}, Desired: []string{"3"}}, nil, &files.Conflict{Keyword: "K", Reason: "r"}, Conflicted, Conflict, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.c
+			if err := c.plan(tt.edits, tt.err); err != nil {
+				t.Fatal(err)
+			}
+			if c.Status != tt.status || c.Action != tt.action || (c.Reason != "") != tt.hasReason {
+				t.Fatalf("got %v/%v reason %q, want %v/%v (reason: %v)", c.Status, c.Action, c.Reason, tt.status, tt.action, tt.hasReason)
+			}
+		})
+	}
+	c := Change{Desired: []string{"3"}}
+	if err := c.plan(nil, errors.New("disk on fire")); err == nil {
+		t.Fatal("an error that is not a conflict was swallowed")
+	}
+}
+
+func TestRuleVerify(t *testing.T) {
+	// Each key on its own takes effect, but Match all then overrides the
+	// global value for every connection: the global key is a conflict.
+	sp := sidePlanFor(t, map[string]string{"etc/ssh/sshd_config": "ClientAliveInterval 1\n"}, `version: 1
+sshd:
+  settings: {ClientAliveInterval: 300}
+  match:
+    - criteria: all
+      settings: {ClientAliveInterval: 60}
+`, rules[4].name)
+	g, m := sp.changes[0], sp.changes[1]
+	if g.Status != Conflicted || !strings.Contains(g.Reason, "would not take effect with the other changes applied") || !strings.Contains(g.Reason, "wins") {
+		t.Errorf("global: %v %q", g.Status, g.Reason)
+	}
+	if m.Status != Changed || m.Action != Insert {
+		t.Errorf("Match all: %v/%v", m.Status, m.Action)
 	}
 }
