@@ -188,7 +188,7 @@ one_suite() {
 	# The archive is asked at most once a day: it is a frozen snapshot, and
 	# asking takes seconds (the whole InRelease and apt's cache rebuild).
 	local checked=$cache/apt/$suite/candidate want='' asked=''
-	if [ -n "$have" ] && [ -s "$checked" ] &&
+	if [ -n "$have" ] && [ "$recheck" -gt 0 ] && [ -s "$checked" ] &&
 		[ -z "$(find "$checked" -mmin "+$recheck" 2>/dev/null)" ]; then
 		want=$(cat "$checked")
 	elif want=$(candidate "$suite") && [ -n "$want" ]; then
