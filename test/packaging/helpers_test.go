@@ -14,12 +14,10 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,14 +89,11 @@ func needRoot(t testing.TB, why string) {
 	}
 }
 
-// goTool is the go command that runs these tests.
+// goTool is the go command on PATH (go test puts its own first).
 func goTool(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err != nil {
+	p, err := exec.LookPath("go")
+	if err != nil {
 		opensshtest.Unavailable(t, "the go command is not on PATH")
 	}
 	return p
@@ -225,7 +220,7 @@ func treeDigest(t testing.TB, dir string) map[string]string {
 		switch {
 		case d.Type()&fs.ModeSymlink != 0:
 			l, _ := os.Readlink(p)
-			io.WriteString(h, l)
+			h.Write([]byte(l))
 		case info.Mode().IsRegular():
 			b, err := os.ReadFile(p)
 			if err != nil {
