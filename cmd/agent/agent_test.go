@@ -6,9 +6,12 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
 func TestMain(m *testing.M) {
+	reconcile.RunViewHelper(os.Args[1:])
 	testscript.Main(m, map[string]func(){
 		"sshconverge": func() { os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
 	})

@@ -24,6 +24,7 @@ type convergeArgs struct {
 	desired               string
 	reload                reconcile.ReloadMode
 	pidFile               string
+	sshd                  string
 	stateDir              string
 	backup                bool
 	backupKeep            int
@@ -52,6 +53,7 @@ func convergeFlags(a *convergeArgs) *flag.FlagSet {
 	})
 	fs.TextVar(&a.reload, "reload", reconcile.ReloadAuto, "how to reload sshd: auto, systemd, service, signal or none")
 	fs.StringVar(&a.pidFile, "sshd-pidfile", "", "sshd's pid file under --root (default: the PidFile the configuration names)")
+	fs.StringVar(&a.sshd, "sshd", "", "sshd binary to check configurations with when no daemon runs (default: the root's own /usr/sbin/sshd)")
 	fs.StringVar(&a.stateDir, "state-dir", "/var/lib/sshconverge", "state directory under --root")
 	fs.BoolVar(&a.backup, "backup", false, "keep the originals of changed files under the state directory")
 	fs.IntVar(&a.backupKeep, "backup-keep", 10, "with --backup, how many runs' originals to keep")

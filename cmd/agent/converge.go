@@ -127,7 +127,8 @@ func (c *converge) compute() error {
 
 // apply executes the plan with the reload and safety options.
 func (c *converge) apply(ctx context.Context) error {
-	sshd, err := reconcile.FindSSHD(c.root, c.pidFile(), c.args.reload, c.log)
+	sshd, err := reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: c.plan.ServerConfig, PidFile: c.pidFile(),
+		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, Log: c.log})
 	if err != nil {
 		return err
 	}
@@ -151,13 +152,10 @@ func (c *converge) apply(ctx context.Context) error {
 // pidFile is the sshd pid file: --sshd-pidfile, else the PidFile the
 // configuration names, else OpenSSH's default.
 func (c *converge) pidFile() string {
-	switch {
-	case c.args.pidFile != "":
+	if c.args.pidFile != "" {
 		return c.args.pidFile
-	case c.plan.PidFile != "":
-		return c.plan.PidFile
 	}
-	return "/run/sshd.pid"
+	return c.plan.PidFile
 }
 
 // logChanges logs each key that drifted (--check, at debug) or changed.

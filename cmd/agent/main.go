@@ -8,9 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
 func main() {
+	// The agent's own binary prepares the mount namespace sshd checks a
+	// configuration in (see reconcile.RunViewHelper).
+	reconcile.RunViewHelper(os.Args[1:])
 	// SIGINT and SIGTERM end the run through its context: the lock is
 	// released and nothing is left half-written.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

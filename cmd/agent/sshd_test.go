@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
 
@@ -148,6 +150,19 @@ func (s *testSSHD) dumpT() string {
 	return string(out)
 }
 
+// stamps returns every file under the tree's etc/ssh with its inode and
+// modification time.
+func (s *testSSHD) stamps() map[string]string {
+	m := map[string]string{}
+	filepath.Walk(filepath.Join(s.tree, "etc/ssh"), func(p string, info os.FileInfo, err error) error {
+		if err == nil {
+			m[p] = fmt.Sprintf("%d %s", info.Sys().(*syscall.Stat_t).Ino, info.ModTime().Format(time.RFC3339Nano))
+		}
+		return err
+	})
+	return m
+}
+
 // snapshot returns every file under the tree's etc/ssh with its bytes.
 func (s *testSSHD) snapshot() map[string]string {
 	m := map[string]string{}
@@ -222,7 +237,8 @@ func TestApplyReloadsSSHD(t *testing.T) {
 // the agent does not manage (a second Subsystem sftp, which sshd 9.2
 // rejects but the model has no reason to): validation by the daemon's own
 // sshd -t fails, the daemon never receives SIGHUP, every file is restored
-// byte for byte, and sshd's message is shown.
+// byte for byte, and sshd's message is shown. Validation runs before any
+// write, so not even an mtime changes.
 func TestApplyInvalidConfigIsNeverReloaded(t *testing.T) {
 	s := startSSHD(t, map[string]string{
 		"etc/ssh/sshd_config.d/50-image.conf": "ClientAliveInterval 120\r\nSubsystem sftp /usr/lib/openssh/sftp-server\r\n",
@@ -230,12 +246,13 @@ func TestApplyInvalidConfigIsNeverReloaded(t *testing.T) {
 	// Broken by hand after the daemon started.
 	must(t, os.WriteFile(filepath.Join(s.tree, "etc/ssh/sshd_config.d/60-local.conf"), []byte("# local\nSubsystem sftp internal-sftp\n"), 0o640))
 	before := s.snapshot()
+	stamped := s.stamps()
 	pid := s.pidFromFile()
 	code, stdout, stderr := s.agent(keepaliveDesired)
 	if code != 1 {
 		t.Fatalf("agent exit %d, want 1\n%s\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "sshd rejects the new configuration, so every file was restored and sshd was not reloaded") ||
+	if !strings.Contains(stderr, "sshd rejects the new configuration, so nothing was written and sshd was not reloaded") ||
 		!strings.Contains(stderr, "Subsystem 'sftp' already defined") {
 		t.Errorf("stderr does not show sshd's message:\n%s", stderr)
 	}
@@ -252,6 +269,9 @@ func TestApplyInvalidConfigIsNeverReloaded(t *testing.T) {
 		if _, ok := before[p]; !ok {
 			t.Errorf("%s left behind", p)
 		}
+	}
+	if diff := cmp.Diff(stamped, s.stamps()); diff != "" {
+		t.Errorf("files touched (inode, mtime) (-before +after):\n%s", diff)
 	}
 	st, err := os.Stat(filepath.Join(s.tree, "etc/ssh/sshd_config.d/60-local.conf"))
 	if err != nil || st.Mode().Perm() != 0o640 {

@@ -55,13 +55,16 @@ type ApplyResult struct {
 	ReloadPending bool
 }
 
-// Apply executes the plan and nothing else, as one transaction: it writes
-// every changed file, validates the sshd configuration with sshd itself,
-// and reloads sshd when a server file changed. If validation or the
+// Apply executes the plan and nothing else, as one transaction. sshd
+// checks the new configuration first, with the changes staged where they
+// will stand (nothing on disk changes when it refuses them); then the
+// pending reload is recorded, every changed file is written atomically,
+// and sshd is reloaded when a server file changed. If a write or the
 // reload fails, every file gets back its exact original bytes (new files
-// are removed), and a daemon that died is started again. A plan with
+// are removed) and a daemon that died is started again. A plan with
 // conflicts is refused before anything is written. A reload recorded as
-// pending by an earlier run that died is done even when nothing changes.
+// pending by an earlier run is done even when nothing changes, and no
+// failure erases a record this run did not write.
 func Apply(ctx context.Context, p *Plan, sys System, o ApplyOptions) (ApplyResult, error) {
 	if err := p.refuseConflicts(); err != nil {
 		return ApplyResult{}, err
@@ -70,20 +73,24 @@ func Apply(ctx context.Context, p *Plan, sys System, o ApplyOptions) (ApplyResul
 	if err != nil {
 		return ApplyResult{}, err
 	}
-	if len(p.Files) == 0 && !pending {
-		return ApplyResult{}, nil
-	}
 	tx := &transaction{sys: sys, state: o.State, log: o.Log, res: ApplyResult{ReloadPending: pending}}
-	if err := o.Backup.save(p.Files); err != nil {
-		return ApplyResult{}, fmt.Errorf("nothing written: backup: %w", err)
+	serverChanged := p.ServerChanged()
+	if !serverChanged && !pending {
+		return tx.res, tx.write(ctx, p.Files, o.Backup)
 	}
-	if err := tx.write(ctx, p.Files); err != nil {
-		return tx.res, err
+	if err := sys.Validate(ctx, p.Files); err != nil {
+		return tx.res, fmt.Errorf("sshd rejects the new configuration, so nothing was written and sshd was not reloaded:\n%w", err)
 	}
-	if !p.ServerChanged() && !pending {
-		return tx.res, nil
+	if serverChanged && !pending {
+		if err := tx.setPending(true); err != nil {
+			return tx.res, fmt.Errorf("nothing written: %w", err)
+		}
+		tx.ownRecord = true
 	}
-	return tx.res, tx.reload(ctx, p.ServerChanged())
+	if err := tx.write(ctx, p.Files, o.Backup); err != nil {
+		return tx.res, errors.Join(err, tx.dropOwnRecord())
+	}
+	return tx.res, tx.reload(ctx)
 }
 
 // refuseConflicts returns an error listing every conflict of the plan.
@@ -102,15 +109,20 @@ func (p *Plan) refuseConflicts() error {
 
 // transaction is one Apply in progress: what it wrote, to undo it.
 type transaction struct {
-	sys     System
-	state   *State
-	log     zerolog.Logger
-	written []FileChange
-	res     ApplyResult
+	sys       System
+	state     *State
+	log       zerolog.Logger
+	written   []FileChange
+	res       ApplyResult
+	ownRecord bool // this run wrote the pending-reload record
 }
 
-// write writes every file, undoing them all when one fails.
-func (tx *transaction) write(ctx context.Context, fs []FileChange) error {
+// write backs the originals up, then writes every file, undoing them all
+// when one fails or the run is interrupted.
+func (tx *transaction) write(ctx context.Context, fs []FileChange, b Backup) error {
+	if err := b.save(fs); err != nil {
+		return fmt.Errorf("nothing written: backup: %w", err)
+	}
 	for _, f := range fs {
 		if err := ctx.Err(); err != nil {
 			return errors.Join(fmt.Errorf("interrupted before writing %s: %w", f.Path, err), tx.restore(context.WithoutCancel(ctx)))
@@ -125,23 +137,16 @@ func (tx *transaction) write(ctx context.Context, fs []FileChange) error {
 	return nil
 }
 
-// reload validates the written configuration and reloads sshd, recording
-// the reload as pending until it is done; on failure it restores the
-// files.
-func (tx *transaction) reload(ctx context.Context, serverChanged bool) error {
-	if serverChanged {
-		if err := tx.setPending(true); err != nil {
-			return errors.Join(err, tx.restore(ctx))
-		}
-	}
-	if err := tx.sys.Validate(ctx, tx.written); err != nil {
-		return errors.Join(fmt.Errorf("sshd rejects the new configuration, so every file was restored and sshd was not reloaded:\n%w", err),
-			tx.restore(ctx), tx.setPending(false))
-	}
+// reload makes sshd re-read its configuration and clears the pending
+// record; on failure it restores the files.
+func (tx *transaction) reload(ctx context.Context) error {
 	if err := tx.sys.Reload(ctx); err != nil {
 		tx.log.Error().Err(err).Msg("sshd did not come back after the reload; restoring the files")
-		return errors.Join(fmt.Errorf("reload failed, every file was restored: %w", err),
-			tx.restore(ctx), tx.setPending(false))
+		rerr := tx.restore(context.WithoutCancel(ctx))
+		if rerr == nil {
+			rerr = tx.dropOwnRecord()
+		}
+		return errors.Join(fmt.Errorf("reload failed, every file was restored: %w", err), rerr)
 	}
 	tx.res.Reloaded = true
 	return tx.setPending(false)
@@ -156,6 +161,16 @@ func (tx *transaction) setPending(pending bool) error {
 		tx.res.ReloadPending = pending
 	}
 	return nil
+}
+
+// dropOwnRecord removes the pending-reload record when this run wrote it
+// (the files are as they were before the run); a record an earlier run
+// left stays.
+func (tx *transaction) dropOwnRecord() error {
+	if !tx.ownRecord {
+		return nil
+	}
+	return tx.setPending(false)
 }
 
 // restore undoes the files written so far.

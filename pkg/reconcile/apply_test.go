@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,7 @@ func computeIn(t *testing.T, dir, yaml string) (*Plan, *files.Root) {
 type fakeSystem struct {
 	root             *files.Root
 	validate, reload error
+	failWrite        map[string]error // by path
 	calls            []string
 }
 
@@ -69,6 +71,9 @@ func (f *fakeSystem) Validate(context.Context, []FileChange) error {
 
 func (f *fakeSystem) Write(_ context.Context, c FileChange) error {
 	f.calls = append(f.calls, "write "+c.Path)
+	if err := f.failWrite[c.Path]; err != nil {
+		return err
+	}
 	return writeFile(f.root, c)
 }
 
@@ -251,15 +256,19 @@ func TestApplySequence(t *testing.T) {
 	)
 	boom := errors.New("boom")
 	for _, tt := range []struct {
-		name             string
-		validate, reload error
-		calls            []string
-		pending          bool
-		err              error
+		name                       string
+		validate, reload, write    error
+		recorded                   bool // an earlier run left a pending reload
+		calls                      []string
+		pending, restored, written bool
+		err                        error
 	}{
-		{"success", nil, nil, []string{"write " + sshd, "write " + ssh, "validate", "reload"}, false, nil},
-		{"sshd refuses", boom, nil, []string{"write " + sshd, "write " + ssh, "validate", "restore " + ssh, "restore " + sshd}, false, boom},
-		{"reload fails", nil, boom, []string{"write " + sshd, "write " + ssh, "validate", "reload", "restore " + ssh, "restore " + sshd}, false, boom},
+		{name: "success", calls: []string{"validate", "write " + sshd, "write " + ssh, "reload"}, written: true},
+		{name: "sshd refuses: nothing written", validate: boom, calls: []string{"validate"}, err: boom},
+		{name: "sshd refuses: an earlier record stays", validate: boom, recorded: true, calls: []string{"validate"}, pending: true, err: boom},
+		{name: "a write fails: undone, own record dropped", write: boom, calls: []string{"validate", "write " + sshd, "write " + ssh, "restore " + sshd}, restored: true, written: true, err: boom},
+		{name: "reload fails: undone", reload: boom, calls: []string{"validate", "write " + sshd, "write " + ssh, "reload", "restore " + ssh, "restore " + sshd}, restored: true, written: true, err: boom},
+		{name: "reload fails: an earlier record stays", reload: boom, recorded: true, calls: []string{"validate", "write " + sshd, "write " + ssh, "reload", "restore " + ssh, "restore " + sshd}, pending: true, restored: true, written: true, err: boom},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -267,8 +276,12 @@ func TestApplySequence(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, root := computeIn(t, dir, yaml)
-			sys := &fakeSystem{root: root, validate: tt.validate, reload: tt.reload}
+			sys := &fakeSystem{root: root, validate: tt.validate, reload: tt.reload, failWrite: map[string]error{ssh: tt.write}}
 			state := OpenState(filepath.Join(dir, "state"))
+			if err := state.SetReloadPending(tt.recorded); err != nil {
+				t.Fatal(err)
+			}
+			before := stamps(t, filepath.Join(dir, "etc"))
 			res, err := Apply(context.Background(), p, sys, ApplyOptions{State: state, Log: zerolog.Nop()})
 			if !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
@@ -279,8 +292,20 @@ func TestApplySequence(t *testing.T) {
 			if pending, _ := state.ReloadPending(); pending != tt.pending || res.ReloadPending != tt.pending {
 				t.Errorf("pending %v (result %v), want %v", pending, res.ReloadPending, tt.pending)
 			}
-			if res.Restored != (tt.err != nil) || res.Reloaded != (tt.err == nil) {
+			if res.Restored != tt.restored || res.Reloaded != (tt.err == nil) {
 				t.Errorf("result %+v", res)
+			}
+			// A failed run leaves every file as it was; sshd's refusal
+			// leaves even the mtimes.
+			if after := stamps(t, filepath.Join(dir, "etc")); tt.err != nil && !tt.written && !maps.Equal(before, after) {
+				t.Errorf("files touched:\n%v\n%v", before, after)
+			}
+			if tt.err != nil {
+				for p, want := range tree {
+					if b, _ := os.ReadFile(filepath.Join(dir, p)); string(b) != want {
+						t.Errorf("%s = %q after a failed run, want %q", p, b, want)
+					}
+				}
 			}
 		})
 	}
@@ -301,7 +326,7 @@ func TestApplyInterrupted(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	if want := []string{"write /etc/ssh/sshd_config", "restore /etc/ssh/sshd_config"}; !slices.Equal(sys.calls, want) {
+	if want := []string{"validate", "write /etc/ssh/sshd_config", "restore /etc/ssh/sshd_config"}; !slices.Equal(sys.calls, want) {
 		t.Fatalf("calls %v, want %v", sys.calls, want)
 	}
 	for p, want := range tree {

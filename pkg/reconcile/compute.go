@@ -47,7 +47,7 @@ func Compute(st *desired.State, opts Options) (*Plan, error) {
 		p.Changes = append(p.Changes, sp.changes...)
 		p.Files = append(p.Files, sp.files()...)
 		if sp.name == Server {
-			p.PidFile = sp.pidFile
+			p.ServerConfig, p.PidFile, p.HostKeys = side.Path, sp.pidFile, sp.hostKeys
 		}
 	}
 	return p, nil
@@ -59,12 +59,13 @@ type sidePlan struct {
 	name Side
 	opts Options
 
-	cfg     *files.Config // the configuration as read from disk
-	draft   *files.Draft  // the edits planned so far
-	dropIn  string        // the agent's drop-in ("" when not used)
-	pidFile string        // sshd's PidFile
-	changes []Change      // one per desired key, in desired-file order
-	args    [][]string    // each change's desired value as written
+	cfg      *files.Config // the configuration as read from disk
+	draft    *files.Draft  // the edits planned so far
+	dropIn   string        // the agent's drop-in ("" when not used)
+	pidFile  string        // sshd's PidFile
+	hostKeys []string      // sshd's HostKey files
+	changes  []Change      // one per desired key, in desired-file order
+	args     [][]string    // each change's desired value as written
 }
 
 // rule is one step of planning a side.
@@ -106,12 +107,19 @@ func (sp *sidePlan) read() error {
 		sp.opts.Log.Warn().Stringer("side", sp.name).Msg(w.Error())
 	}
 	if sp.name == Server {
+		sp.pidFile, sp.hostKeys = "/run/sshd.pid", defaultHostKeys
 		if v, err := sp.cfg.ValueIn(files.Scope{}, "PidFile"); err == nil && v != nil {
 			sp.pidFile = v.Args[0]
+		}
+		if v, err := sp.cfg.ValueIn(files.Scope{}, "HostKey"); err == nil && v != nil && !v.Default {
+			sp.hostKeys = v.Args
 		}
 	}
 	return nil
 }
+
+// defaultHostKeys are the host keys sshd loads when HostKey is not set.
+var defaultHostKeys = []string{"/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"}
 
 // observe records, for every desired key, the value OpenSSH uses now and
 // where it comes from, before any edit.

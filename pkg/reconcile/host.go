@@ -27,7 +27,9 @@ type Host struct {
 }
 
 // Validate runs sshd -t as the daemon will read the configuration.
-func (h *Host) Validate(ctx context.Context, _ []FileChange) error { return h.SSHD.Validate(ctx) }
+func (h *Host) Validate(ctx context.Context, staged []FileChange) error {
+	return h.SSHD.Validate(ctx, staged)
+}
 
 // Write writes one planned file, keeping its metadata (a new file takes
 // the metadata of the side's main file).

@@ -126,9 +126,15 @@ type Plan struct {
 	Changes []Change
 	// Files are the files whose content changes, in reading order.
 	Files []FileChange
+	// ServerConfig is the sshd configuration's main file ("" when the plan
+	// has no sshd side).
+	ServerConfig string
 	// PidFile is the sshd PidFile the server configuration names (its
-	// default when unset; "" when the plan has no sshd side).
+	// default when unset).
 	PidFile string
+	// HostKeys are the host key files the server configuration names (or
+	// OpenSSH's defaults).
+	HostKeys []string
 }
 
 // Summary counts the plan's changes by status: ok, changed and conflict.

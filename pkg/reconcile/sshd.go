@@ -1,12 +1,11 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,51 +49,77 @@ func (m *ReloadMode) UnmarshalText(b []byte) error {
 	return fmt.Errorf("--reload %q: want auto, systemd, service, signal or none", b)
 }
 
+// SSHDOptions configure FindSSHD.
+type SSHDOptions struct {
+	// Root is the filesystem root the configuration lives under.
+	Root *files.Root
+	// Config is the main configuration file's configuration path.
+	Config string
+	// PidFile is the pid file's configuration path.
+	PidFile string
+	// Mode is the reload mode asked for (--reload).
+	Mode ReloadMode
+	// Binary is the sshd to check configurations with when no daemon
+	// runs (--sshd, a host path); "" means the root's own.
+	Binary string
+	// HostKeys are the host key files the configuration names; when none
+	// exists, validation uses an ephemeral key.
+	HostKeys []string
+	// Tools are the external commands' paths (DefaultTools when zero).
+	Tools Tools
+	// Log receives progress.
+	Log zerolog.Logger
+}
+
 // SSHD is the sshd serving a configuration: the running listener found
 // through its pid file, or none. It validates, reloads and restarts it.
 type SSHD struct {
-	// Root is the filesystem root the configuration lives under.
-	Root *files.Root
-	// Mode is the reload mode in force (never ReloadAuto).
-	Mode ReloadMode
-	// PidFile is the pid file's configuration path.
-	PidFile string
-	// PID is the listener's process id, 0 when none runs.
-	PID int
-	// Exe and Args are the listener's binary and original arguments (from
-	// its process title), to validate with and to start it again.
-	Exe  string
-	Args []string
+	SSHDOptions
+	// Listener is the running daemon, nil when none runs.
+	Listener *Listener
 	// Unit is the systemd unit (systemd mode).
 	Unit string
 	// Timeout bounds the wait for sshd to serve again.
 	Timeout time.Duration
-	// Log receives progress.
-	Log zerolog.Logger
 
+	exe   *os.File // the listener's binary, held open
 	mntNS *os.File // the listener's mount namespace, held open
 }
 
-// FindSSHD finds the sshd of root: the listener whose pid is in pidFile (a
-// configuration path), and the reload mode (mode ReloadAuto picks systemd
-// when PID 1 is systemd and root is "/", else the signal when a listener
-// runs, else service(8) when root is "/" and it exists, else none).
-func FindSSHD(root *files.Root, pidFile string, mode ReloadMode, log zerolog.Logger) (*SSHD, error) {
-	if mode > ReloadNone {
-		return nil, fmt.Errorf("reload mode %d: want auto, systemd, service, signal or none", mode)
+// FindSSHD finds the sshd of a configuration: the listener whose pid is in
+// the pid file, checked against the kernel's facts (see Listener), and
+// the reload mode (ReloadAuto picks systemd when PID 1 is systemd and root
+// is "/", else the signal when a listener runs, else service(8) when root
+// is "/" and it exists, else none). A pid file others could have written,
+// or one naming a live process that is not a trustworthy sshd listener,
+// is an error: nothing is run with such a process's binary.
+func FindSSHD(o SSHDOptions) (*SSHD, error) {
+	if o.Mode > ReloadNone {
+		return nil, fmt.Errorf("reload mode %d: want auto, systemd, service, signal or none", o.Mode)
 	}
-	s := &SSHD{Root: root, PidFile: pidFile, Timeout: 15 * time.Second, Log: log}
+	if o.Tools == (Tools{}) {
+		o.Tools = DefaultTools()
+	}
+	s := &SSHD{SSHDOptions: o, Timeout: 15 * time.Second}
 	if err := s.findListener(); err != nil {
 		return nil, err
 	}
-	s.Mode = s.resolve(mode)
+	s.Mode = s.resolve(o.Mode)
 	if s.Mode == ReloadSystemd {
 		s.findUnit()
 	}
-	if s.Mode == ReloadSignal && s.PID == 0 {
-		log.Info().Str("pidfile", pidFile).Msg("no sshd is running; it reads the new configuration when it starts")
+	if s.Mode == ReloadSignal && s.Listener == nil {
+		s.Log.Info().Str("pidfile", s.PidFile).Msg("no sshd is running; it reads the new configuration when it starts")
 	}
 	return s, nil
+}
+
+// PID returns the listener's pid, 0 when none runs.
+func (s *SSHD) PID() int {
+	if s.Listener == nil {
+		return 0
+	}
+	return s.Listener.PID
 }
 
 // resolve turns ReloadAuto into the mode that fits this host.
@@ -106,9 +131,9 @@ func (s *SSHD) resolve(mode ReloadMode) ReloadMode {
 	switch {
 	case hostRoot && pid1IsSystemd():
 		return ReloadSystemd
-	case s.PID != 0:
+	case s.Listener != nil:
 		return ReloadSignal
-	case hostRoot && haveCommand("service"):
+	case hostRoot && isFile(s.Tools.Service):
 		return ReloadService
 	}
 	return ReloadNone
@@ -118,10 +143,10 @@ func (s *SSHD) resolve(mode ReloadMode) ReloadMode {
 // about socket activation.
 func (s *SSHD) findUnit() {
 	s.Unit = "ssh.service"
-	if out, _ := exec.Command("systemctl", "show", "-p", "LoadState", "--value", s.Unit).Output(); strings.TrimSpace(string(out)) != "loaded" {
+	if out, _ := output(command(context.Background(), s.Tools.Systemctl, "show", "-p", "LoadState", "--value", s.Unit)); strings.TrimSpace(out) != "loaded" {
 		s.Unit = "sshd.service"
 	}
-	if out, _ := exec.Command("systemctl", "is-active", "ssh.socket").Output(); strings.TrimSpace(string(out)) == "active" {
+	if out, _ := output(command(context.Background(), s.Tools.Systemctl, "is-active", "ssh.socket")); strings.TrimSpace(out) == "active" {
 		s.Log.Warn().Msg("sshd runs socket-activated (ssh.socket): a reload does not apply Port or ListenAddress changes; those need systemctl daemon-reload and a restart of ssh.socket")
 	}
 }
@@ -131,32 +156,39 @@ func pid1IsSystemd() bool {
 	return err == nil && strings.TrimSpace(string(b)) == "systemd"
 }
 
-func haveCommand(name string) bool {
-	_, err := exec.LookPath(name)
-	return err == nil
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
-// findListener reads the pid file and, when a live sshd listener has that
-// pid, records its binary, arguments and mount namespace.
+// findListener reads the pid file and, when a trustworthy sshd listener
+// has that pid, records it and holds its binary and mount namespace.
 func (s *SSHD) findListener() error {
 	pid, err := s.readPidFile()
 	if err != nil || pid == 0 {
 		return err
 	}
-	exe, args, ok := listenerCommand(pid)
-	if !ok {
-		s.Log.Warn().Int("pid", pid).Str("pidfile", s.PidFile).Msg("the pid file names no running sshd listener; ignoring it")
+	l, err := inspectListener("/proc", pid)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.Log.Info().Int("pid", pid).Str("pidfile", s.PidFile).Msg("the pid file names no running process; no sshd runs")
 		return nil
+	case err != nil:
+		return fmt.Errorf("sshd pid file %s names process %d, which is %v; nothing is run with its binary and it is not signalled (remove the stale pid file, or name the right one with --sshd-pidfile)", s.PidFile, pid, err)
 	}
-	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid))
-	if err != nil {
+	if s.exe, err = os.Open(fmt.Sprintf("/proc/%d/exe", pid)); err != nil {
 		return fmt.Errorf("sshd %d: %w", pid, err)
 	}
-	s.PID, s.Exe, s.Args, s.mntNS = pid, exe, args, ns
+	if s.mntNS, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err != nil {
+		return fmt.Errorf("sshd %d: %w", pid, err)
+	}
+	s.Listener = l
+	s.Log.Debug().Int("pid", pid).Str("exe", l.Exe).Strs("args", l.Args).Int("sockets", l.Sockets).Msg("found sshd")
 	return nil
 }
 
 // readPidFile returns the pid the pid file holds, 0 when there is none.
+// A pid file others could have written is refused.
 func (s *SSHD) readPidFile() (int, error) {
 	hp, err := hostTarget(s.Root, s.PidFile)
 	if err != nil {
@@ -169,95 +201,14 @@ func (s *SSHD) readPidFile() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sshd pid file: %w", err)
 	}
+	if err := trustedPidFile(hp); err != nil {
+		return 0, fmt.Errorf("sshd pid file %s cannot be trusted: %v; only root may write it", s.PidFile, err)
+	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
 		return 0, fmt.Errorf("sshd pid file %s: %q is not a pid", s.PidFile, strings.TrimSpace(string(b)))
 	}
 	return pid, nil
-}
-
-// listenerCommand returns the binary and original arguments of the sshd
-// listener with pid: its process title reads
-// "sshd: BINARY ARGS [listener] N of A-B startups".
-func listenerCommand(pid int) (exe string, args []string, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return "", nil, false
-	}
-	title := strings.TrimRight(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), " ")
-	rest, ok := strings.CutPrefix(title, "sshd: ")
-	if !ok {
-		return "", nil, false
-	}
-	cmd, _, ok := strings.Cut(rest, " [listener]")
-	if !ok {
-		return "", nil, false
-	}
-	fields := strings.Fields(cmd)
-	if len(fields) == 0 {
-		return "", nil, false
-	}
-	return fields[0], fields[1:], true
-}
-
-// inNamespace returns a command that runs argv in the listener's mount
-// namespace (directly when it is ours).
-func (s *SSHD) inNamespace(ctx context.Context, argv ...string) *exec.Cmd {
-	if s.mntNS != nil {
-		self, err1 := os.Readlink("/proc/self/ns/mnt")
-		theirs, err2 := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", s.mntNS.Fd()))
-		if err1 != nil || err2 != nil || self != theirs {
-			cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--mount=/proc/self/fd/3", "--"}, argv...)...)
-			cmd.ExtraFiles = []*os.File{s.mntNS}
-			return cmd
-		}
-	}
-	return exec.CommandContext(ctx, argv[0], argv[1:]...)
-}
-
-// Validate runs sshd -t as the daemon will read the configuration: with
-// the listener's own binary and arguments in its mount namespace; with no
-// listener, the sshd binary on the configuration under the root (through a
-// private mount namespace when the root is not "/").
-func (s *SSHD) Validate(ctx context.Context) error {
-	var cmd *exec.Cmd
-	switch {
-	case s.PID != 0:
-		cmd = s.inNamespace(ctx, append(append([]string{s.Exe}, validationArgs(s.Args)...), "-t")...)
-	case s.Root.Dir() == "/":
-		cmd = exec.CommandContext(ctx, sshdBinary(), "-t")
-	default:
-		cmd = exec.CommandContext(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c",
-			`mount --bind "$1/etc/ssh" /etc/ssh && exec "$2" -t`, "sh", s.Root.Dir(), sshdBinary())
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// validationArgs drops the options that would send sshd -t's messages
-// away from its stderr (-E log file) or keep it in the foreground.
-func validationArgs(args []string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "-E" && i+1 < len(args):
-			i++
-		case strings.HasPrefix(a, "-E"), a == "-D", a == "-d", a == "-e":
-		default:
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func sshdBinary() string {
-	if p, err := exec.LookPath("sshd"); err == nil {
-		return p
-	}
-	return "/usr/sbin/sshd"
 }
 
 // Reload makes sshd re-read its configuration and waits until it listens
@@ -266,15 +217,16 @@ func (s *SSHD) Reload(ctx context.Context) error {
 	if handled, err := s.viaManager(ctx, "reload"); handled {
 		return err
 	}
-	if s.PID == 0 {
+	if s.Listener == nil {
 		return nil // nothing runs: it reads the configuration when it starts
 	}
+	pid := s.Listener.PID
 	before := s.pidFileStamp()
-	if err := syscall.Kill(s.PID, syscall.SIGHUP); err != nil {
-		return fmt.Errorf("SIGHUP to sshd %d: %w", s.PID, err)
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("SIGHUP to sshd %d: %w", pid, err)
 	}
-	s.Log.Info().Int("pid", s.PID).Msg("sent SIGHUP to sshd")
-	return s.waitListening(ctx, s.PID, before)
+	s.Log.Info().Int("pid", pid).Msg("sent SIGHUP to sshd")
+	return s.waitListening(ctx, pid, before)
 }
 
 // pidFileStamp identifies the pid file's current version (sshd removes it
@@ -300,12 +252,12 @@ func (s *SSHD) pidFileStamp() string {
 func (s *SSHD) waitListening(ctx context.Context, pid int, before string) error {
 	err := pollTimeout(ctx, 20*time.Millisecond, s.Timeout, fmt.Errorf("sshd %d did not listen again within %s", pid, s.Timeout),
 		func(context.Context) (bool, error) {
-			if !alive(pid) {
+			if !alive("/proc", pid) {
 				return false, fmt.Errorf("sshd %d exited", pid)
 			}
 			stamp := s.pidFileStamp()
-			_, _, listening := listenerCommand(pid)
-			return listening && stamp != "" && stamp != before, nil
+			_, err := inspectListener("/proc", pid)
+			return err == nil && stamp != "" && stamp != before, nil
 		})
 	if err != nil {
 		return err
@@ -316,21 +268,10 @@ func (s *SSHD) waitListening(ctx context.Context, pid int, before string) error 
 		return ctx.Err()
 	case <-time.After(500 * time.Millisecond):
 	}
-	if !alive(pid) {
+	if !alive("/proc", pid) {
 		return fmt.Errorf("sshd %d exited right after the reload", pid)
 	}
 	return nil
-}
-
-// alive reports whether pid is a running (not zombie) process.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
 // waitActive waits until the unit is active; failed or inactive is an
@@ -338,8 +279,8 @@ func alive(pid int) bool {
 func (s *SSHD) waitActive(ctx context.Context) error {
 	return pollTimeout(ctx, 100*time.Millisecond, s.Timeout, fmt.Errorf("%s did not become active within %s", s.Unit, s.Timeout),
 		func(ctx context.Context) (bool, error) {
-			out, _ := exec.CommandContext(ctx, "systemctl", "is-active", s.Unit).Output()
-			switch state := strings.TrimSpace(string(out)); state {
+			out, _ := output(command(ctx, s.Tools.Systemctl, "is-active", s.Unit))
+			switch state := strings.TrimSpace(out); state {
 			case "active":
 				return true, nil
 			case "failed", "inactive":
@@ -364,13 +305,13 @@ func (s *SSHD) viaManager(ctx context.Context, verb string) (handled bool, err e
 	case ReloadNone:
 		return true, nil
 	case ReloadSystemd:
-		if out, err := exec.CommandContext(ctx, "systemctl", verb, s.Unit).CombinedOutput(); err != nil {
-			return true, fmt.Errorf("systemctl %s %s: %w: %s", verb, s.Unit, err, out)
+		if _, err := output(command(ctx, s.Tools.Systemctl, verb, s.Unit)); err != nil {
+			return true, fmt.Errorf("systemctl %s %s: %w", verb, s.Unit, err)
 		}
 		return true, s.waitActive(ctx)
 	case ReloadService:
-		if out, err := exec.CommandContext(ctx, "service", serviceName(), verb).CombinedOutput(); err != nil {
-			return true, fmt.Errorf("service %s %s: %w: %s", serviceName(), verb, err, out)
+		if _, err := output(command(ctx, s.Tools.Service, serviceName(), verb)); err != nil {
+			return true, fmt.Errorf("service %s %s: %w", serviceName(), verb, err)
 		}
 		return true, nil
 	}
@@ -378,47 +319,56 @@ func (s *SSHD) viaManager(ctx context.Context, verb string) (handled bool, err e
 }
 
 // Restart starts sshd again: systemctl start, service start, or (signal
-// mode) its original command line in its mount namespace, detached.
+// mode) its original command line in its mount namespace, detached. The
+// binary at the listener's path must still be the file it ran.
 func (s *SSHD) Restart(ctx context.Context) error {
 	if handled, err := s.viaManager(ctx, "start"); handled {
 		return err
 	}
-	if s.PID == 0 || alive(s.PID) {
+	if s.Listener == nil || alive("/proc", s.Listener.PID) {
 		return nil // nothing ran, or it survived after all
 	}
 	before := s.pidFileStamp()
 	// Not tied to ctx: the daemon must outlive this run.
-	cmd := s.inNamespace(context.Background(), append([]string{s.Exe}, s.Args...)...)
+	cmd := command(context.Background(), s.Tools.Nsenter, append([]string{"--mount=/proc/self/fd/3", "--", s.Listener.Exe}, s.Listener.Args...)...)
+	cmd.ExtraFiles = []*os.File{s.mntNS}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting sshd again (%s): %w", strings.Join(cmd.Args, " "), err)
+		return fmt.Errorf("starting sshd again (%s): %w", strings.Join(cmd.Args[3:], " "), err)
 	}
-	s.Log.Warn().Int("pid", cmd.Process.Pid).Strs("argv", cmd.Args).Msg("started sshd again")
+	s.Log.Warn().Int("pid", cmd.Process.Pid).Strs("argv", cmd.Args[3:]).Msg("started sshd again")
 	go cmd.Wait() //nolint:errcheck // reap it if it exits while we run
-	timeout := fmt.Errorf("sshd started again (%s) but did not write %s within %s", strings.Join(cmd.Args, " "), filepath.Clean(s.PidFile), s.Timeout)
+	timeout := fmt.Errorf("sshd started again (%s) but did not write %s within %s", strings.Join(cmd.Args[3:], " "), filepath.Clean(s.PidFile), s.Timeout)
 	return pollTimeout(ctx, 20*time.Millisecond, s.Timeout, timeout, func(context.Context) (bool, error) {
 		return s.newListener(before), nil
 	})
 }
 
 // newListener reports whether a new pid file (other than the one stamped
-// before) names a live process, and records it as the listener.
+// before) names a trustworthy listener, and records it.
 func (s *SSHD) newListener(before string) bool {
 	if stamp := s.pidFileStamp(); stamp == "" || stamp == before {
 		return false
 	}
 	pid, err := s.readPidFile()
-	if err != nil || pid == 0 || !alive(pid) {
+	if err != nil || pid == 0 {
 		return false
 	}
-	s.PID = pid
+	l, err := inspectListener("/proc", pid)
+	if err != nil {
+		return false
+	}
+	s.Listener = l
 	return true
 }
 
-// Close releases the listener's namespace handle.
+// Close releases the listener's binary and namespace handles.
 func (s *SSHD) Close() error {
-	if s.mntNS != nil {
-		return s.mntNS.Close()
+	var errs []error
+	for _, f := range []*os.File{s.exe, s.mntNS} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

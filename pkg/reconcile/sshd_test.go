@@ -12,11 +12,19 @@ import (
 	"github.com/sshconverge/agent/pkg/files"
 )
 
-// fakeSystemctl puts a systemctl on PATH that appends its arguments to a
-// log and answers is-active with the contents of the file "state". There
-// is no systemd on the test machines, so this pins the command sequence
-// of the systemd mode; the signal mode is tested against a real sshd.
-func fakeSystemctl(t *testing.T, state string) (log, stateFile string) {
+// TestMain lets the test binary serve as the view helper, as the agent's
+// own binary does.
+func TestMain(m *testing.M) {
+	RunViewHelper(os.Args[1:])
+	os.Exit(m.Run())
+}
+
+// fakeSystemctl makes a systemctl stand-in that appends its arguments to
+// a log and answers is-active with the contents of the file "state", and
+// returns Tools using it. There is no systemd on the test machines, so
+// this pins the command sequence of the systemd mode; the signal mode is
+// tested against a real sshd.
+func fakeSystemctl(t *testing.T, state string) (tools Tools, log, stateFile string) {
 	dir := t.TempDir()
 	log, stateFile = filepath.Join(dir, "calls"), filepath.Join(dir, "state")
 	if err := os.WriteFile(stateFile, []byte(state), 0o644); err != nil {
@@ -33,22 +41,23 @@ esac
 	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
-	return log, stateFile
+	tools = DefaultTools()
+	tools.Systemctl = filepath.Join(dir, "systemctl")
+	return tools, log, stateFile
 }
 
 func TestSystemdMode(t *testing.T) {
-	calls, state := fakeSystemctl(t, "active\n")
+	tools, calls, state := fakeSystemctl(t, "active\n")
 	root, err := files.NewRoot(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := FindSSHD(root, "/run/sshd.pid", ReloadSystemd, zerolog.Nop())
+	s, err := FindSSHD(SSHDOptions{Root: root, PidFile: "/run/sshd.pid", Mode: ReloadSystemd, Tools: tools, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Unit != "ssh.service" || s.PID != 0 {
-		t.Fatalf("unit %q pid %d", s.Unit, s.PID)
+	if s.Unit != "ssh.service" || s.PID() != 0 {
+		t.Fatalf("unit %q pid %d", s.Unit, s.PID())
 	}
 	if err := s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
@@ -77,24 +86,42 @@ func TestFindSSHDModes(t *testing.T) {
 	dir := t.TempDir()
 	root, _ := files.NewRoot(dir)
 	// Not "/" and no daemon: auto means nothing to reload.
-	s, err := FindSSHD(root, "/run/sshd.pid", ReloadAuto, zerolog.Nop())
+	opts := func(m ReloadMode) SSHDOptions {
+		return SSHDOptions{Root: root, PidFile: "/run/sshd.pid", Mode: m, Log: zerolog.Nop()}
+	}
+	s, err := FindSSHD(opts(ReloadAuto))
 	if err != nil || s.Mode != ReloadNone {
 		t.Fatalf("mode %v, %v", s.Mode, err)
 	}
-	// A pid file naming no sshd listener is ignored.
+	// A pid file naming a live process that is not sshd's listener is an
+	// error: nothing is run with its binary.
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "run/sshd.pid"), []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = FindSSHD(root, "/run/sshd.pid", ReloadSignal, zerolog.Nop()); err != nil || s.PID != 0 {
-		t.Fatalf("pid %d, %v", s.PID, err)
+	if _, err = FindSSHD(opts(ReloadSignal)); err == nil || !strings.Contains(err.Error(), "names process 1, which is not an sshd listener") {
+		t.Fatalf("err = %v", err)
+	}
+	// A pid file naming no process: no sshd runs.
+	if err := os.WriteFile(filepath.Join(dir, "run/sshd.pid"), []byte("999999999\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = FindSSHD(opts(ReloadSignal)); err != nil || s.PID() != 0 {
+		t.Fatalf("pid %d, %v", s.PID(), err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "run/sshd.pid"), []byte("x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err = FindSSHD(root, "/run/sshd.pid", ReloadSignal, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), `"x" is not a pid`) {
+	if _, err = FindSSHD(opts(ReloadSignal)); err == nil || !strings.Contains(err.Error(), `"x" is not a pid`) {
+		t.Fatalf("err = %v", err)
+	}
+	// A pid file others can write is refused.
+	if err := os.Chmod(filepath.Join(dir, "run"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = FindSSHD(opts(ReloadSignal)); err == nil || !strings.Contains(err.Error(), "cannot be trusted") {
 		t.Fatalf("err = %v", err)
 	}
 	var m ReloadMode
@@ -106,8 +133,8 @@ func TestFindSSHDModes(t *testing.T) {
 	}
 }
 
-func TestValidationArgs(t *testing.T) {
-	got := strings.Join(validationArgs([]string{"-D", "-E", "/run/log", "-f", "/etc/ssh/x", "-o", "Port=2", "-E/x", "-e"}), " ")
+func TestDaemonArgs(t *testing.T) {
+	got := strings.Join(daemonArgs([]string{"-D", "-E", "/run/log", "-f", "/etc/ssh/x", "-o", "Port=2", "-E/x", "-e"}), " ")
 	if got != "-f /etc/ssh/x -o Port=2" {
 		t.Fatalf("got %q", got)
 	}

@@ -1,0 +1,341 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+)
+
+// hostKeyName is the ephemeral host key's name in the view's scratch
+// directory.
+const hostKeyName = "sshconverge-ephemeral-host-key"
+
+// Validate runs sshd -t on the configuration with the staged changes, in
+// the daemon's own view when one runs, before anything on disk changes.
+func (s *SSHD) Validate(ctx context.Context, staged []FileChange) error {
+	_, err := s.Run(ctx, staged, "-t")
+	return err
+}
+
+// Run runs sshd with args (e.g. -t, or -T -C spec) in a view of the
+// configuration with staged bound over the files it changes, and returns
+// its standard output; an error carries sshd's own message:
+//
+//   - with a running daemon: in a private copy of its mount namespace,
+//     with its own binary and arguments;
+//   - on the root "/": in a private mount namespace, with /usr/sbin/sshd
+//     (or Binary);
+//   - on another root that has its own sshd (a mounted image): chrooted
+//     into it, with the root's own binary;
+//   - on a bare configuration tree: with the tree's etc/ssh over /etc/ssh
+//     and the host's sshd (or Binary).
+func (s *SSHD) Run(ctx context.Context, staged []FileChange, args ...string) (string, error) {
+	v, err := s.view()
+	if err != nil {
+		return "", err
+	}
+	defer v.close()
+	st, err := newStage(s.Root, staged, v.target, 3+len(v.fds))
+	if err != nil {
+		return "", err
+	}
+	defer st.close()
+	v.spec.Binds = append(v.spec.Binds, st.binds...)
+	v.fds = append(v.fds, st.fds...)
+	if err := v.chooseScratch(); err != nil {
+		return "", err
+	}
+	if v.hostKey {
+		v.spec.Argv = append(v.spec.Argv, "-h", path.Join(strings.TrimPrefix(v.spec.Scratch, v.spec.Chroot), hostKeyName))
+	}
+	v.spec.Argv = append(v.spec.Argv, args...)
+	out, err := s.runView(ctx, v)
+	if dir, ok := missingPrivsep(err); ok && v.spec.PrivsepDir == "" {
+		v.spec.PrivsepDir = filepath.Join(v.spec.Chroot, dir)
+		out, err = s.runView(ctx, v)
+	}
+	return out, err
+}
+
+// view is one way of running sshd on the configuration.
+type view struct {
+	spec    viewSpec
+	fds     []*os.File // inherited by the helper from descriptor 3 on
+	owned   []*os.File // descriptors the view opened (closed with it)
+	daemon  bool       // in the daemon's namespace (through nsenter)
+	hostKey bool       // an ephemeral host key is among Files
+	// target maps a configuration path to the path bound over in the
+	// view, before any chroot.
+	target func(string) (string, error)
+	// exists reports whether a path (before any chroot) exists in the
+	// view.
+	exists func(string) bool
+}
+
+// chooseScratch picks the directory the helper's tmpfs goes on: one that
+// exists in the view, holds no bind target, and (in a chroot) lies inside
+// it, since the ephemeral host key is read from there.
+func (v *view) chooseScratch() error {
+	cands := []string{"/dev/shm", "/run", "/tmp"}
+	if v.spec.Chroot != "" {
+		cands = []string{filepath.Join(v.spec.Chroot, "tmp"), filepath.Join(v.spec.Chroot, "run")}
+	}
+next:
+	for _, c := range cands {
+		if !v.exists(c) {
+			continue
+		}
+		for _, b := range v.spec.Binds {
+			if b.Target == c || strings.HasPrefix(b.Target, c+"/") || strings.HasPrefix(c, b.Target+"/") {
+				continue next
+			}
+		}
+		v.spec.Scratch = c
+		return nil
+	}
+	return fmt.Errorf("validation: none of %s exists in sshd's view for a scratch file system", strings.Join(cands, ", "))
+}
+
+// add passes f to the helper and returns its descriptor there.
+func (v *view) add(f *os.File, owned bool) int {
+	v.fds = append(v.fds, f)
+	if owned {
+		v.owned = append(v.owned, f)
+	}
+	return 2 + len(v.fds)
+}
+
+func (v *view) close() {
+	for _, f := range v.owned {
+		f.Close()
+	}
+}
+
+// view chooses how to run sshd.
+func (s *SSHD) view() (*view, error) {
+	if s.Listener != nil {
+		return s.daemonView()
+	}
+	v := &view{target: func(p string) (string, error) { return p, nil }, exists: pathExists}
+	bin := s.Binary
+	switch {
+	case bin != "":
+	case s.Root.Dir() == "/":
+		bin = firstExisting("/usr/sbin/sshd", "/sbin/sshd")
+	case isFile(s.Root.HostPath("/usr/sbin/sshd")):
+		v.spec.Chroot, bin = s.Root.Dir(), "/usr/sbin/sshd"
+		v.target = s.hostTarget
+	default:
+		if err := s.bindTree(v); err != nil {
+			return nil, err
+		}
+		bin = firstExisting("/usr/sbin/sshd", "/sbin/sshd")
+	}
+	if v.spec.Chroot == "" {
+		if err := trustedExecutable(bin); err != nil {
+			return nil, err
+		}
+	}
+	v.spec.Argv = append([]string{bin}, s.configArgs(v)...)
+	if err := s.ephemeralHostKey(v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func pathExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// hostTarget is a configuration path's host path, symbolic links
+// resolved inside the root.
+func (s *SSHD) hostTarget(p string) (string, error) { return hostTarget(s.Root, p) }
+
+// bindTree binds a bare tree's etc/ssh over /etc/ssh: staged files under
+// /etc/ssh then land where sshd reads them; others are bound over their
+// host paths.
+func (s *SSHD) bindTree(v *view) error {
+	etc := s.Root.HostPath("/etc/ssh")
+	if st, err := os.Stat(etc); err != nil || !st.IsDir() {
+		return fmt.Errorf("validation: the root has no sshd of its own and no etc/ssh directory")
+	}
+	v.spec.Binds = append(v.spec.Binds, viewBind{Source: etc, Target: "/etc/ssh"})
+	v.target = func(p string) (string, error) {
+		r, err := s.Root.Resolve(p)
+		if err != nil || r == "/etc/ssh" || strings.HasPrefix(r, "/etc/ssh/") {
+			return r, err
+		}
+		return s.Root.HostPath(r), nil
+	}
+	s.Log.Debug().Str("root", s.Root.Dir()).Msg("the root has no sshd of its own: checking with the host's, the root's etc/ssh as /etc/ssh")
+	return nil
+}
+
+// configArgs names the main file when it is not sshd's default.
+func (s *SSHD) configArgs(v *view) []string {
+	if s.Config == "" || s.Config == "/etc/ssh/sshd_config" {
+		return nil
+	}
+	p, err := v.target(s.Config)
+	if err != nil || (v.spec.Chroot != "" && p != s.Config) {
+		p = s.Config // inside the chroot the configuration path is right
+	}
+	return []string{"-f", p}
+}
+
+// daemonView runs sshd in a private copy of the daemon's mount namespace
+// with its own binary and arguments.
+func (s *SSHD) daemonView() (*view, error) {
+	unshare, err := os.Open(s.Tools.Unshare)
+	if err != nil {
+		return nil, fmt.Errorf("validation needs util-linux's unshare: %w", err)
+	}
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		unshare.Close()
+		return nil, err
+	}
+	theirRoot := fmt.Sprintf("/proc/%d/root", s.Listener.PID)
+	v := &view{daemon: true, target: s.daemonTarget, exists: func(p string) bool { return pathExists(theirRoot + p) }}
+	v.add(s.mntNS, false)
+	v.add(unshare, true)
+	v.add(self, true)
+	exe := v.add(s.exe, false)
+	v.spec.Argv = append([]string{fdPath(exe)}, daemonArgs(s.Listener.Args)...)
+	return v, nil
+}
+
+// daemonTarget maps a configuration path to the path the daemon sees
+// the same file at: the path itself when the daemon's root is the
+// agent's root, or the root's host path when the daemon reads the tree
+// from outside it (sshd -f ROOT/etc/ssh/sshd_config).
+func (s *SSHD) daemonTarget(p string) (string, error) {
+	resolved, err := s.Root.Resolve(p)
+	if err != nil {
+		return "", err
+	}
+	probe := resolved
+	if _, err := os.Stat(s.Root.HostPath(probe)); err != nil {
+		probe = path.Dir(resolved) // a new file: its directory
+	}
+	ours, err := os.Stat(s.Root.HostPath(probe))
+	if err != nil {
+		return "", err
+	}
+	theirRoot := fmt.Sprintf("/proc/%d/root", s.Listener.PID)
+	for _, cand := range []string{resolved, s.Root.HostPath(resolved)} {
+		c := cand
+		if probe != resolved {
+			c = path.Dir(cand)
+		}
+		if st, err := os.Stat(theirRoot + c); err == nil && os.SameFile(st, ours) {
+			return cand, nil
+		}
+	}
+	return "", fmt.Errorf("sshd %d does not see %s where the agent edits it: it runs in another file system (its root or mount namespace differs); point --root at the daemon's root", s.Listener.PID, p)
+}
+
+// daemonArgs drops the options that would send sshd's messages away from
+// its stderr (-E log file) or keep it in the foreground.
+func daemonArgs(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-E" && i+1 < len(args):
+			i++
+		case strings.HasPrefix(a, "-E"), a == "-D", a == "-d", a == "-e":
+		default:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ephemeralHostKey gives sshd -t a host key when none of the files the
+// configuration names exists (first boot, an image being built): sshd
+// refuses to check a configuration without one.
+func (s *SSHD) ephemeralHostKey(v *view) error {
+	for _, k := range s.HostKeys {
+		if st, err := s.Root.Stat(k); err == nil && st.Mode().IsRegular() {
+			return nil
+		}
+	}
+	key, err := s.makeHostKey()
+	if err != nil {
+		return err
+	}
+	v.spec.Files = append(v.spec.Files, viewFile{FD: v.add(key, true), Name: hostKeyName})
+	v.hostKey = true
+	s.Log.Warn().Strs("hostkeys", s.HostKeys).Msg("no host key exists: the configuration is checked with an ephemeral key; sshd cannot start until host keys exist (ssh-keygen -A)")
+	return nil
+}
+
+// makeHostKey makes an ed25519 key with ssh-keygen in a private directory
+// and returns it opened (the directory is gone by then).
+func (s *SSHD) makeHostKey() (*os.File, error) {
+	dir, err := os.MkdirTemp(stageParent(), "sshconverge-key-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "key")
+	if _, err := output(command(context.Background(), s.Tools.SSHKeygen, "-q", "-t", "ed25519", "-N", "", "-C", "sshconverge-ephemeral", "-f", p)); err != nil {
+		return nil, fmt.Errorf("making an ephemeral host key: %w", err)
+	}
+	return os.Open(p)
+}
+
+// runView executes sshd in the view and returns its standard output.
+func (s *SSHD) runView(ctx context.Context, v *view) (string, error) {
+	spec, err := json.Marshal(v.spec)
+	if err != nil {
+		return "", err
+	}
+	cmd := command(ctx, "/proc/self/exe", viewHelperArg, string(spec))
+	cmd.Args[0] = "sshconverge-view"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	if v.daemon {
+		cmd = command(ctx, s.Tools.Nsenter, "--mount=/proc/self/fd/3", "--", "/proc/self/fd/4", "--mount", "--propagation", "private", "--", "/proc/self/fd/5", viewHelperArg, string(spec))
+	}
+	cmd.ExtraFiles = v.fds
+	return output(cmd)
+}
+
+var privsepRE = regexp.MustCompile(`Missing privilege separation directory: (/\S+)`)
+
+// missingPrivsep reports whether sshd refused to run for want of its
+// privilege separation directory, and which.
+func missingPrivsep(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	m := privsepRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// trustedExecutable checks that a binary the agent runs as root is owned
+// by root and writable by no one else.
+func trustedExecutable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("sshd binary: %w", err)
+	}
+	if err := rootOnly(st); err != nil {
+		return fmt.Errorf("sshd binary %s %v; refusing to run it as root", p, err)
+	}
+	if st.Mode().Perm()&0o111 == 0 {
+		return errors.New("sshd binary " + p + " is not executable")
+	}
+	return nil
+}
