@@ -60,7 +60,7 @@ function fs(s) { if (s == "") return ""; if (s < 0.001) return sprintf("%.0f µs
 	if (s < 0.1) return sprintf("%.1f ms", s * 1e3); if (s < 1) return sprintf("%.0f ms", s * 1e3);
 	return sprintf("%.2f s", s) }
 function fm(kb) { if (kb == "") return ""; kb = kb * 1024 / 1e6; if (kb < 10) return sprintf("%.1f MB", kb);
-	return sprintf("%.0f MB", kb) }
+	if (kb >= 1000) return sprintf("%.2f GB", kb / 1e3); return sprintf("%.0f MB", kb) }
 function fb(b) { if (b == "") return ""; if (b < 1e3) return b " B"; if (b < 1e6) return sprintf("%.1f kB", b / 1e3);
 	return sprintf("%.1f MB", b / 1e6) }
 function fn(n,  s, out) { if (n == "") return ""; s = sprintf("%d", n); out = "";
@@ -71,7 +71,8 @@ function fx(r) { if (r == "") return ""; if (r >= 10) return sprintf("%.0f×", r
 # report DIR: results.md and plot.svg from results.csv (and finding.md,
 # machine.md when they are there). Columns: 1 section, 2 case, 3 tool,
 # 4 blocks, 5 files, 6 lines, 7 bytes, 8 input_sha256, 9 exit, 10 median_s,
-# 11 mean_s, 12 stddev_s, 13 min_s, 14 max_s, 15 runs, 16 rss_kb, 17 load1.
+# 11 mean_s, 12 stddev_s, 13 min_s, 14 max_s, 15 runs, 16 rss_kb, 17 load1,
+# 18 user_s, 19 system_s (hyperfine's means; CPU = user + system).
 report() {
 	local dir=$1 csv=$1/results.csv
 	[ -s "$csv" ] || die "$csv: no results"
@@ -82,7 +83,7 @@ report() {
 		awk -F, "$awk_fmt"'
 		NR == 1 { next }
 		{
-			k = $1 SUBSEP $2 SUBSEP $3; med[k] = $10; rss[k] = $16; ex[k] = $9; runs[k] = $15
+			k = $1 SUBSEP $2 SUBSEP $3; med[k] = $10; rss[k] = $16; ex[k] = $9; runs[k] = $15; cpu[k] = ($18 == "" ? "" : $18 + $19)
 			c = $1 SUBSEP $2; blocks[c] = $4; files[c] = $5; lines[c] = $6; bytes[c] = $7
 			if (!(c in seen)) { seen[c] = 1; order[$1] = order[$1] (order[$1] == "" ? "" : "|") $2 }
 		}
@@ -90,10 +91,10 @@ report() {
 		END {
 			if ("floor" in order) {
 				print "## Floor\n"
-				print "| what | median | peak RSS | runs |"
-				print "|---|---:|---:|---:|"
+				print "| what | median | CPU | peak RSS | runs |"
+				print "|---|---:|---:|---:|---:|"
 				a = "floor" SUBSEP "hello" SUBSEP "go hello-world"
-				if (a in med) printf "| static Go hello-world (`CGO_ENABLED=0`, `-s -w`) | %s | %s | %s |\n", fs(med[a]), fm(rss[a]), runs[a]
+				if (a in med) printf "| static Go hello-world (`CGO_ENABLED=0`, `-s -w`) | %s | %s | %s | %s |\n", fs(med[a]), fs(cpu[a]), fm(rss[a]), runs[a]
 				print ""
 			}
 			if ("keepalive" in order) {
@@ -101,8 +102,8 @@ report() {
 				print "`examples/keepalive.yaml` on `examples/demo-root` (" fn(files["keepalive", "check"]) " files, " fn(lines["keepalive", "check"]) " lines, plus an ephemeral host key), on a fresh copy of the tree before every run."
 				print "The agent applies with `--reload none` and validates with `sshd -t`; the playbook (`bench/ansible/keepalive.yml`) gathers no facts, validates nothing and reloads nothing."
 				print "Peak RSS is that of the largest single process (Ansible forks a worker and a Python interpreter per task).\n"
-				print "| job | agent median | agent peak RSS | agent exit | ansible-playbook median | ansible-playbook peak RSS | runs | time ratio | memory ratio |"
-				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+				print "| job | agent median | agent CPU | agent peak RSS | agent exit | ansible-playbook median | ansible-playbook CPU | ansible-playbook peak RSS | runs | time ratio | CPU ratio | memory ratio |"
+				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 				split("check apply", jobs, " ")
 				ag["check"] = "agent --check"; an["check"] = "ansible-playbook --check"
 				ag["apply"] = "agent"; an["apply"] = "ansible-playbook"
@@ -111,15 +112,16 @@ report() {
 					if (!(a in med) && !(b in med)) continue
 					tr = (med[a] > 0 && med[b] != "") ? fx(med[b] / med[a]) : ""
 					mr = (rss[a] > 0 && rss[b] != "") ? fx(rss[b] / rss[a]) : ""
-					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", (c == "check" ? "audit (`--check`)" : "apply"), fs(med[a]), fm(rss[a]), ex[a], fs(med[b]), fm(rss[b]), runs[a] "+" runs[b], tr, mr
+					cr = (cpu[a] > 0 && cpu[b] != "") ? fx(cpu[b] / cpu[a]) : ""
+					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", (c == "check" ? "audit (`--check`)" : "apply"), fs(med[a]), fs(cpu[a]), fm(rss[a]), ex[a], fs(med[b]), fs(cpu[b]), fm(rss[b]), runs[a] "+" runs[b], tr, cr, mr
 				}
 				print ""
 			}
 			if ("hosts" in order || "bigfile" in order) {
 				print "## ssh_config growth: agent --check against ssh -G\n"
 				print "Debian'"'"'s ssh_config with Host blocks of 2–4 keywords before its `Host *` (`bench/gen -kind hosts|bytes`). The desired file sets ServerAliveInterval and ServerAliveCountMax in the second-to-last block, so the agent plans 2 inserts (exit 2 = drift); `ssh -G` is asked about that block'"'"'s host.\n"
-				print "| input | Host blocks | lines | bytes | agent median | agent peak RSS | RSS per input byte | agent exit | ssh -G median | ssh -G peak RSS | agent / ssh -G |"
-				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+				print "| input | Host blocks | lines | bytes | agent median | agent CPU | agent peak RSS | RSS per input byte | agent exit | ssh -G median | ssh -G CPU | ssh -G peak RSS | agent / ssh -G |"
+				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 				split("hosts bigfile", ss, " ")
 				for (si = 1; si <= 2; si++) {
 					s = ss[si]; n = cases(s, cs)
@@ -127,7 +129,7 @@ report() {
 						c = cs[i]; a = s SUBSEP c SUBSEP "agent --check"; o = s SUBSEP c SUBSEP "ssh -G"
 						per = (rss[a] != "" && bytes[s, c] > 0) ? sprintf("%.1f", rss[a] * 1024 / bytes[s, c]) : ""
 						rr = (med[a] > 0 && med[o] > 0) ? fx(med[a] / med[o]) : ""
-						printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", (s == "hosts" ? fn(c) " Host blocks" : c " ssh_config"), fn(blocks[s, c]), fn(lines[s, c]), fb(bytes[s, c]), fs(med[a]), fm(rss[a]), per, ex[a], fs(med[o]), fm(rss[o]), rr
+						printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", (s == "hosts" ? fn(c) " Host blocks" : c " ssh_config"), fn(blocks[s, c]), fn(lines[s, c]), fb(bytes[s, c]), fs(med[a]), fs(cpu[a]), fm(rss[a]), per, ex[a], fs(med[o]), fs(cpu[o]), fm(rss[o]), rr
 					}
 				}
 				print ""
@@ -135,13 +137,13 @@ report() {
 			if ("dropins" in order) {
 				print "## sshd drop-in growth: agent --check against sshd -T\n"
 				print "Debian'"'"'s sshd_config (its first directive includes sshd_config.d/*.conf) and N drop-ins of 2–3 keywords, every tenth ending in a Match User block (`bench/gen -kind dropins`). The desired file changes a keyword set in the first drop-in and one set only in the last (exit 2 = drift). `sshd -t` is the configuration test, run once.\n"
-				print "| drop-ins | files | lines | bytes | agent median | agent peak RSS | agent exit | sshd -T median | sshd -T peak RSS | sshd -t exit | agent / sshd -T |"
-				print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+				print "| drop-ins | files | lines | bytes | agent median | agent CPU | agent peak RSS | agent exit | sshd -T median | sshd -T CPU | sshd -T peak RSS | sshd -t exit | agent / sshd -T |"
+				print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 				n = cases("dropins", cs)
 				for (i = 1; i <= n; i++) {
 					c = cs[i]; a = "dropins" SUBSEP c SUBSEP "agent --check"; o = "dropins" SUBSEP c SUBSEP "sshd -T"; t = "dropins" SUBSEP c SUBSEP "sshd -t"
 					rr = (med[a] > 0 && med[o] > 0) ? fx(med[a] / med[o]) : ""
-					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", fn(c), fn(files["dropins", c]), fn(lines["dropins", c]), fb(bytes["dropins", c]), fs(med[a]), fm(rss[a]), ex[a], fs(med[o]), fm(rss[o]), ex[t], rr
+					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", fn(c), fn(files["dropins", c]), fn(lines["dropins", c]), fb(bytes["dropins", c]), fs(med[a]), fs(cpu[a]), fm(rss[a]), ex[a], fs(med[o]), fs(cpu[o]), fm(rss[o]), ex[t], rr
 				}
 				print ""
 			}
@@ -165,10 +167,20 @@ report() {
 			if (ex[a] != "") printf "| 10,000 drop-ins: works where `sshd -t` does | agent exit %s, `sshd -t` exit %s | %s |\n", ex[a], ex[t], (ex[a] != 1 || ex[t] != 0 ? "yes" : "no")
 			print ""
 		}' "$csv"
+		if [ -s "$dir/errors.md" ]; then
+			echo "## Errors"
+			echo
+			echo "| input | tool | exit | first line of stderr |"
+			echo "|---|---|---:|---|"
+			cat "$dir/errors.md"
+			echo
+		fi
 		[ ! -s "$dir/finding.md" ] || cat "$dir/finding.md"
 		echo "## Plot"
 		echo
 		echo "![median time and peak memory against input size, log-log](plot.svg)"
+		echo
+		echo "Median: hyperfine's median wall time. CPU: user + system time, hyperfine's mean over the same runs (less sensitive than wall time to other load on the machine). Peak RSS: GNU time's maximum resident set size (median of 3 runs, 1 run when a run takes over a second)."
 		echo
 		echo "Raw figures: [results.csv](results.csv) (times in seconds, peak RSS in KiB, load1 when the row was measured)."
 	} >"$dir/results.md"
@@ -221,6 +233,7 @@ esac
 
 # --------------------------------------------------------------- options --
 
+invocation="bench/run.sh${*:+ $*}"
 quick=0 keep=0 install=1 rev='' only='floor,keepalive,hosts,bigfile,dropins'
 out=$repo/bench/results/latest
 while [ $# -gt 0 ]; do
@@ -283,10 +296,10 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$out" "$work/inputs" "$work/trees" "$work/empty"
 out=$(cd "$out" && pwd)
-rm -f "$out/results.csv" "$out/results.md" "$out/plot.svg" "$out/finding.md" "$out/machine.md"
+rm -f "$out/results.csv" "$out/results.md" "$out/plot.svg" "$out/finding.md" "$out/machine.md" "$out/errors.md"
 home=$(getent passwd "$(id -u)" | cut -d: -f6)
 csv=$out/results.csv
-echo "section,case,tool,blocks,files,lines,bytes,input_sha256,exit,median_s,mean_s,stddev_s,min_s,max_s,runs,rss_kb,load1" >"$csv"
+echo "section,case,tool,blocks,files,lines,bytes,input_sha256,exit,median_s,mean_s,stddev_s,min_s,max_s,runs,rss_kb,load1,user_s,system_s" >"$csv"
 
 # ----------------------------------------------------------------- build --
 
@@ -311,11 +324,15 @@ else
 		agent_src="$agent_src, with uncommitted changes in cmd/ pkg/ go.mod"
 	fi
 fi
+# psi: the share of time some task waited for a CPU (Linux PSI), or "n/a".
+psi() {
+	awk '/^some/ {split($3, a, "="); printf "%s %% of the last minute some task waited for a CPU (PSI)", a[2]; found = 1} END {if (!found) print "n/a"}' /proc/pressure/cpu 2>/dev/null || echo n/a
+}
 {
 	echo "| | |"
 	echo "|---|---|"
 	echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
-	echo "| mode | $( ((quick)) && echo quick || echo full) (\`bench/run.sh${*:+ $*}\`) |"
+	echo "| mode | $( ((quick)) && echo quick || echo full) (\`$invocation\`) |"
 	echo "| agent | $agent_src; static binary of $(du -k "$work/agent" | cut -f1) KiB |"
 	echo "| CPU | $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores |"
 	echo "| memory | $(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) |"
@@ -327,6 +344,7 @@ fi
 	echo "| hyperfine | $(hyperfine --version | cut -d' ' -f2) |"
 	if want keepalive; then echo "| Ansible | $(ansible-playbook --version | head -1 | tr -d '[]'), $(/usr/bin/python3 --version) |"; fi
 	echo "| load at start | $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) |"
+	echo "| CPU pressure at start | $(psi) |"
 } >"$out/machine.tmp"
 
 # --------------------------------------------------------------- measure --
@@ -403,6 +421,9 @@ measure() {
 	fi
 	if ((rc0 == 1 || rc0 > 2)); then
 		echo "    $tool exits $rc0: $(head -c 300 "$work/stderr" | tr '\n' ' ')" >&2
+		local msg
+		msg=$(head -1 "$work/stderr" | sed "s|$work/||g" | cut -c1-300 | tr "|\`" "/'")
+		echo "| $section $case | $tool | $rc0 | \`$msg\` |" >>"$out/errors.md"
 	fi
 
 	local hf=(hyperfine -N --style none --export-json "$work/hf.json" --command-name "$tool")
@@ -427,17 +448,19 @@ measure() {
 	fi
 	hf+=("$(q "$@")")
 	"${prefix[@]}" "${hf[@]}" 2> >(grep -v -e 'Ignoring non-zero exit code' -e '^[[:space:]]*$' >&2)
-	local stats
+	local stats cpu
 	stats=$(jq -r '.results[0] | [.median, .mean, .stddev, .min, .max, (.times | length)] | map(tostring) | join(",")' "$work/hf.json")
-	local load
+	cpu=$(jq -r '.results[0] | [.user, .system] | map(tostring) | join(",")' "$work/hf.json")
+	local load row
 	load=$(cut -d' ' -f1 /proc/loadavg)
-	echo "$section,$case,$tool,$meta,$rc0,$stats,$rss,$load" >>"$csv"
-	progress "$(awk -F, "$awk_fmt"' {printf "%s %s, %s: median %s, peak RSS %s, exit %s (%s runs, load %s)", $1, $2, $3, fs($10), fm($16), $9, $15, $17}' <<<"$section,$case,$tool,$meta,$rc0,$stats,$rss,$load")"
+	row="$section,$case,$tool,$meta,$rc0,$stats,$rss,$load,$cpu"
+	echo "$row" >>"$csv"
+	progress "$(awk -F, "$awk_fmt"' {printf "%s %s, %s: median %s, CPU %s, peak RSS %s, exit %s (%s runs, load %s)", $1, $2, $3, fs($10), fs($18 + $19), fm($16), $9, $15, $17}' <<<"$row")"
 }
 
 # record SECTION CASE TOOL META EXIT: a row with an exit status only.
 record() {
-	echo "$1,$2,$3,$4,$5,,,,,,,,$(cut -d' ' -f1 /proc/loadavg)" >>"$csv"
+	echo "$1,$2,$3,$4,$5,,,,,,,,$(cut -d' ' -f1 /proc/loadavg),," >>"$csv"
 	progress "$1 $2, $3: exit $5"
 }
 
@@ -595,6 +618,7 @@ done
 {
 	cat "$out/machine.tmp"
 	echo "| load at end | $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) |"
+	echo "| CPU pressure at end | $(psi) |"
 	echo "| duration | $((SECONDS - start)) s |"
 	echo
 } >"$out/machine.md"
