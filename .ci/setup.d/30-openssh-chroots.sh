@@ -124,6 +124,9 @@ Acquire::Languages "none";
 EOF
 	APT_CONFIG=$dir/apt.conf apt-get -qq update >&2
 	APT_CONFIG=$dir/apt.conf apt-cache policy openssh-server | awk '$1 == "Candidate:" { print $2 }'
+	# apt's binary caches (100 MB a suite) are not worth keeping for a
+	# question asked once a day.
+	rm -f "$dir"/cache/*.bin
 }
 
 # ssh_version prints the OpenSSH version of the chroot at $1 as ssh -V says it
