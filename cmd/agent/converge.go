@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ type converge struct {
 	start   time.Time
 	desired *desired.State
 	root    *files.Root
+	fs      *reconcile.FS
 	state   *reconcile.State
 	plan    *reconcile.Plan
 	pending bool // a reload is due (as recorded before the run, then after it)
@@ -53,6 +55,9 @@ func runConverge(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		err = errors.Join(err, merr)
 		code = exitError
 	}
+	if c.fs != nil {
+		c.fs.Close()
+	}
 	return code, err
 }
 
@@ -62,7 +67,7 @@ func (c *converge) run(ctx context.Context, stdout io.Writer) (int, error) {
 		return exitError, err
 	}
 	if !c.args.check {
-		lock, err := reconcile.AcquireLock(ctx, c.root.HostPath(c.args.lock), c.args.lockTimeout)
+		lock, err := reconcile.AcquireLock(ctx, c.fs, c.args.lock, c.args.lockTimeout)
 		if err != nil {
 			return exitError, err
 		}
@@ -108,9 +113,12 @@ func (c *converge) prepare() error {
 	if err != nil {
 		return err
 	}
+	if c.fs, err = reconcile.OpenFS(root); err != nil {
+		return err
+	}
 	c.root = root
-	c.state = reconcile.OpenState(root.HostPath(c.args.stateDir))
-	c.desired, err = loadDesired(c.args.desired)
+	c.state = reconcile.OpenState(c.fs, c.args.stateDir)
+	c.desired, err = loadDesired(c.args.desired, c.args.insecureDesired, c.log)
 	return err
 }
 
@@ -138,11 +146,14 @@ func (c *converge) apply(ctx context.Context) error {
 		o.State = nil // the caller owns reloading
 	}
 	if c.args.backup {
-		o.Backup = reconcile.Backup{Dir: c.root.HostPath(c.args.stateDir + "/backup"), Keep: c.args.backupKeep}
+		o.Backup = reconcile.Backup{FS: c.fs, Dir: path.Join(c.args.stateDir, "backup"), Keep: c.args.backupKeep}
+	}
+	if n, err := c.fs.SweepTemp(c.plan.Dirs); n > 0 || err != nil {
+		c.log.Warn().Err(err).Int("files", n).Msg("removed temp files an interrupted run left behind")
 	}
 	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
-	c.result, err = reconcile.Apply(ctx, c.plan, &reconcile.Host{Root: c.root, SSHD: sshd, Log: c.log}, o)
+	c.result, err = reconcile.Apply(ctx, c.plan, &reconcile.Host{FS: c.fs, SSHD: sshd, Log: c.log}, o)
 	if err == nil && o.State != nil {
 		c.pending = c.result.ReloadPending
 	}
@@ -238,20 +249,11 @@ func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
-// loadDesired reads and validates a desired-state file.
-func loadDesired(name string) (*desired.State, error) {
-	src, err := os.ReadFile(name)
-	if err != nil {
-		return nil, fmt.Errorf("desired state: %w", err)
-	}
-	return desired.Parse(name, src)
-}
-
 func runValidate(args []string, stdout io.Writer) error {
 	if len(args) != 1 || args[0] == "--help" || args[0] == "-h" {
 		return usageError{"validate: name exactly one desired-state file"}
 	}
-	if _, err := loadDesired(args[0]); err != nil {
+	if _, err := loadDesired(args[0], true, zerolog.Nop()); err != nil { // it only reads the file
 		return err
 	}
 	_, err := fmt.Fprintf(stdout, "%s: valid\n", args[0])

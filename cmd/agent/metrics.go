@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
 // writeMetrics writes the run's outcome to --metrics-file (if given) in
@@ -13,11 +11,10 @@ import (
 // written atomically, so the collector never reads half a file. runErr is
 // the run's error, if any.
 func (c *converge) writeMetrics(runErr error) error {
-	if c.args.metricsFile == "" || c.root == nil {
+	if c.args.metricsFile == "" || c.fs == nil {
 		return nil
 	}
-	path := c.root.HostPath(c.args.metricsFile)
-	if err := reconcile.WriteAtomic(path, []byte(c.metrics(runErr, time.Now())), 0o644); err != nil {
+	if err := c.fs.WriteFile(c.args.metricsFile, []byte(c.metrics(runErr, time.Now())), 0o644); err != nil {
 		return fmt.Errorf("--metrics-file %s: %w", c.args.metricsFile, err)
 	}
 	return nil

@@ -332,7 +332,16 @@ func (p *parser) scope(d files.Dialect, v *yaml.Node, key string) (files.Scope, 
 
 // keyword looks up a keyword name for a setting or absent entry.
 func (p *parser) keyword(d files.Dialect, n *yaml.Node, name string) (*files.Keyword, bool) {
-	k, err := files.CatalogueFor(d).Find(name)
+	cat := files.CatalogueFor(d)
+	k, ok := cat.Lookup(name)
+	var err error
+	switch {
+	case ok:
+	case p.errs.Full():
+		err = fmt.Errorf("unknown %s keyword %q", d, name) // counted only: no suggestion
+	default:
+		_, err = cat.Find(name) // with the nearest spelling
+	}
 	if err != nil {
 		p.errorf(n, "%v", err)
 		return nil, false

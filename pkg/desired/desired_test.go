@@ -1,10 +1,14 @@
 package desired
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sshconverge/agent/pkg/files"
 )
 
 const good = `version: 1
@@ -159,5 +163,29 @@ func TestParseSyntaxAndShape(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 			t.Errorf("Parse(%q) = %v\nwant %s", tt.src, err, tt.want)
 		}
+	}
+}
+
+// TestErrorsAreBounded: a file with many thousands of mistakes reports the
+// first MaxErrors and counts the rest.
+func TestErrorsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\nsshd:\n  settings:\n")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "    Unknown%d: 1\n", i)
+	}
+	_, err := Parse("big.yaml", []byte(b.String()))
+	var list files.ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(list) != files.MaxErrors+1 {
+		t.Fatalf("%d errors kept, want %d and a summary", len(list), files.MaxErrors)
+	}
+	if last := list[len(list)-1].Error(); last != fmt.Sprintf("… and %d more errors", 20000-files.MaxErrors) {
+		t.Errorf("summary %q", last)
+	}
+	if first := list[0].Error(); !strings.HasPrefix(first, "big.yaml:4:5: unknown sshd_config keyword \"Unknown0\"") {
+		t.Errorf("first %q", first)
 	}
 }

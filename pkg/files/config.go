@@ -243,7 +243,7 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 			l.errs.Add(pos, line.Err.Error())
 			continue
 		}
-		k, err := l.cat.Find(line.Keyword)
+		k, err := l.find(line.Keyword)
 		if err != nil {
 			if l.ignoreUnknown == "" || MatchPatternList(strings.ToLower(line.Keyword), l.ignoreUnknown, true) != 1 {
 				l.errs.Add(pos, err.Error()) // unless ssh's IgnoreUnknown names it
@@ -266,6 +266,18 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 			l.entry(f, line, pos, k, block)
 		}
 	}
+}
+
+// find looks a keyword up; once the error list is full, an unknown one
+// costs no spelling suggestion.
+func (l *loader) find(name string) (*Keyword, error) {
+	if k, ok := l.cat.Lookup(name); ok {
+		return k, nil
+	}
+	if l.errs.Full() {
+		return nil, fmt.Errorf("unknown %s keyword %q", l.cfg.Dialect, name)
+	}
+	return l.cat.Find(name)
 }
 
 // entry records one value directive found inside block.

@@ -29,22 +29,47 @@ func (p Pos) String() string {
 type Error struct {
 	Pos Pos
 	Msg string
+
+	more int // > 0: the summary of this many errors not kept
 }
 
 // Error returns "file:line: message".
 func (e *Error) Error() string {
-	if e.Pos.File == "" {
+	switch {
+	case e.more == 1:
+		return "… and 1 more error"
+	case e.more > 1:
+		return fmt.Sprintf("… and %d more errors", e.more)
+	case e.Pos.File == "":
 		return e.Msg
 	}
 	return e.Pos.String() + ": " + e.Msg
 }
 
+// MaxErrors is how many errors an ErrorList keeps; later ones are only
+// counted, in a last line "… and N more errors", so that hostile input
+// costs bounded time and memory.
+const MaxErrors = 100
+
 // ErrorList collects positioned errors so that one run reports them all,
-// in the manner of go/scanner.ErrorList.
+// in the manner of go/scanner.ErrorList, up to MaxErrors.
 type ErrorList []*Error
 
-// Add appends an error at pos.
-func (l *ErrorList) Add(pos Pos, msg string) { *l = append(*l, &Error{pos, msg}) }
+// Add appends an error at pos, or counts it when the list is full.
+func (l *ErrorList) Add(pos Pos, msg string) {
+	switch n := len(*l); {
+	case n < MaxErrors:
+		*l = append(*l, &Error{Pos: pos, Msg: msg})
+	case n == MaxErrors:
+		*l = append(*l, &Error{more: 1})
+	default:
+		(*l)[n-1].more++
+	}
+}
+
+// Full reports whether the list keeps no more errors (so that a caller
+// can skip the work of describing them, e.g. spelling suggestions).
+func (l ErrorList) Full() bool { return len(l) >= MaxErrors }
 
 // Addf appends a formatted error at pos.
 func (l *ErrorList) Addf(pos Pos, format string, args ...any) {
@@ -54,6 +79,9 @@ func (l *ErrorList) Addf(pos Pos, format string, args ...any) {
 // Sort orders the list by file, line and column; equal positions keep
 // their order.
 func (l ErrorList) Sort() {
+	if len(l) > MaxErrors {
+		l = l[:MaxErrors] // the summary stays last
+	}
 	slices.SortStableFunc(l, func(a, b *Error) int {
 		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})

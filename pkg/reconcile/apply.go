@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,7 +80,11 @@ func Apply(ctx context.Context, p *Plan, sys System, o ApplyOptions) (ApplyResul
 		return tx.res, tx.write(ctx, p.Files, o.Backup)
 	}
 	if err := sys.Validate(ctx, p.Files); err != nil {
-		return tx.res, fmt.Errorf("sshd rejects the new configuration, so nothing was written and sshd was not reloaded:\n%w", err)
+		var rejected *RejectedError
+		if errors.As(err, &rejected) {
+			return tx.res, fmt.Errorf("sshd rejects the new configuration, so nothing was written and sshd was not reloaded:\n%w", err)
+		}
+		return tx.res, fmt.Errorf("the new configuration could not be checked with sshd, so nothing was written and sshd was not reloaded: %w", err)
 	}
 	if serverChanged && !pending {
 		if err := tx.setPending(true); err != nil {
@@ -183,46 +188,86 @@ func (tx *transaction) restore(ctx context.Context) error {
 }
 
 // Backup keeps the originals of changed files: each run's in a new
-// timestamped directory under Dir, the newest Keep runs of them.
+// directory under Dir (a configuration path inside the root) named
+// backupPrefix plus the time, with a MANIFEST of the files it holds; the
+// newest Keep runs are kept. Pruning removes only directories it
+// recognises as its own (the prefix and a MANIFEST, no symbolic link),
+// never the current run's, and never follows a link.
 type Backup struct {
+	FS   *FS
 	Dir  string
 	Keep int
 	// Now stamps the run's directory (time.Now when nil).
 	Now func() time.Time
 }
 
-// save copies the originals of the files about to change (none when Dir
-// is empty) and prunes older runs.
+const (
+	backupPrefix   = "sshconverge-backup-"
+	backupManifest = "MANIFEST"
+)
+
+// save copies the originals of the files about to change (nothing when
+// Dir is empty) and prunes older runs.
 func (b Backup) save(fs []FileChange) error {
-	if b.Dir == "" || len(fs) == 0 {
+	var paths []string
+	for _, f := range fs {
+		if f.Before != nil {
+			paths = append(paths, f.Path)
+		}
+	}
+	if b.Dir == "" || len(paths) == 0 {
 		return nil
 	}
 	now := time.Now
 	if b.Now != nil {
 		now = b.Now
 	}
-	dir := filepath.Join(b.Dir, now().UTC().Format("20060102T150405.000000000Z"))
+	name := backupPrefix + now().UTC().Format("20060102T150405.000000000Z")
+	dir := path.Join(b.Dir, name)
+	priv := fileMeta{mode: 0o600, uid: -1, gid: -1}
+	// The manifest first: a run killed half-way leaves a directory pruning
+	// still recognises.
+	if err := b.FS.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := b.FS.WriteAtomic(path.Join(dir, backupManifest), []byte(strings.Join(paths, "\n")+"\n"), priv); err != nil {
+		return err
+	}
 	for _, f := range fs {
 		if f.Before == nil {
 			continue
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		dst := path.Join(dir, f.Path)
+		if err := b.FS.MkdirAll(path.Dir(dst), 0o700); err != nil {
 			return err
 		}
-		if err := writeAtomic(dst, f.Before, fileMeta{mode: 0o600, uid: -1, gid: -1}); err != nil {
+		if err := b.FS.WriteAtomic(dst, f.Before, priv); err != nil {
 			return err
 		}
 	}
-	entries, err := os.ReadDir(b.Dir)
+	return b.prune(name)
+}
+
+// prune removes all but the newest Keep backup directories, never current.
+func (b Backup) prune(current string) error {
+	entries, err := b.FS.ReadDir(b.Dir)
 	if err != nil {
 		return err
 	}
-	keep := max(b.Keep, 1)
-	for i := 0; i < len(entries)-keep; i++ { // names sort by time
-		if err := os.RemoveAll(filepath.Join(b.Dir, entries[i].Name())); err != nil {
-			return err
+	var ours []string
+	for _, e := range entries {
+		if e.Name() == current || !e.IsDir() || e.Type()&fs.ModeSymlink != 0 || !strings.HasPrefix(e.Name(), backupPrefix) {
+			continue
 		}
+		if st, err := b.FS.Lstat(path.Join(b.Dir, e.Name(), backupManifest)); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		ours = append(ours, e.Name())
 	}
-	return nil
+	slices.Sort(ours) // names sort by time
+	var errs []error
+	for i := 0; i < len(ours)-(max(b.Keep, 1)-1); i++ {
+		errs = append(errs, b.FS.RemoveAll(path.Join(b.Dir, ours[i])))
+	}
+	return errors.Join(errs...)
 }

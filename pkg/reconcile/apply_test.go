@@ -58,7 +58,7 @@ func computeIn(t *testing.T, dir, yaml string) (*Plan, *files.Root) {
 // and records every call; validation fails with validate, the reload with
 // reload.
 type fakeSystem struct {
-	root             *files.Root
+	fs               *FS
 	validate, reload error
 	failWrite        map[string]error // by path
 	calls            []string
@@ -74,7 +74,7 @@ func (f *fakeSystem) Write(_ context.Context, c FileChange) error {
 	if err := f.failWrite[c.Path]; err != nil {
 		return err
 	}
-	return writeFile(f.root, c)
+	return writeFile(f.fs, c)
 }
 
 func (f *fakeSystem) Reload(context.Context) error {
@@ -86,9 +86,20 @@ func (f *fakeSystem) Restore(_ context.Context, written []FileChange) error {
 	var errs []error
 	for i := len(written) - 1; i >= 0; i-- {
 		f.calls = append(f.calls, "restore "+written[i].Path)
-		errs = append(errs, restoreFile(f.root, written[i]))
+		errs = append(errs, restoreFile(f.fs, written[i]))
 	}
 	return errors.Join(errs...)
+}
+
+// openFS opens root for writing until the test ends.
+func openFS(t *testing.T, root *files.Root) *FS {
+	t.Helper()
+	fsys, err := OpenFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fsys.Close() })
+	return fsys
 }
 
 // stamps returns every file's content, mode and mtime under dir.
@@ -133,7 +144,7 @@ func TestApplyIdempotentOnDistros(t *testing.T) {
 				yaml += "ssh:" + client
 			}
 			p, root := computeIn(t, dir, yaml)
-			if _, err := Apply(context.Background(), p, &fakeSystem{root: root}, ApplyOptions{Log: zerolog.Nop()}); err != nil {
+			if _, err := Apply(context.Background(), p, &fakeSystem{fs: openFS(t, root)}, ApplyOptions{Log: zerolog.Nop()}); err != nil {
 				t.Fatal(err)
 			}
 			again, _ := computeIn(t, dir, yaml)
@@ -141,7 +152,7 @@ func TestApplyIdempotentOnDistros(t *testing.T) {
 				t.Fatalf("second plan not empty: %+v", again.Changes)
 			}
 			before := stamps(t, dir)
-			res, err := Apply(context.Background(), again, &fakeSystem{root: root}, ApplyOptions{Log: zerolog.Nop()})
+			res, err := Apply(context.Background(), again, &fakeSystem{fs: openFS(t, root)}, ApplyOptions{Log: zerolog.Nop()})
 			if err != nil || len(res.Written) != 0 {
 				t.Fatalf("second apply wrote %v (%v)", res.Written, err)
 			}
@@ -181,7 +192,7 @@ func TestApplyKeepsSymlinksAndMetadata(t *testing.T) {
 
 	p, root := computeIn(t, dir, yaml)
 	boom := errors.New("sshd: rejected")
-	_, err := Apply(context.Background(), p, &fakeSystem{root: root, validate: boom}, ApplyOptions{Log: zerolog.Nop()})
+	_, err := Apply(context.Background(), p, &fakeSystem{fs: openFS(t, root), validate: boom}, ApplyOptions{Log: zerolog.Nop()})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
@@ -193,7 +204,7 @@ func TestApplyKeepsSymlinksAndMetadata(t *testing.T) {
 	}
 
 	p, root = computeIn(t, dir, yaml)
-	if _, err := Apply(context.Background(), p, &fakeSystem{root: root}, ApplyOptions{Log: zerolog.Nop()}); err != nil {
+	if _, err := Apply(context.Background(), p, &fakeSystem{fs: openFS(t, root)}, ApplyOptions{Log: zerolog.Nop()}); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := os.Lstat(filepath.Join(dir, "etc/ssh/sshd_config")); err != nil || l.Mode()&os.ModeSymlink == 0 {
@@ -233,7 +244,7 @@ func TestApplyRefusesStaleFiles(t *testing.T) {
 	if err := os.WriteFile(main, []byte("ClientAliveInterval 2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Apply(context.Background(), p, &fakeSystem{root: root}, ApplyOptions{Log: zerolog.Nop()})
+	_, err := Apply(context.Background(), p, &fakeSystem{fs: openFS(t, root)}, ApplyOptions{Log: zerolog.Nop()})
 	if err == nil || !strings.Contains(err.Error(), "changed on disk since it was read") {
 		t.Fatalf("err = %v", err)
 	}
@@ -276,8 +287,8 @@ func TestApplySequence(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, root := computeIn(t, dir, yaml)
-			sys := &fakeSystem{root: root, validate: tt.validate, reload: tt.reload, failWrite: map[string]error{ssh: tt.write}}
-			state := OpenState(filepath.Join(dir, "state"))
+			sys := &fakeSystem{fs: openFS(t, root), validate: tt.validate, reload: tt.reload, failWrite: map[string]error{ssh: tt.write}}
+			state := OpenState(sys.fs, "/state")
 			if err := state.SetReloadPending(tt.recorded); err != nil {
 				t.Fatal(err)
 			}
@@ -321,7 +332,7 @@ func TestApplyInterrupted(t *testing.T) {
 	}
 	p, root := computeIn(t, dir, "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\nssh:\n  hosts:\n    - host: x\n      settings: {ServerAliveInterval: 9}\n")
 	ctx, cancel := context.WithCancel(context.Background())
-	sys := &cancellingSystem{fakeSystem: fakeSystem{root: root}, cancel: cancel}
+	sys := &cancellingSystem{fakeSystem: fakeSystem{fs: openFS(t, root)}, cancel: cancel}
 	_, err := Apply(ctx, p, sys, ApplyOptions{Log: zerolog.Nop()})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)

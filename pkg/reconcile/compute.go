@@ -3,6 +3,7 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 
 	"github.com/rs/zerolog"
@@ -46,6 +47,11 @@ func Compute(st *desired.State, opts Options) (*Plan, error) {
 		}
 		p.Changes = append(p.Changes, sp.changes...)
 		p.Files = append(p.Files, sp.files()...)
+		for _, f := range sp.cfg.Files {
+			if d := path.Dir(f.Path); !slices.Contains(p.Dirs, d) {
+				p.Dirs = append(p.Dirs, d)
+			}
+		}
 		if sp.name == Server {
 			p.ServerConfig, p.PidFile, p.HostKeys = side.Path, sp.pidFile, sp.hostKeys
 		}

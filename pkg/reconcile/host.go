@@ -1,23 +1,21 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/rs/zerolog"
-
-	"github.com/sshconverge/agent/pkg/files"
 )
 
 // Host is the real System: configuration files under a root, and the sshd
 // that reads them.
 type Host struct {
-	// Root is the filesystem root every path resolves under.
-	Root *files.Root
+	// FS writes the files, inside the root only.
+	FS *FS
 	// SSHD validates and reloads the daemon.
 	SSHD *SSHD
 	// Log receives an event per file restored.
@@ -26,14 +24,15 @@ type Host struct {
 	reloaded bool // a reload was attempted: Restore may have to start sshd
 }
 
-// Validate runs sshd -t as the daemon will read the configuration.
+// Validate runs sshd -t on the configuration with the staged changes, as
+// the daemon will read it.
 func (h *Host) Validate(ctx context.Context, staged []FileChange) error {
 	return h.SSHD.Validate(ctx, staged)
 }
 
 // Write writes one planned file, keeping its metadata (a new file takes
 // the metadata of the side's main file).
-func (h *Host) Write(_ context.Context, f FileChange) error { return writeFile(h.Root, f) }
+func (h *Host) Write(_ context.Context, f FileChange) error { return writeFile(h.FS, f) }
 
 // Reload makes sshd re-read its configuration.
 func (h *Host) Reload(ctx context.Context) error {
@@ -46,7 +45,7 @@ func (h *Host) Reload(ctx context.Context) error {
 func (h *Host) Restore(ctx context.Context, written []FileChange) error {
 	var errs *multierror.Error
 	for i := len(written) - 1; i >= 0; i-- {
-		if err := restoreFile(h.Root, written[i]); err != nil {
+		if err := restoreFile(h.FS, written[i]); err != nil {
 			errs = multierror.Append(errs, err)
 		} else {
 			h.Log.Warn().Str("file", written[i].Path).Msg("restored original")
@@ -64,63 +63,51 @@ func (h *Host) Restore(ctx context.Context, written []FileChange) error {
 
 // writeFile writes one planned file, keeping its metadata (a new file takes
 // the metadata of the side's main file).
-func writeFile(root *files.Root, f FileChange) error {
-	hp, err := hostTarget(root, f.Path)
-	if err != nil {
-		return err
-	}
-	like := hp
+func writeFile(fsys *FS, f FileChange) error {
+	like := f.Path
 	if f.Before == nil {
-		if like, err = hostTarget(root, f.Like); err != nil {
-			return err
-		}
+		like = f.Like
 	}
-	meta, err := metaOf(like)
+	meta, err := fsys.meta(like)
 	if err != nil {
 		return err
 	}
-	if err := unchangedSincePlan(hp, f); err != nil {
+	if err := unchangedSincePlan(fsys, f); err != nil {
 		return err
 	}
-	return writeAtomic(hp, f.After, meta)
+	return fsys.WriteAtomic(f.Path, f.After, meta)
 }
 
 // unchangedSincePlan refuses to clobber a file that changed on disk (or
 // appeared) since the plan read it.
-func unchangedSincePlan(hp string, f FileChange) error {
-	if f.Before == nil {
-		if _, err := os.Lstat(hp); err == nil {
-			return errors.New("appeared on disk since the plan was made; run again")
-		}
+func unchangedSincePlan(fsys *FS, f FileChange) error {
+	cur, err := fsys.ReadFile(f.Path)
+	switch {
+	case f.Before == nil && err == nil:
+		return errors.New("appeared on disk since the plan was made; run again")
+	case f.Before == nil && errors.Is(err, fs.ErrNotExist):
 		return nil
-	}
-	cur, err := os.ReadFile(hp)
-	if err != nil {
+	case err != nil:
 		return err
-	}
-	if string(cur) != string(f.Before) {
+	case !bytes.Equal(cur, f.Before):
 		return errors.New("changed on disk since it was read; run again")
 	}
 	return nil
 }
 
 // restoreFile puts back a file's original bytes, or removes a new file.
-func restoreFile(root *files.Root, f FileChange) error {
-	hp, err := hostTarget(root, f.Path)
-	if err != nil {
-		return err
-	}
+func restoreFile(fsys *FS, f FileChange) error {
 	if f.Before == nil {
-		if err := os.Remove(hp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("removing %s: %w", f.Path, err)
 		}
-		return syncDir(filepath.Dir(hp))
+		return nil
 	}
-	meta, err := metaOf(hp)
+	meta, err := fsys.meta(f.Path)
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", f.Path, err)
 	}
-	if err := writeAtomic(hp, f.Before, meta); err != nil {
+	if err := fsys.WriteAtomic(f.Path, f.Before, meta); err != nil {
 		return fmt.Errorf("restoring %s: %w", f.Path, err)
 	}
 	return nil

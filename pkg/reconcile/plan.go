@@ -135,6 +135,9 @@ type Plan struct {
 	// HostKeys are the host key files the server configuration names (or
 	// OpenSSH's defaults).
 	HostKeys []string
+	// Dirs are the directories of every configuration file read, where
+	// the agent's temp files may be.
+	Dirs []string
 }
 
 // Summary counts the plan's changes by status: ok, changed and conflict.

@@ -306,8 +306,22 @@ func (s *SSHD) runView(ctx context.Context, v *view) (string, error) {
 		cmd = command(ctx, s.Tools.Nsenter, "--mount=/proc/self/fd/3", "--", "/proc/self/fd/4", "--mount", "--propagation", "private", "--", "/proc/self/fd/5", viewHelperArg, string(spec))
 	}
 	cmd.ExtraFiles = v.fds
-	return output(cmd)
+	out, err := output(cmd)
+	switch {
+	case err == nil:
+		return out, nil
+	case cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 255:
+		return out, &RejectedError{Msg: err.Error()}
+	}
+	return out, fmt.Errorf("could not run sshd: %w", err)
 }
+
+// RejectedError is sshd refusing a configuration (it exits 255); Msg is
+// its own message.
+type RejectedError struct{ Msg string }
+
+// Error returns sshd's message.
+func (e *RejectedError) Error() string { return e.Msg }
 
 var privsepRE = regexp.MustCompile(`Missing privilege separation directory: (/\S+)`)
 
