@@ -187,8 +187,8 @@ report() {
 	plot "$dir"
 }
 
-# plot DIR: DIR/plot.svg, log-log, median time and peak RSS against input
-# bytes, from results.csv.
+# plot DIR: DIR/plot.svg, log-log, median wall time, CPU time and peak RSS
+# against input bytes, from results.csv.
 plot() {
 	local dir=$1 data
 	command -v gnuplot >/dev/null 2>&1 || {
@@ -196,22 +196,23 @@ plot() {
 		return 0
 	}
 	data=$(mktemp -d)
-	# One file per line of the plot, sorted by input bytes: bytes median rss.
+	# One file per line of the plot, sorted by input bytes: bytes, median (s),
+	# peak RSS (KiB), CPU (s).
 	awk -F, -v d="$data" 'NR > 1 && $10 != "" && $7 != "" {
 		f = ""
 		if (($1 == "hosts" || $1 == "bigfile") && $3 == "agent --check") f = "agent-ssh"
 		if (($1 == "hosts" || $1 == "bigfile") && $3 == "ssh -G") f = "sshg"
 		if ($1 == "dropins" && $3 == "agent --check") f = ($9 == 1 ? "agent-dropins-failed" : "agent-dropins")
 		if ($1 == "dropins" && $3 == "sshd -T") f = "sshdT"
-		if (f != "") print $7, $10, $16 > (d "/" f ".raw")
+		if (f != "") print $7, $10, $16, $18 + $19 > (d "/" f ".raw")
 	}
-	NR > 1 && $1 == "floor" && $2 == "hello" && $10 != "" { printf "%g %g\n", $10 * 1000, $16 * 1024 / 1e6 > (d "/hello") }' "$dir/results.csv"
-	local f hello_t=NaN hello_m=NaN
+	NR > 1 && $1 == "floor" && $2 == "hello" && $10 != "" { printf "%g %g %g\n", $10 * 1000, $16 * 1024 / 1e6, ($18 + $19) * 1000 > (d "/hello") }' "$dir/results.csv"
+	local f hello_t=NaN hello_m=NaN hello_c=NaN
 	for f in agent-ssh sshg agent-dropins agent-dropins-failed sshdT; do
-		if [ -s "$data/$f.raw" ]; then sort -n "$data/$f.raw" >"$data/$f.dat"; else echo "NaN NaN NaN" >"$data/$f.dat"; fi
+		if [ -s "$data/$f.raw" ]; then sort -n "$data/$f.raw" >"$data/$f.dat"; else echo "NaN NaN NaN NaN" >"$data/$f.dat"; fi
 	done
-	[ ! -s "$data/hello" ] || read -r hello_t hello_m <"$data/hello"
-	gnuplot -e "data='$data'; out='$dir/plot.svg'; hello_t=$hello_t; hello_m=$hello_m" "$here/plot.gp"
+	[ ! -s "$data/hello" ] || read -r hello_t hello_m hello_c <"$data/hello"
+	gnuplot -e "data='$data'; out='$dir/plot.svg'; hello_t=$hello_t; hello_m=$hello_m; hello_c=$hello_c" "$here/plot.gp"
 	rm -rf "$data"
 }
 
