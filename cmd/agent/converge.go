@@ -32,6 +32,7 @@ type converge struct {
 	desired *desired.State
 	root    *files.Root
 	fs      *reconcile.FS
+	sshd    *reconcile.SSHD // nil when the desired state has no sshd side
 	state   *reconcile.State
 	plan    *reconcile.Plan
 	pending bool // a reload is due (as recorded before the run, then after it)
@@ -61,34 +62,110 @@ func runConverge(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	return code, err
 }
 
-// run reads, plans, applies (unless --check) and reports.
+// run reads, plans, checks or applies, verifies against the running sshd
+// and reports (in JSON, a failed run too).
 func (c *converge) run(ctx context.Context, stdout io.Writer) (int, error) {
+	err := c.execute(ctx)
+	c.logChanges(err)
+	if rerr := c.report(stdout, err); rerr != nil {
+		return exitError, errors.Join(err, rerr)
+	}
+	return c.exitCode(err), err
+}
+
+// execute runs the steps up to the verification.
+func (c *converge) execute(ctx context.Context) error {
 	if err := c.prepare(); err != nil {
-		return exitError, err
+		return err
 	}
 	if !c.args.check {
-		lock, err := reconcile.AcquireLock(ctx, c.fs, c.args.lock, c.args.lockTimeout)
+		release, err := c.lock(ctx)
 		if err != nil {
-			return exitError, err
+			return err
 		}
-		defer func() {
-			if err := lock.Release(); err != nil {
-				c.log.Warn().Err(err).Msg("releasing the lock")
-			}
-		}()
+		defer release()
 	}
 	if err := c.compute(); err != nil {
-		return exitError, err
+		return err
 	}
-	var applyErr error
-	if !c.args.check {
-		applyErr = c.apply(ctx)
+	if err := c.findSSHD(); err != nil {
+		return err
 	}
-	c.logChanges(applyErr)
-	if err := c.report(stdout); err != nil {
-		return exitError, err
+	defer c.closeSSHD()
+	if c.args.check {
+		if err := c.checkCurrent(ctx); err != nil {
+			return err
+		}
+	} else if err := c.apply(ctx); err != nil {
+		c.plan.MarkFailed()
+		return err
 	}
-	return c.exitCode(applyErr), applyErr
+	return c.verify(ctx)
+}
+
+// lock takes the run lock and returns its release.
+func (c *converge) lock(ctx context.Context) (func(), error) {
+	lock, err := reconcile.AcquireLock(ctx, c.fs, c.args.lock, c.args.lockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if err := lock.Release(); err != nil {
+			c.log.Warn().Err(err).Msg("releasing the lock")
+		}
+	}, nil
+}
+
+// findSSHD finds the sshd serving the configuration (when the desired
+// state has an sshd side).
+func (c *converge) findSSHD() error {
+	if c.plan.ServerConfig == "" {
+		return nil
+	}
+	var err error
+	c.sshd, err = reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: c.plan.ServerConfig, PidFile: c.pidFile(),
+		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, Log: c.log})
+	return err
+}
+
+func (c *converge) closeSSHD() {
+	if c.sshd != nil {
+		c.sshd.Close()
+	}
+}
+
+// checkCurrent has sshd check the configuration as it stands (--check):
+// one sshd rejects is an error, whatever the desired state says.
+func (c *converge) checkCurrent(ctx context.Context) error {
+	if c.sshd == nil {
+		return nil
+	}
+	if err := c.sshd.Validate(ctx, nil); err != nil {
+		return fmt.Errorf("sshd rejects the configuration as it stands:\n%w", err)
+	}
+	return nil
+}
+
+// verify asks the running sshd whether it uses the desired values. After
+// an apply that left the reload to the caller it is not asked (it has not
+// read the files yet). A value it does not use is an error after an
+// apply, and drift in --check.
+func (c *converge) verify(ctx context.Context) error {
+	if !c.args.check && c.result.Reload == reconcile.LeftToCaller {
+		return nil
+	}
+	if err := reconcile.VerifyDaemon(ctx, c.plan, c.sshd); err != nil {
+		return err
+	}
+	bad := c.plan.Mismatches()
+	if c.args.check || len(bad) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(bad))
+	for i, ch := range bad {
+		msgs[i] = fmt.Sprintf("%s: %s %s: %s", ch.Source, ch.Scope, ch.Keyword, ch.Reason)
+	}
+	return fmt.Errorf("the running sshd does not use %d desired value(s):\n%s", len(bad), strings.Join(msgs, "\n"))
 }
 
 // splay sleeps a random time up to --splay, so that a fleet started by
@@ -135,15 +212,10 @@ func (c *converge) compute() error {
 
 // apply executes the plan with the reload and safety options.
 func (c *converge) apply(ctx context.Context) error {
-	sshd, err := reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: c.plan.ServerConfig, PidFile: c.pidFile(),
-		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, Log: c.log})
-	if err != nil {
-		return err
-	}
-	defer sshd.Close()
+	sys := &reconcile.Host{FS: c.fs, SSHD: c.sshd, Log: c.log}
 	o := reconcile.ApplyOptions{State: c.state, Log: c.log}
-	if sshd.Mode == reconcile.ReloadNone {
-		o.State = nil // the caller owns reloading
+	if c.sshd == nil || c.sshd.Listener == nil && c.sshd.Mode == reconcile.ReloadNone {
+		o.State = nil // nothing runs that could miss the change
 	}
 	if c.args.backup {
 		o.Backup = reconcile.Backup{FS: c.fs, Dir: path.Join(c.args.stateDir, "backup"), Keep: c.args.backupKeep}
@@ -153,7 +225,8 @@ func (c *converge) apply(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
-	c.result, err = reconcile.Apply(ctx, c.plan, &reconcile.Host{FS: c.fs, SSHD: sshd, Log: c.log}, o)
+	var err error
+	c.result, err = reconcile.Apply(ctx, c.plan, sys, o)
 	if err == nil && o.State != nil {
 		c.pending = c.result.ReloadPending
 	}
@@ -171,6 +244,9 @@ func (c *converge) pidFile() string {
 
 // logChanges logs each key that drifted (--check, at debug) or changed.
 func (c *converge) logChanges(applyErr error) {
+	if c.plan == nil {
+		return
+	}
 	msg := "changed"
 	if c.args.check {
 		msg = "drift"
@@ -193,29 +269,21 @@ func (c *converge) logChanges(applyErr error) {
 	}
 }
 
-// report prints the plan as text (with the diff first when asked) or as
-// one JSON document.
-func (c *converge) report(w io.Writer) error {
-	if c.args.format == "json" {
-		host, _ := os.Hostname()
-		r := c.plan.Report(host, c.mode(), c.root.Dir(), c.args.desired, time.Now(), c.args.diff)
-		r.ReloadPending = c.pending
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+// report prints the run as text (nothing when it failed before planning)
+// or as one JSON document (always).
+func (c *converge) report(w io.Writer, runErr error) error {
+	o := reconcile.Outcome{Check: c.args.check, Plan: c.plan, Apply: c.result, SSHD: c.sshd, Pending: c.pending, Err: runErr}
+	if c.args.format != "json" {
+		return o.WriteText(w, c.args.diff)
 	}
-	var text strings.Builder
-	if c.args.diff {
-		text.WriteString(c.plan.Diff())
+	host, _ := os.Hostname()
+	root := c.args.root
+	if c.root != nil {
+		root = c.root.Dir()
 	}
-	if c.pending {
-		text.WriteString("reload pending: an earlier run changed the sshd configuration and did not reload sshd\n")
-	}
-	if err := c.plan.WriteText(&text); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, text.String())
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(o.Report(host, root, c.args.desired, time.Now(), c.args.diff))
 }
 
 func (c *converge) mode() string {
@@ -226,9 +294,9 @@ func (c *converge) mode() string {
 }
 
 // exitCode decides the exit code from the run's outcome.
-func (c *converge) exitCode(applyErr error) int {
+func (c *converge) exitCode(runErr error) int {
 	switch {
-	case applyErr != nil:
+	case runErr != nil:
 		return exitError
 	case c.args.check && (!c.plan.InSync() || c.pending):
 		return exitDrift

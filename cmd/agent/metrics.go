@@ -42,7 +42,7 @@ func (c *converge) metrics(runErr error, end time.Time) string {
 // keyMetrics renders the desired keys by status: in sync, drifted (check)
 // or changed (apply), in conflict.
 func (c *converge) keyMetrics(b *strings.Builder, mode string) {
-	ok, changed, conflict := c.plan.Summary()
+	sum := c.plan.Summary()
 	changedLabel := "changed"
 	if c.args.check {
 		changedLabel = "drifted"
@@ -51,7 +51,7 @@ func (c *converge) keyMetrics(b *strings.Builder, mode string) {
 	for _, s := range []struct {
 		status string
 		n      int
-	}{{"in_sync", ok}, {changedLabel, changed}, {"conflict", conflict}} {
+	}{{"in_sync", sum.OK}, {changedLabel, sum.Changed}, {"conflict", sum.Conflict}, {"mismatch", sum.Mismatch}, {"failed", sum.Failed}} {
 		fmt.Fprintf(b, "sshconverge_keys{%s,status=%q} %d\n", mode, s.status, s.n)
 	}
 }

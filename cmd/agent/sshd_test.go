@@ -177,10 +177,15 @@ func (s *testSSHD) snapshot() map[string]string {
 }
 
 func (s *testSSHD) agent(desired string, args ...string) (code int, stdout, stderr string) {
+	return s.agentWith(desired, append([]string{"--reload", "signal"}, args...)...)
+}
+
+// agentWith runs the agent on the tree with args and a desired state.
+func (s *testSSHD) agentWith(desired string, args ...string) (code int, stdout, stderr string) {
 	d := filepath.Join(s.t.TempDir(), "desired.yaml")
 	must(s.t, os.WriteFile(d, []byte(desired), 0o644))
 	var out, errb bytes.Buffer
-	code = Run(context.Background(), append(append([]string{"--root", s.tree, "--reload", "signal"}, args...), d), &out, &errb)
+	code = Run(context.Background(), append(append([]string{"--root", s.tree}, args...), d), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -23,8 +23,9 @@ type System interface {
 	// its metadata.
 	Write(ctx context.Context, f FileChange) error
 	// Reload makes sshd re-read its configuration and waits until it
-	// serves again.
-	Reload(ctx context.Context) error
+	// serves again, or says why it did not (no sshd runs; reloading is
+	// left to the caller). ErrNoDaemon: none was found to reload.
+	Reload(ctx context.Context) (ReloadOutcome, error)
 	// Restore puts back the original content of the files written (the
 	// last first; new files are removed) and starts sshd again if a
 	// reload took it down.
@@ -51,6 +52,8 @@ type ApplyResult struct {
 	Restored bool
 	// Reloaded is true when sshd re-read its configuration.
 	Reloaded bool
+	// Reload is what the reload did (0 when none was due).
+	Reload ReloadOutcome
 	// ReloadPending is true when a reload is still due after the run (as
 	// recorded in the State).
 	ReloadPending bool
@@ -143,17 +146,30 @@ func (tx *transaction) write(ctx context.Context, fs []FileChange, b Backup) err
 }
 
 // reload makes sshd re-read its configuration and clears the pending
-// record; on failure it restores the files.
+// record; on failure it restores the files. With no sshd found for an
+// explicit reload, the files stay and so does the record.
 func (tx *transaction) reload(ctx context.Context) error {
-	if err := tx.sys.Reload(ctx); err != nil {
+	outcome, err := tx.sys.Reload(ctx)
+	tx.res.Reload = outcome
+	switch {
+	case errors.Is(err, ErrNoDaemon):
+		return errors.Join(fmt.Errorf("the configuration was written, but %w; the reload stays recorded as pending", err), tx.setPending(true))
+	case err != nil:
 		tx.log.Error().Err(err).Msg("sshd did not come back after the reload; restoring the files")
 		rerr := tx.restore(context.WithoutCancel(ctx))
 		if rerr == nil {
 			rerr = tx.dropOwnRecord()
 		}
 		return errors.Join(fmt.Errorf("reload failed, every file was restored: %w", err), rerr)
+	case outcome == LeftToCaller:
+		tx.log.Warn().Msg("sshd runs and was not reloaded (--reload none): the change takes effect when it is reloaded; recorded as pending")
+		return tx.setPending(true)
+	case outcome == NotRunning:
+		tx.log.Info().Msg("no sshd runs: the new configuration takes effect when sshd starts")
+	default:
+		tx.res.Reloaded = true
+		tx.log.Info().Msg("sshd reloaded")
 	}
-	tx.res.Reloaded = true
 	return tx.setPending(false)
 }
 

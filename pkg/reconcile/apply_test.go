@@ -77,9 +77,9 @@ func (f *fakeSystem) Write(_ context.Context, c FileChange) error {
 	return writeFile(f.fs, c)
 }
 
-func (f *fakeSystem) Reload(context.Context) error {
+func (f *fakeSystem) Reload(context.Context) (ReloadOutcome, error) {
 	f.calls = append(f.calls, "reload")
-	return f.reload
+	return Reloaded, f.reload
 }
 
 func (f *fakeSystem) Restore(_ context.Context, written []FileChange) error {

@@ -66,8 +66,8 @@ sshd:
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("plan (-want +got):\n%s", diff)
 	}
-	if ok, changed, conflict := p.Summary(); ok != 2 || changed != 3 || conflict != 1 || p.InSync() {
-		t.Errorf("summary %d/%d/%d, in sync %v", ok, changed, conflict, p.InSync())
+	if s := p.Summary(); s != (Summary{OK: 2, Changed: 3, Conflict: 1}) || p.InSync() {
+		t.Errorf("summary %+v, in sync %v", s, p.InSync())
 	}
 	if r := p.Changes[2].Reason; !strings.Contains(r, "/etc/ssh/sshd_config:4 wins") {
 		t.Errorf("conflict reason %q does not name the winning line", r)

@@ -27,6 +27,9 @@ type Host struct {
 // Validate runs sshd -t on the configuration with the staged changes, as
 // the daemon will read it.
 func (h *Host) Validate(ctx context.Context, staged []FileChange) error {
+	if h.SSHD == nil {
+		return nil // no sshd side
+	}
 	return h.SSHD.Validate(ctx, staged)
 }
 
@@ -35,7 +38,10 @@ func (h *Host) Validate(ctx context.Context, staged []FileChange) error {
 func (h *Host) Write(_ context.Context, f FileChange) error { return writeFile(h.FS, f) }
 
 // Reload makes sshd re-read its configuration.
-func (h *Host) Reload(ctx context.Context) error {
+func (h *Host) Reload(ctx context.Context) (ReloadOutcome, error) {
+	if h.SSHD == nil {
+		return NotRunning, nil
+	}
 	h.reloaded = true
 	return h.SSHD.Reload(ctx)
 }
@@ -51,7 +57,7 @@ func (h *Host) Restore(ctx context.Context, written []FileChange) error {
 			h.Log.Warn().Str("file", written[i].Path).Msg("restored original")
 		}
 	}
-	if h.reloaded {
+	if h.reloaded && h.SSHD != nil {
 		if err := h.SSHD.Restart(ctx); err != nil {
 			errs = multierror.Append(errs, err)
 		} else {

@@ -27,8 +27,23 @@ type Listener struct {
 	// ("sshd: BINARY ARGS [listener] …"), trusted only once the kernel's
 	// facts are checked.
 	Args []string
-	// Sockets is how many listening TCP sockets it holds.
-	Sockets int
+	// Sockets are the inodes of the listening TCP sockets it holds; sshd
+	// opens new ones when it re-executes itself on SIGHUP.
+	Sockets []string
+}
+
+// ConfigFile is the configuration file the listener reads: its -f, or
+// sshd's default.
+func (l *Listener) ConfigFile() string {
+	for i, a := range l.Args {
+		if a == "-f" && i+1 < len(l.Args) {
+			return l.Args[i+1]
+		}
+		if f, ok := strings.CutPrefix(a, "-f"); ok && f != "" {
+			return f
+		}
+	}
+	return "/etc/ssh/sshd_config"
 }
 
 // ErrNotListener says a process is not a trustworthy sshd listener.
@@ -53,11 +68,11 @@ func inspectListener(proc string, pid int) (*Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotListener, err)
 	}
-	n := listeningSockets(dir)
-	if n == 0 {
+	socks := listeningSockets(dir)
+	if len(socks) == 0 {
 		return nil, fmt.Errorf("%w: it holds no listening TCP socket", ErrNotListener)
 	}
-	return &Listener{PID: pid, Exe: exe, Args: args, Sockets: n}, nil
+	return &Listener{PID: pid, Exe: exe, Args: args, Sockets: socks}, nil
 }
 
 // rootOwnedProcess checks that every uid of the process is 0.
@@ -146,8 +161,9 @@ func titleArgs(dir string) ([]string, error) {
 	return fields[1:], nil
 }
 
-// listeningSockets counts the process's TCP sockets in the LISTEN state.
-func listeningSockets(dir string) int {
+// listeningSockets returns the inodes of the process's TCP sockets in the
+// LISTEN state.
+func listeningSockets(dir string) []string {
 	inodes := map[string]bool{}
 	for _, name := range []string{"net/tcp", "net/tcp6"} {
 		f, err := os.Open(filepath.Join(dir, name))
@@ -164,16 +180,16 @@ func listeningSockets(dir string) int {
 	}
 	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
 	if err != nil {
-		return 0
+		return nil
 	}
-	n := 0
+	var out []string
 	for _, fd := range fds {
 		link, err := os.Readlink(filepath.Join(dir, "fd", fd.Name()))
 		if ino, ok := strings.CutPrefix(link, "socket:["); err == nil && ok && inodes[strings.TrimSuffix(ino, "]")] {
-			n++
+			out = append(out, strings.TrimSuffix(ino, "]"))
 		}
 	}
-	return n
+	return out
 }
 
 // alive reports whether pid is a running (not zombie) process.

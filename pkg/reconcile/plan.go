@@ -10,7 +10,7 @@ import (
 	"github.com/sshconverge/agent/pkg/files"
 )
 
-//go:generate go tool stringer -type Side,Action,Status,ReloadMode -linecomment -output enums_string.go
+//go:generate go tool stringer -type Side,Action,Status,ReloadMode,ReloadOutcome,Verified -linecomment -output enums_string.go
 
 // Side is one of the two configurations a desired state names.
 type Side uint8
@@ -69,6 +69,12 @@ const (
 	Changed // changed
 	// Conflicted: the desired value cannot take effect; see Reason.
 	Conflicted // conflict
+	// Mismatched: the files have the value, but the running sshd uses
+	// another (see Change.Daemon and Reason).
+	Mismatched // mismatch
+	// Failed: the change was planned but the run failed before it was
+	// made (or it was undone).
+	Failed // failed
 )
 
 // MarshalText returns ok, changed or conflict.
@@ -108,6 +114,10 @@ type Change struct {
 	Reason string
 	// Source is where the key is declared in the desired-state file.
 	Source files.Pos
+	// Verified says how the value was confirmed (see VerifyDaemon);
+	// Daemon is the running sshd's value when it differs.
+	Verified Verified
+	Daemon   []string
 }
 
 // FileChange is the new content of one configuration file.
@@ -140,25 +150,62 @@ type Plan struct {
 	Dirs []string
 }
 
-// Summary counts the plan's changes by status: ok, changed and conflict.
-func (p *Plan) Summary() (ok, changed, conflict int) {
+// Summary counts changes by status.
+type Summary struct {
+	OK       int `json:"ok"`
+	Changed  int `json:"changed"`
+	Conflict int `json:"conflict"`
+	Mismatch int `json:"mismatch"`
+	Failed   int `json:"failed"`
+}
+
+// Summary counts the plan's changes by status.
+func (p *Plan) Summary() Summary {
+	var s Summary
 	for _, c := range p.Changes {
 		switch c.Status {
 		case InSync:
-			ok++
+			s.OK++
 		case Changed:
-			changed++
+			s.Changed++
 		case Conflicted:
-			conflict++
+			s.Conflict++
+		case Mismatched:
+			s.Mismatch++
+		case Failed:
+			s.Failed++
 		}
 	}
-	return ok, changed, conflict
+	return s
 }
 
-// InSync reports whether nothing needs to change and nothing conflicts.
+// InSync reports whether nothing needs to change, nothing conflicts,
+// nothing failed, and no running sshd uses another value than the files.
 func (p *Plan) InSync() bool {
-	_, changed, conflict := p.Summary()
-	return changed == 0 && conflict == 0
+	s := p.Summary()
+	return s.Changed == 0 && s.Conflict == 0 && s.Mismatch == 0 && s.Failed == 0
+}
+
+// MarkFailed records that the run failed before making its changes: each
+// change becomes Failed.
+func (p *Plan) MarkFailed() {
+	for i := range p.Changes {
+		if p.Changes[i].Status == Changed {
+			p.Changes[i].Status = Failed
+		}
+	}
+}
+
+// Mismatches returns the changes whose value the running sshd does not
+// use.
+func (p *Plan) Mismatches() []*Change {
+	var out []*Change
+	for i := range p.Changes {
+		if p.Changes[i].Status == Mismatched {
+			out = append(out, &p.Changes[i])
+		}
+	}
+	return out
 }
 
 // ServerChanged reports whether the plan writes a file of sshd's

@@ -58,7 +58,7 @@ func TestFSStaysInside(t *testing.T) {
 	out, unchanged := outsideDir(t, 15)
 	rel, _ := filepath.Rel("/", out)
 	root, fsys := rootWith(t, map[string]string{
-		"var/lib/sshconverge": out,                          // absolute: restarts at the root
+		"var/lib/sshconverge": out,                           // absolute: restarts at the root
 		"run":                 "../../../../../../../" + rel, // relative: ".." stops at the root
 	})
 	state := OpenState(fsys, "/var/lib/sshconverge")

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,8 +76,10 @@ type SSHDOptions struct {
 // through its pid file, or none. It validates, reloads and restarts it.
 type SSHD struct {
 	SSHDOptions
-	// Listener is the running daemon, nil when none runs.
+	// Listener is the running daemon, nil when none runs; Found says how
+	// it was found.
 	Listener *Listener
+	Found    string
 	// Unit is the systemd unit (systemd mode).
 	Unit string
 	// Timeout bounds the wait for sshd to serve again.
@@ -108,8 +111,8 @@ func FindSSHD(o SSHDOptions) (*SSHD, error) {
 	if s.Mode == ReloadSystemd {
 		s.findUnit()
 	}
-	if s.Mode == ReloadSignal && s.Listener == nil {
-		s.Log.Info().Str("pidfile", s.PidFile).Msg("no sshd is running; it reads the new configuration when it starts")
+	if s.Listener == nil && s.Mode != ReloadSystemd && s.Mode != ReloadService {
+		s.Log.Debug().Str("pidfile", s.PidFile).Msg("no sshd runs for this configuration")
 	}
 	return s, nil
 }
@@ -161,29 +164,74 @@ func isFile(p string) bool {
 	return err == nil && st.Mode().IsRegular()
 }
 
-// findListener reads the pid file and, when a trustworthy sshd listener
-// has that pid, records it and holds its binary and mount namespace.
+// findListener finds the running sshd: the one the pid file names, or
+// else, among the sshd listeners on the host, the one whose own view of
+// its configuration file (its root and its -f) is the file under the
+// root. It holds the listener's binary and mount namespace.
 func (s *SSHD) findListener() error {
 	pid, err := s.readPidFile()
-	if err != nil || pid == 0 {
+	if err != nil {
 		return err
 	}
-	l, err := inspectListener("/proc", pid)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		s.Log.Info().Int("pid", pid).Str("pidfile", s.PidFile).Msg("the pid file names no running process; no sshd runs")
+	if pid != 0 {
+		l, err := inspectListener("/proc", pid)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			s.Log.Info().Int("pid", pid).Str("pidfile", s.PidFile).Msg("the pid file names no running process")
+		case err != nil:
+			return fmt.Errorf("sshd pid file %s names process %d, which is %v; nothing is run with its binary and it is not signalled (remove the stale pid file, or name the right one with --sshd-pidfile)", s.PidFile, pid, err)
+		default:
+			return s.hold(l, "pid file "+s.PidFile)
+		}
+	}
+	if l := s.scan(); l != nil {
+		return s.hold(l, "its configuration file (no pid file named it)")
+	}
+	return nil
+}
+
+// hold records l as the listener, found as how says, and opens its binary
+// and mount namespace.
+func (s *SSHD) hold(l *Listener, how string) error {
+	var err error
+	if s.exe, err = os.Open(fmt.Sprintf("/proc/%d/exe", l.PID)); err != nil {
+		return fmt.Errorf("sshd %d: %w", l.PID, err)
+	}
+	if s.mntNS, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", l.PID)); err != nil {
+		return fmt.Errorf("sshd %d: %w", l.PID, err)
+	}
+	s.Listener, s.Found = l, how
+	s.Log.Info().Int("pid", l.PID).Str("exe", l.Exe).Strs("args", l.Args).Str("found", how).Msg("found sshd")
+	return nil
+}
+
+// scan looks through /proc for a trustworthy sshd listener that reads the
+// configuration file under the root, and returns the first.
+func (s *SSHD) scan() *Listener {
+	if s.Config == "" {
 		return nil
-	case err != nil:
-		return fmt.Errorf("sshd pid file %s names process %d, which is %v; nothing is run with its binary and it is not signalled (remove the stale pid file, or name the right one with --sshd-pidfile)", s.PidFile, pid, err)
 	}
-	if s.exe, err = os.Open(fmt.Sprintf("/proc/%d/exe", pid)); err != nil {
-		return fmt.Errorf("sshd %d: %w", pid, err)
+	ours, err := s.Root.Stat(s.Config)
+	if err != nil {
+		return nil
 	}
-	if s.mntNS, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err != nil {
-		return fmt.Errorf("sshd %d: %w", pid, err)
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(comm)) != "sshd" {
+			continue
+		}
+		l, err := inspectListener("/proc", pid)
+		if err != nil {
+			continue
+		}
+		if st, err := os.Stat(fmt.Sprintf("/proc/%d/root%s", pid, l.ConfigFile())); err == nil && os.SameFile(st, ours) {
+			return l
+		}
 	}
-	s.Listener = l
-	s.Log.Debug().Int("pid", pid).Str("exe", l.Exe).Strs("args", l.Args).Int("sockets", l.Sockets).Msg("found sshd")
 	return nil
 }
 
@@ -211,22 +259,46 @@ func (s *SSHD) readPidFile() (int, error) {
 	return pid, nil
 }
 
-// Reload makes sshd re-read its configuration and waits until it listens
+// ReloadOutcome is what a reload did.
+type ReloadOutcome uint8
+
+// The outcomes.
+const (
+	// Reloaded: sshd re-read its configuration and serves again.
+	Reloaded ReloadOutcome = iota + 1 // reloaded
+	// NotRunning: no sshd runs; it reads the configuration when it starts.
+	NotRunning // not running
+	// LeftToCaller: sshd runs and was not reloaded (--reload none).
+	LeftToCaller // left to the caller
+)
+
+// MarshalText returns the outcome's words.
+func (o ReloadOutcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// ErrNoDaemon is a reload asked for explicitly (--reload signal) with no
+// sshd found to reload.
+var ErrNoDaemon = errors.New("no running sshd was found to reload")
+
+// Reload makes sshd re-read its configuration and waits until it serves
 // again.
-func (s *SSHD) Reload(ctx context.Context) error {
-	if handled, err := s.viaManager(ctx, "reload"); handled {
-		return err
+func (s *SSHD) Reload(ctx context.Context) (ReloadOutcome, error) {
+	switch {
+	case s.Mode == ReloadNone && s.Listener != nil:
+		return LeftToCaller, nil
+	case s.Mode == ReloadNone:
+		return NotRunning, nil
+	case s.Mode == ReloadSignal && s.Listener == nil:
+		return 0, fmt.Errorf("%w: the pid file %s names none, and no sshd listener reads %s", ErrNoDaemon, s.PidFile, s.Config)
 	}
-	if s.Listener == nil {
-		return nil // nothing runs: it reads the configuration when it starts
+	if handled, err := s.viaManager(ctx, "reload"); handled {
+		return Reloaded, err
 	}
 	pid := s.Listener.PID
-	before := s.pidFileStamp()
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
-		return fmt.Errorf("SIGHUP to sshd %d: %w", pid, err)
+		return 0, fmt.Errorf("SIGHUP to sshd %d: %w", pid, err)
 	}
 	s.Log.Info().Int("pid", pid).Msg("sent SIGHUP to sshd")
-	return s.waitListening(ctx, pid, before)
+	return Reloaded, s.waitListening(ctx, s.Listener)
 }
 
 // pidFileStamp identifies the pid file's current version (sshd removes it
@@ -247,17 +319,23 @@ func (s *SSHD) pidFileStamp() string {
 	return fmt.Sprintf("%d/%d.%d", sys.Ino, sys.Ctim.Sec, sys.Ctim.Nsec)
 }
 
-// waitListening waits until process pid is an sshd listener again and has
-// written a new pid file, then checks that it stays up for a moment.
-func (s *SSHD) waitListening(ctx context.Context, pid int, before string) error {
+// waitListening waits until the listener that was sent SIGHUP listens
+// again: the same process, still a trustworthy sshd listener, holding new
+// listening sockets (sshd closes its sockets and re-executes itself on
+// SIGHUP). It then checks that it stays up for a moment.
+func (s *SSHD) waitListening(ctx context.Context, was *Listener) error {
+	pid := was.PID
 	err := pollTimeout(ctx, 20*time.Millisecond, s.Timeout, fmt.Errorf("sshd %d did not listen again within %s", pid, s.Timeout),
 		func(context.Context) (bool, error) {
 			if !alive("/proc", pid) {
 				return false, fmt.Errorf("sshd %d exited", pid)
 			}
-			stamp := s.pidFileStamp()
-			_, err := inspectListener("/proc", pid)
-			return err == nil && stamp != "" && stamp != before, nil
+			l, err := inspectListener("/proc", pid)
+			if err != nil || slices.ContainsFunc(l.Sockets, func(ino string) bool { return slices.Contains(was.Sockets, ino) }) {
+				return false, nil
+			}
+			s.Listener = l
+			return true, nil
 		})
 	if err != nil {
 		return err
@@ -302,8 +380,6 @@ func serviceName() string {
 // the caller does itself, and true (doing nothing) in none mode.
 func (s *SSHD) viaManager(ctx context.Context, verb string) (handled bool, err error) {
 	switch s.Mode {
-	case ReloadNone:
-		return true, nil
 	case ReloadSystemd:
 		if _, err := output(command(ctx, s.Tools.Systemctl, verb, s.Unit)); err != nil {
 			return true, fmt.Errorf("systemctl %s %s: %w", verb, s.Unit, err)
@@ -344,18 +420,20 @@ func (s *SSHD) Restart(ctx context.Context) error {
 	})
 }
 
-// newListener reports whether a new pid file (other than the one stamped
-// before) names a trustworthy listener, and records it.
+// newListener reports whether a new listener serves the configuration
+// (named by a new pid file, other than the one stamped before, or found by
+// its configuration file), and records it.
 func (s *SSHD) newListener(before string) bool {
-	if stamp := s.pidFileStamp(); stamp == "" || stamp == before {
-		return false
+	var l *Listener
+	if stamp := s.pidFileStamp(); stamp != "" && stamp != before {
+		if pid, err := s.readPidFile(); err == nil && pid != 0 {
+			l, _ = inspectListener("/proc", pid)
+		}
 	}
-	pid, err := s.readPidFile()
-	if err != nil || pid == 0 {
-		return false
+	if l == nil {
+		l = s.scan()
 	}
-	l, err := inspectListener("/proc", pid)
-	if err != nil {
+	if l == nil || !alive("/proc", l.PID) {
 		return false
 	}
 	s.Listener = l

@@ -59,14 +59,14 @@ func TestSystemdMode(t *testing.T) {
 	if s.Unit != "ssh.service" || s.PID() != 0 {
 		t.Fatalf("unit %q pid %d", s.Unit, s.PID())
 	}
-	if err := s.Reload(context.Background()); err != nil {
+	if _, err := s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// A unit that failed after the reload is an error, and Restart starts it.
 	if err := os.WriteFile(state, []byte("failed\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "ssh.service is failed after the reload") {
+	if _, err := s.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "ssh.service is failed after the reload") {
 		t.Fatalf("err = %v", err)
 	}
 	if err := os.WriteFile(state, []byte("active\n"), 0o644); err != nil {
