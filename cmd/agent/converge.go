@@ -154,7 +154,7 @@ func (c *converge) verify(ctx context.Context) error {
 	if !c.args.check && c.result.Reload == reconcile.LeftToCaller {
 		return nil
 	}
-	if err := reconcile.VerifyDaemon(ctx, c.plan, c.sshd); err != nil {
+	if err := reconcile.VerifyDaemon(ctx, c.plan, c.sshd, !c.args.check); err != nil {
 		return err
 	}
 	bad := c.plan.Mismatches()

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,4 +181,54 @@ func alive(proc string, pid int) bool {
 	}
 	i := strings.LastIndexByte(string(b), ')')
 	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
+}
+
+// TestMatchOverrides is issue 8's second defect: desired
+// PasswordAuthentication no and PermitRootLogin no, in sync globally, but
+// a Match User backup block sets both to yes. The audit lists the
+// overrides and warns; with everywhere they are drift, the apply removes
+// them, and the running sshd asked with -C user=backup agrees.
+func TestMatchOverrides(t *testing.T) {
+	s := startSSHD(t, map[string]string{
+		"etc/ssh/sshd_config.d/50-image.conf": "PasswordAuthentication no\nPermitRootLogin no\nMatch User backup\n\tPasswordAuthentication yes\n\tPermitRootLogin yes\n",
+	})
+	desired := "version: 1\nsshd:\n  settings: {PasswordAuthentication: no, PermitRootLogin: no}\n"
+	code, stdout, stderr := s.agent(desired, "--check")
+	if code != exitOK {
+		t.Fatalf("--check exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		`warning: sshd global PasswordAuthentication is yes for connections matching "User backup" (/etc/ssh/sshd_config.d/50-image.conf:4)`,
+		`warning: sshd global PermitRootLogin is yes for connections matching "User backup" (/etc/ssh/sshd_config.d/50-image.conf:5)`,
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "a Match block overrides the desired global value") {
+		t.Errorf("no warning logged:\n%s", stderr)
+	}
+
+	everywhere := desired + "  everywhere: [PasswordAuthentication, PermitRootLogin]\n"
+	code, stdout, _ = s.agent(everywhere, "--check")
+	if code != exitDrift || !regexp.MustCompile(`(?m)^changed +sshd +Match User backup +PasswordAuthentication +yes -> no  \(remove /etc/ssh/sshd_config.d/50-image.conf:4\)$`).MatchString(stdout) {
+		t.Fatalf("--check with everywhere: exit %d\n%s", code, stdout)
+	}
+	code, stdout, stderr = s.agent(everywhere, "--format", "json")
+	if code != exitOK || !strings.Contains(stdout, `"verified": "daemon"`) {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	out, err := exec.Command("nsenter", "-t", strconv.Itoa(s.pidFromFile()), "-m", "/usr/sbin/sshd", "-T", "-f", "/etc/ssh/sshd_config",
+		"-C", "user=backup,host=x,addr=192.0.2.1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("sshd -T -C: %v\n%s", err, out)
+	}
+	for _, want := range []string{"passwordauthentication no\n", "permitrootlogin no\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("sshd -T -C user=backup lacks %q", want)
+		}
+	}
+	if code, stdout, _ := s.agent(everywhere, "--check"); code != exitOK {
+		t.Errorf("second --check: exit %d\n%s", code, stdout)
+	}
 }

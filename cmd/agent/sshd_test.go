@@ -330,9 +330,13 @@ func TestApplyDaemonDiesAfterReload(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("files left behind: %d files, had %d", len(after), len(before))
 	}
+	// The agent waits until the new daemon listens; its pid file follows.
 	newPID := s.pidFromFile()
+	for deadline := time.Now().Add(5 * time.Second); (newPID == pid || newPID == 0) && time.Now().Before(deadline); newPID = s.pidFromFile() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if newPID == pid || newPID == 0 {
-		t.Fatalf("sshd was not started again (pid file %d, killed %d)", newPID, pid)
+		t.Fatalf("sshd was not started again (pid file %d, killed %d)\n%s\nlog:\n%s", newPID, pid, stderr, s.log())
 	}
 	if b := s.waitBanner(); !strings.HasPrefix(b, "SSH-2.0-") {
 		t.Errorf("banner %q", b)

@@ -46,6 +46,9 @@ type Side struct {
 	Settings []Setting
 	// Absent are keywords that must not be set globally.
 	Absent []Absent
+	// Everywhere are keywords whose global setting must hold for every
+	// connection, overriding Match blocks included (sshd only).
+	Everywhere []Everywhere
 	// Blocks are the Match blocks (sshd) or Host blocks (ssh), in file
 	// order.
 	Blocks []Block
@@ -74,6 +77,13 @@ type Setting struct {
 	Normal []string
 	// Pos is where the value is written.
 	Pos files.Pos
+}
+
+// Everywhere is a keyword whose global setting must hold for every
+// connection: a Match block that overrides it is drift.
+type Everywhere struct {
+	Keyword *files.Keyword
+	Pos     files.Pos
 }
 
 // Absent is a keyword that must not be set globally.
@@ -226,38 +236,65 @@ func checkControl(s string) error {
 func (p *parser) side(d files.Dialect, n *yaml.Node) *Side {
 	s := &Side{Dialect: d, Path: DefaultServerPath}
 	name, blocks, blockKey := "sshd", "match", "criteria"
+	want := []string{"path", "settings", "absent", "everywhere", "match"}
 	if d == files.Client {
 		s.Path, name, blocks, blockKey = DefaultClientPath, "ssh", "hosts", "host"
+		want = []string{"path", "hosts"}
 	}
-	var absentNode *yaml.Node
+	lists := map[string]*yaml.Node{} // absent and everywhere, read after settings
 	p.mapping(n, name, func(key string, k, v *yaml.Node) {
 		switch {
 		case key == "path":
-			if val, ok := p.str(v, name+".path"); ok {
-				if !path.IsAbs(val) || path.Clean(val) != val || strings.Contains(val, "/../") {
-					p.errorf(v, "%s.path %q must be an absolute, clean path (it is resolved under --root, which it must not leave)", name, val)
-				} else {
-					s.Path = val
-				}
-			}
-		case key == "settings" && d == files.Server:
-			s.Settings = p.settings(d, v, files.Scope{})
-		case key == "absent" && d == files.Server:
-			absentNode = v
+			p.path(s, name, v)
 		case key == blocks:
 			s.Blocks = p.blocks(d, v, blockKey)
-		default:
-			want := []string{"path", "settings", "absent", "match"}
-			if d == files.Client {
-				want = []string{"path", "hosts"}
-			}
+		case d == files.Client || !slices.Contains(want, key):
 			p.unknownField(k, key, want...)
+		case key == "settings":
+			s.Settings = p.settings(d, v, files.Scope{})
+		default:
+			lists[key] = v
 		}
 	})
-	if absentNode != nil {
-		s.Absent = p.absent(d, absentNode, s.Settings)
+	if n := lists["absent"]; n != nil {
+		s.Absent = p.absent(d, n, s.Settings)
+	}
+	if n := lists["everywhere"]; n != nil {
+		s.Everywhere = p.everywhere(d, n, s.Settings)
 	}
 	return s
+}
+
+// path reads a side's main configuration path.
+func (p *parser) path(s *Side, name string, v *yaml.Node) {
+	val, ok := p.str(v, name+".path")
+	if !ok {
+		return
+	}
+	if !path.IsAbs(val) || path.Clean(val) != val || strings.Contains(val, "/../") {
+		p.errorf(v, "%s.path %q must be an absolute, clean path (it is resolved under --root, which it must not leave)", name, val)
+		return
+	}
+	s.Path = val
+}
+
+// everywhere reads the keywords whose global setting must hold for every
+// connection: each must be set globally, and allowed in Match (others
+// cannot be overridden anyway).
+func (p *parser) everywhere(d files.Dialect, n *yaml.Node, set []Setting) []Everywhere {
+	var out []Everywhere
+	for _, ref := range p.keywordList(d, n, "everywhere") {
+		k := ref.Keyword
+		switch {
+		case !slices.ContainsFunc(set, func(s Setting) bool { return s.Keyword == k }):
+			p.errs.Addf(ref.Pos, "%s is listed in everywhere but not set in settings; set the value that must hold everywhere", k.Name)
+		case !k.InMatch:
+			p.errs.Addf(ref.Pos, "%s cannot be set inside Match, so it holds everywhere already; drop it from everywhere", k.Name)
+		default:
+			out = append(out, Everywhere(ref))
+		}
+	}
+	return out
 }
 
 func (p *parser) blocks(d files.Dialect, n *yaml.Node, key string) []Block {
@@ -403,7 +440,7 @@ func (p *parser) value(k *files.Keyword, v *yaml.Node) ([]string, bool) {
 		return nil, false
 	}
 	if k.Type == files.TypeRawLine {
-		return []string{s}, true
+		return p.rawValue(k, v, s)
 	}
 	args, err := files.SplitArgs(s)
 	if err != nil {
@@ -433,9 +470,24 @@ func (p *parser) listValue(k *files.Keyword, v *yaml.Node) ([]string, bool) {
 		words = append(words, s)
 	}
 	if k.Type == files.TypeRawLine {
-		return []string{strings.Join(words, " ")}, true
+		return p.rawValue(k, v, strings.Join(words, " "))
 	}
 	return words, true
+}
+
+// rawValue checks a raw-line keyword's value (the rest of the line,
+// written verbatim): OpenSSH would take a leading '=' or blank as the
+// separator and drop it, so the line would not say what is desired.
+func (p *parser) rawValue(k *files.Keyword, v *yaml.Node, s string) ([]string, bool) {
+	switch {
+	case s == "":
+		p.errorf(v, "%s needs a value", k.Name)
+		return nil, false
+	case strings.ContainsAny(s[:1], "= \t"):
+		p.errorf(v, "%s: a value that starts with %q cannot be written (OpenSSH takes it for the separator); remove it", k.Name, s[:1])
+		return nil, false
+	}
+	return []string{s}, true
 }
 
 // scalar returns one scalar's text, YAML booleans as yes or no.
@@ -457,14 +509,27 @@ func (p *parser) scalar(k *files.Keyword, n *yaml.Node) (string, bool) {
 }
 
 func (p *parser) absent(d files.Dialect, n *yaml.Node, set []Setting) []Absent {
+	var out []Absent
+	for _, ref := range p.keywordList(d, n, "absent") {
+		if i := slices.IndexFunc(set, func(s Setting) bool { return s.Keyword == ref.Keyword }); i >= 0 {
+			p.errs.Addf(ref.Pos, "%s is both set (at %s) and absent; keep one", ref.Keyword.Name, set[i].Pos)
+			continue
+		}
+		out = append(out, ref)
+	}
+	return out
+}
+
+// keywordList reads a list of keywords (absent, everywhere), each once.
+func (p *parser) keywordList(d files.Dialect, n *yaml.Node, what string) []Absent {
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(n, "absent must be a list of keywords, not %s", describe(n))
+		p.errorf(n, "%s must be a list of keywords, not %s", what, describe(n))
 		return nil
 	}
 	var out []Absent
 	seen := map[*files.Keyword]bool{}
 	for _, item := range n.Content {
-		name, ok := p.str(item, "absent entry")
+		name, ok := p.str(item, what+" entry")
 		if !ok {
 			continue
 		}
@@ -473,14 +538,10 @@ func (p *parser) absent(d files.Dialect, n *yaml.Node, set []Setting) []Absent {
 			continue
 		}
 		if seen[k] {
-			p.errorf(item, "%s is listed twice in absent", k.Name)
+			p.errorf(item, "%s is listed twice in %s", k.Name, what)
 			continue
 		}
 		seen[k] = true
-		if i := slices.IndexFunc(set, func(s Setting) bool { return s.Keyword == k }); i >= 0 {
-			p.errorf(item, "%s is both set (at %s) and absent; keep one", k.Name, set[i].Pos)
-			continue
-		}
 		out = append(out, Absent{Keyword: k, Pos: p.pos(item)})
 	}
 	return out

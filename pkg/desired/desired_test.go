@@ -131,7 +131,7 @@ ssh:
 		`bad.yaml:22:9: Port is not allowed inside a Match block: sshd rejects it there; set it globally`,
 		`bad.yaml:23:7: Match User backup appears twice (first at bad.yaml:20:7); merge the two`,
 		`bad.yaml:25:7: missing criteria`,
-		`bad.yaml:26:3: unknown field "extra"; want one of path, settings, absent, match`,
+		`bad.yaml:26:3: unknown field "extra"; want one of path, settings, absent, everywhere, match`,
 		`bad.yaml:32:9: ServerAliveInterval is set twice (first as ServerAliveInterval at bad.yaml:31:9)`,
 		`bad.yaml:33:19: Hostname needs a value, not a mapping`,
 	}

@@ -39,14 +39,15 @@ func (e Edit) String() string {
 
 // FormatValue renders normal-form arguments as configuration text,
 // quoting an argument that is empty or holds whitespace, quotes, a
-// backslash or a leading '#'. A raw-line keyword's value is written as is.
+// backslash, or starts with '#' or '=' (which OpenSSH would read as a
+// comment or as the keyword's separator). A raw-line keyword's value is written as is.
 func FormatValue(k *Keyword, args []string) string {
 	if k.Type == TypeRawLine {
 		return strings.Join(args, " ")
 	}
 	out := make([]string, len(args))
 	for i, a := range args {
-		if a != "" && !strings.ContainsAny(a, " \t\"'\\") && a[0] != '#' {
+		if a != "" && !strings.ContainsAny(a, " \t\"'\\") && a[0] != '#' && a[0] != '=' {
 			out[i] = a
 			continue
 		}

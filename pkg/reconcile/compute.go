@@ -85,6 +85,7 @@ type rule struct {
 var rules = []rule{
 	{"read the configuration as OpenSSH does", (*sidePlan).read},
 	{"observe every desired key as the files stand", (*sidePlan).observe},
+	{"list the Match blocks that override global keys; remove those that must not", (*sidePlan).overrides},
 	{"put keywords set nowhere into the agent's drop-in", (*sidePlan).useDropIn},
 	{"edit where each value takes effect, in desired order", (*sidePlan).edit},
 	{"check every change on the staged files as a whole", (*sidePlan).verify},
@@ -161,6 +162,83 @@ func (sp *sidePlan) observe() error {
 	return errors.Join(errs...)
 }
 
+// overrides lists, for every global sshd key, the Match blocks that set
+// it for the connections they select, and warns of those whose value is
+// not the desired one. For a key that must hold everywhere, each such
+// block's line is a change of its own: removed, so that the global value
+// applies (a block in a file included inside another block is a
+// conflict: it is no scope of its own).
+func (sp *sidePlan) overrides() error {
+	if sp.name != Server {
+		return nil
+	}
+	for i, n := 0, len(sp.changes); i < n; i++ {
+		c := sp.changes[i]
+		if !c.Scope.Global() || c.Absent {
+			continue
+		}
+		ovs, err := sp.cfg.Overrides(c.Keyword)
+		if err != nil {
+			return err
+		}
+		for _, o := range ovs {
+			ov := Override{Criteria: o.Criteria(), Origin: o.Entry.Pos().String(), Value: o.Entry.Args,
+				Differs: !slices.Equal(o.Entry.Args, c.Desired), Desired: sp.desiredInBlock(o.Criteria(), c.Keyword)}
+			sp.changes[i].Overrides = append(sp.changes[i].Overrides, ov)
+			if !ov.Differs || ov.Desired {
+				continue // the same, or what the desired state asks for that block
+			}
+			sp.opts.Log.Warn().Str("key", c.Keyword).Str("match", ov.Criteria).Str("origin", ov.Origin).Strs("value", ov.Value).
+				Msg("a Match block overrides the desired global value for the connections it selects")
+			if sp.everywhere(c.Keyword) {
+				sp.removeOverride(c, o, i)
+			}
+		}
+	}
+	return nil
+}
+
+// desiredInBlock reports whether the desired state sets keyword in a Match
+// block with these criteria.
+func (sp *sidePlan) desiredInBlock(criteria, keyword string) bool {
+	want, err := files.ParseCriteria(files.Server, criteria)
+	if err != nil {
+		return false
+	}
+	for _, b := range sp.side.Blocks {
+		have, err := files.ParseCriteria(files.Server, b.Scope.Match)
+		if err == nil && slices.Equal(have, want) && slices.ContainsFunc(b.Settings, func(s desired.Setting) bool { return s.Keyword.Name == keyword }) {
+			return true
+		}
+	}
+	return false
+}
+
+// everywhere reports whether keyword must hold for every connection.
+func (sp *sidePlan) everywhere(keyword string) bool {
+	return slices.ContainsFunc(sp.side.Everywhere, func(e desired.Everywhere) bool { return e.Keyword.Name == keyword })
+}
+
+// removeOverride adds the change that removes override o of global
+// change c (at index i): once per block scope.
+func (sp *sidePlan) removeOverride(c Change, o files.Override, i int) {
+	scope, ok := o.Scope()
+	for _, have := range sp.changes {
+		if have.Everywhere && have.Keyword == c.Keyword && have.Scope == scope && ok {
+			return
+		}
+	}
+	rm := Change{Side: c.Side, Scope: scope, Keyword: c.Keyword, Desired: c.Desired, Effective: o.Entry.Args,
+		Origin: o.Entry.Pos().String(), Everywhere: true, Source: c.Source}
+	if !ok {
+		rm.Scope = files.Scope{Match: o.Criteria()}
+		rm.Status, rm.Action = Conflicted, Conflict
+		rm.Reason = fmt.Sprintf("%s must hold everywhere, but the Match block at %s sits in a file included inside another block (%s); remove %s there by hand",
+			c.Keyword, o.Block.Pos(), o.Block.Parent.Pos(), o.Entry.Pos())
+	}
+	sp.changes, sp.args = append(sp.changes, rm), append(sp.args, sp.args[i])
+}
+
 // useDropIn makes the agent's drop-in the place for keywords set nowhere
 // when the main file includes an existing drop-in directory before any
 // block, so that package upgrades never meet an edited conffile.
@@ -183,7 +261,10 @@ func (sp *sidePlan) edit() error {
 		c := &sp.changes[i]
 		var edits []files.Edit
 		var err error
-		if c.Absent {
+		if c.Status == Conflicted {
+			continue // decided by an earlier rule
+		}
+		if c.Absent || c.Everywhere {
 			edits, err = sp.draft.Unset(c.Scope, c.Keyword)
 		} else {
 			edits, err = sp.draft.Set(c.Scope, c.Keyword, sp.args[i], sp.dropIn)
@@ -211,7 +292,7 @@ func (c *Change) plan(edits []files.Edit, err error) error {
 		return fmt.Errorf("%s: %s %s: %w", c.Source, c.Scope, c.Keyword, err)
 	}
 	c.Edits, c.Action, c.Status = edits, actionOf(edits), Changed
-	if c.Absent && len(edits) == 0 || !c.Absent && c.Effective != nil && slices.Equal(c.Effective, c.Desired) {
+	if c.Absent && len(edits) == 0 || !c.Absent && !c.Everywhere && c.Effective != nil && slices.Equal(c.Effective, c.Desired) {
 		c.Status = InSync
 	}
 	switch {

@@ -3,7 +3,9 @@ package reconcile
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,9 +128,9 @@ func TestComputeDropInNeedsItsDirectory(t *testing.T) {
 	}
 }
 
-// sidePlanFor runs the rules up to and including the one named last over
-// a tree, for the rules' own tests.
-func sidePlanFor(t *testing.T, tree map[string]string, yaml, last string) *sidePlan {
+// sidePlanFor runs the rules up to and including last over a tree, for
+// the rules' own tests.
+func sidePlanFor(t *testing.T, tree map[string]string, yaml string, last func(*sidePlan) error) *sidePlan {
 	t.Helper()
 	dir := t.TempDir()
 	if err := (opensshtest.Tree{Files: tree}).Write(dir); err != nil {
@@ -151,11 +153,11 @@ func sidePlanFor(t *testing.T, tree map[string]string, yaml, last string) *sideP
 		if err := r.apply(sp); err != nil {
 			t.Fatalf("rule %q: %v", r.name, err)
 		}
-		if r.name == last {
+		if reflect.ValueOf(r.apply).Pointer() == reflect.ValueOf(last).Pointer() {
 			return sp
 		}
 	}
-	t.Fatalf("no rule %q", last)
+	t.Fatal("no such rule")
 	return nil
 }
 
@@ -166,7 +168,7 @@ func TestRuleRead(t *testing.T) {
 		{"PidFile /var/run/other.pid\n", "/var/run/other.pid"},
 		{"Port 22\n", "/run/sshd.pid"},
 	} {
-		sp := sidePlanFor(t, map[string]string{"etc/ssh/sshd_config": tt.config}, "version: 1\nsshd: {}\n", rules[0].name)
+		sp := sidePlanFor(t, map[string]string{"etc/ssh/sshd_config": tt.config}, "version: 1\nsshd: {}\n", (*sidePlan).read)
 		if sp.pidFile != tt.pidFile || sp.cfg == nil || sp.draft == nil {
 			t.Errorf("%q: pid file %q, want %q", tt.config, sp.pidFile, tt.pidFile)
 		}
@@ -185,7 +187,7 @@ sshd:
   match:
     - criteria: User backup
       settings: {ClientAliveInterval: 300}
-`, rules[1].name)
+`, (*sidePlan).observe)
 	type row struct {
 		scope, key, effective, origin string
 		def                           bool
@@ -219,7 +221,7 @@ func TestRuleUseDropIn(t *testing.T) {
 		{"not a *.conf glob", map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*\n", "etc/ssh/sshd_config.d/.keep": ""}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			sp := sidePlanFor(t, tt.tree, "version: 1\nsshd: {}\n", rules[2].name)
+			sp := sidePlanFor(t, tt.tree, "version: 1\nsshd: {}\n", (*sidePlan).useDropIn)
 			if sp.dropIn != tt.dropIn {
 				t.Fatalf("drop-in %q, want %q", sp.dropIn, tt.dropIn)
 			}
@@ -278,12 +280,69 @@ sshd:
   match:
     - criteria: all
       settings: {ClientAliveInterval: 60}
-`, rules[4].name)
+`, (*sidePlan).verify)
 	g, m := sp.changes[0], sp.changes[1]
 	if g.Status != Conflicted || !strings.Contains(g.Reason, "would not take effect with the other changes applied") || !strings.Contains(g.Reason, "wins") {
 		t.Errorf("global: %v %q", g.Status, g.Reason)
 	}
 	if m.Status != Changed || m.Action != Insert {
 		t.Errorf("Match all: %v/%v", m.Status, m.Action)
+	}
+}
+
+func TestRuleOverrides(t *testing.T) {
+	tree := map[string]string{
+		"etc/ssh/sshd_config": "PasswordAuthentication no\nInclude /etc/ssh/inner.conf\nMatch User backup\n\tPasswordAuthentication yes\n\tPermitRootLogin yes\nMatch Address 192.0.2.0/24\n\tPasswordAuthentication no\nMatch Group admins\n\tInclude /etc/ssh/nested.conf\n",
+		"etc/ssh/inner.conf":  "",
+		"etc/ssh/nested.conf": "Match User deep\n\tPasswordAuthentication yes\n",
+	}
+	for _, tt := range []struct {
+		name     string
+		yaml     string
+		added    []string // scope and status of the changes the rule adds
+		warnings int      // overrides listed with a value that differs
+	}{
+		{"listed, not drift", "version: 1\nsshd:\n  settings: {PasswordAuthentication: no}\n", nil, 2},
+		{"everywhere: each differing override removed; a nested one a conflict",
+			"version: 1\nsshd:\n  settings: {PasswordAuthentication: no}\n  everywhere: [PasswordAuthentication]\n",
+			[]string{"Match User backup changed", "Match User deep conflict"}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sp := sidePlanFor(t, tree, tt.yaml, (*sidePlan).overrides)
+			g := sp.changes[0]
+			if len(g.Overrides) != 3 {
+				t.Fatalf("overrides %+v, want 3 (the nested block too)", g.Overrides)
+			}
+			differ := 0
+			for _, o := range g.Overrides {
+				if o.Differs {
+					differ++
+				}
+			}
+			if differ != tt.warnings {
+				t.Errorf("%d differing overrides, want %d", differ, tt.warnings)
+			}
+			var added []string
+			for _, c := range sp.changes[1:] {
+				added = append(added, c.Scope.String()+" "+c.Status.String())
+			}
+			// Before the edit rule runs, a removal is still "ok" (status
+			// zero); the conflict is decided here.
+			want := slices.Clone(tt.added)
+			for i := range want {
+				want[i] = strings.Replace(want[i], " changed", " ok", 1)
+			}
+			if diff := cmp.Diff(want, added); diff != "" {
+				t.Errorf("changes added (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// Planned to the end: the override in Match User backup is removed.
+	p := plan(t, tree, "version: 1\nsshd:\n  settings: {PasswordAuthentication: no}\n  everywhere: [PasswordAuthentication]\n")
+	if c := p.Changes[1]; c.Status != Changed || c.Action != Remove || c.Edits[0].Before != "\tPasswordAuthentication yes" {
+		t.Errorf("removal: %+v", c)
+	}
+	if c := p.Changes[2]; c.Status != Conflicted || !strings.Contains(c.Reason, "remove /etc/ssh/nested.conf:2 there by hand") {
+		t.Errorf("nested: %+v", c)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"github.com/hashicorp/go-multierror"
 	"github.com/rs/zerolog"
@@ -49,7 +50,7 @@ func (h *Host) Reload(ctx context.Context) (ReloadOutcome, error) {
 // Restore puts back the files written, the last first, and starts sshd
 // again if a reload took it down.
 func (h *Host) Restore(ctx context.Context, written []FileChange) error {
-	var errs *multierror.Error
+	errs := &multierror.Error{ErrorFormat: joinLines}
 	for i := len(written) - 1; i >= 0; i-- {
 		if err := restoreFile(h.FS, written[i]); err != nil {
 			errs = multierror.Append(errs, err)
@@ -65,6 +66,16 @@ func (h *Host) Restore(ctx context.Context, written []FileChange) error {
 		}
 	}
 	return errs.ErrorOrNil()
+}
+
+// joinLines formats several errors one per line, as the rest of the
+// agent's messages are.
+func joinLines(errs []error) string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
 }
 
 // writeFile writes one planned file, keeping its metadata (a new file takes

@@ -81,21 +81,23 @@ type Report struct {
 
 // ReportResult is one desired key in a Report.
 type ReportResult struct {
-	Side      Side         `json:"side"`
-	Scope     string       `json:"scope"`
-	Keyword   string       `json:"keyword"`
-	Desired   []string     `json:"desired"`
-	Absent    bool         `json:"absent,omitempty"`
-	Effective []string     `json:"effective"`
-	Origin    string       `json:"origin,omitempty"`
-	Default   bool         `json:"default,omitempty"`
-	Status    Status       `json:"status"`
-	Action    Action       `json:"action"`
-	Edits     []ReportEdit `json:"edits,omitempty"`
-	Reason    string       `json:"reason,omitempty"`
-	Source    string       `json:"source"`
-	Verified  Verified     `json:"verified"`
-	Daemon    []string     `json:"daemon,omitempty"`
+	Side       Side         `json:"side"`
+	Scope      string       `json:"scope"`
+	Keyword    string       `json:"keyword"`
+	Desired    []string     `json:"desired"`
+	Absent     bool         `json:"absent,omitempty"`
+	Effective  []string     `json:"effective"`
+	Origin     string       `json:"origin,omitempty"`
+	Default    bool         `json:"default,omitempty"`
+	Status     Status       `json:"status"`
+	Action     Action       `json:"action"`
+	Edits      []ReportEdit `json:"edits,omitempty"`
+	Reason     string       `json:"reason,omitempty"`
+	Source     string       `json:"source"`
+	Verified   Verified     `json:"verified"`
+	Daemon     []string     `json:"daemon,omitempty"`
+	Everywhere bool         `json:"everywhere,omitempty"`
+	Overrides  []Override   `json:"overrides,omitempty"`
 }
 
 // ReportEdit is one line change in a Report.
@@ -157,7 +159,7 @@ func (o Outcome) Report(host, root, desiredFile string, now time.Time, withDiff 
 func (c Change) result() ReportResult {
 	rr := ReportResult{Side: c.Side, Scope: c.Scope.String(), Keyword: c.Keyword, Desired: c.Desired, Absent: c.Absent,
 		Effective: c.Effective, Origin: c.Origin, Default: c.Default, Status: c.Status, Action: c.Action, Reason: c.Reason,
-		Source: c.Source.String(), Verified: c.Verified, Daemon: c.Daemon}
+		Source: c.Source.String(), Verified: c.Verified, Daemon: c.Daemon, Everywhere: c.Everywhere, Overrides: c.Overrides}
 	for _, e := range c.Edits {
 		rr.Edits = append(rr.Edits, ReportEdit{File: e.File, Line: e.Line, Kind: e.Kind, Before: e.Before, After: e.After})
 	}

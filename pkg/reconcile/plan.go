@@ -90,6 +90,9 @@ type Change struct {
 	Keyword string
 	// Absent is true when the key must not be set (Desired is then nil).
 	Absent bool
+	// Everywhere is true for a Match block's override of a global key
+	// that must hold for every connection: the override is removed.
+	Everywhere bool
 	// Desired is the desired value in normal form (see files.Normalize);
 	// the edits write it as the desired state spells it.
 	Desired []string
@@ -118,6 +121,23 @@ type Change struct {
 	// Daemon is the running sshd's value when it differs.
 	Verified Verified
 	Daemon   []string
+	// Overrides are the Match blocks that set a global sshd key for the
+	// connections they select (whatever the global value says).
+	Overrides []Override
+}
+
+// Override is a Match block that sets a global key for the connections it
+// selects.
+type Override struct {
+	// Criteria is the block's criteria as written after Match.
+	Criteria string `json:"criteria"`
+	// Origin is the directive's file:line; Value its value in normal form.
+	Origin string   `json:"origin"`
+	Value  []string `json:"value"`
+	// Differs is true when the value is not the desired global one;
+	// Desired when the desired state sets it for that block itself.
+	Differs bool `json:"differs"`
+	Desired bool `json:"desired,omitempty"`
 }
 
 // FileChange is the new content of one configuration file.

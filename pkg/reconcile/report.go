@@ -59,6 +59,13 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, c := range p.Changes {
+		for _, o := range c.Overrides {
+			if o.Differs && !o.Desired {
+				fmt.Fprintf(w, "warning: %s %s %s is %s for connections matching %q (%s)\n", c.Side, c.Scope, c.Keyword, valueText(o.Value), o.Criteria, o.Origin)
+			}
+		}
+	}
 	s := p.Summary()
 	line := fmt.Sprintf("ok=%d changed=%d conflict=%d", s.OK, s.Changed, s.Conflict)
 	if s.Mismatch > 0 {

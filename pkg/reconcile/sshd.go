@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/sshconverge/agent/pkg/files"
 )
@@ -85,8 +87,10 @@ type SSHD struct {
 	// Timeout bounds the wait for sshd to serve again.
 	Timeout time.Duration
 
-	exe   *os.File // the listener's binary, held open
-	mntNS *os.File // the listener's mount namespace, held open
+	exe    *os.File // the listener's binary, held open
+	mntNS  *os.File // the listener's mount namespace, held open
+	netNS  *os.File // its network namespace
+	cgroup *os.File // its cgroup (v2) directory, nil when unknown
 }
 
 // FindSSHD finds the sshd of a configuration: the listener whose pid is in
@@ -200,6 +204,10 @@ func (s *SSHD) hold(l *Listener, how string) error {
 	if s.mntNS, err = os.Open(fmt.Sprintf("/proc/%d/ns/mnt", l.PID)); err != nil {
 		return fmt.Errorf("sshd %d: %w", l.PID, err)
 	}
+	if s.netNS, err = os.Open(fmt.Sprintf("/proc/%d/ns/net", l.PID)); err != nil {
+		return fmt.Errorf("sshd %d: %w", l.PID, err)
+	}
+	s.cgroup = cgroupOf(l.PID)
 	s.Listener, s.Found = l, how
 	s.Log.Info().Int("pid", l.PID).Str("exe", l.Exe).Strs("args", l.Args).Str("found", how).Msg("found sshd")
 	return nil
@@ -405,19 +413,45 @@ func (s *SSHD) Restart(ctx context.Context) error {
 		return nil // nothing ran, or it survived after all
 	}
 	before := s.pidFileStamp()
-	// Not tied to ctx: the daemon must outlive this run.
-	cmd := command(context.Background(), s.Tools.Nsenter, append([]string{"--mount=/proc/self/fd/3", "--", s.Listener.Exe}, s.Listener.Args...)...)
-	cmd.ExtraFiles = []*os.File{s.mntNS}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting sshd again (%s): %w", strings.Join(cmd.Args[3:], " "), err)
+	cmd, err := s.startAgain()
+	if err != nil {
+		return err
 	}
-	s.Log.Warn().Int("pid", cmd.Process.Pid).Strs("argv", cmd.Args[3:]).Msg("started sshd again")
+	argv := cmd.Args[4:]
+	s.Log.Warn().Int("pid", cmd.Process.Pid).Strs("argv", argv).Msg("started sshd again")
 	go cmd.Wait() //nolint:errcheck // reap it if it exits while we run
-	timeout := fmt.Errorf("sshd started again (%s) but did not write %s within %s", strings.Join(cmd.Args[3:], " "), filepath.Clean(s.PidFile), s.Timeout)
+	timeout := fmt.Errorf("sshd started again (%s) but did not listen within %s", strings.Join(argv, " "), s.Timeout)
 	return pollTimeout(ctx, 20*time.Millisecond, s.Timeout, timeout, func(context.Context) (bool, error) {
 		return s.newListener(before), nil
 	})
+}
+
+// startAgain starts the listener's command line again, detached, in its
+// mount and network namespaces and its cgroup, so that it listens where it
+// did and its service manager still owns it (not tied to any context: the
+// daemon must outlive this run).
+func (s *SSHD) startAgain() (*exec.Cmd, error) {
+	start := func(cgroup bool) (*exec.Cmd, error) {
+		cmd := command(context.Background(), s.Tools.Nsenter, append([]string{"--mount=/proc/self/fd/3", "--net=/proc/self/fd/4", "--", s.Listener.Exe}, s.Listener.Args...)...)
+		cmd.ExtraFiles = []*os.File{s.mntNS, s.netNS}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if cgroup {
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(s.cgroup.Fd())
+		}
+		return cmd, cmd.Start()
+	}
+	if s.cgroup != nil {
+		cmd, err := start(true)
+		if err == nil {
+			return cmd, nil
+		}
+		s.Log.Warn().Err(err).Msg("could not start sshd in its own cgroup; starting it in the agent's")
+	}
+	cmd, err := start(false)
+	if err != nil {
+		return nil, fmt.Errorf("starting sshd again (%s): %w", strings.Join(cmd.Args[4:], " "), err)
+	}
+	return cmd, nil
 }
 
 // newListener reports whether a new listener serves the configuration
@@ -440,10 +474,34 @@ func (s *SSHD) newListener(before string) bool {
 	return true
 }
 
+// cgroupOf opens the cgroup v2 directory of process pid, or returns nil
+// (no unified hierarchy at /sys/fs/cgroup).
+func cgroupOf(pid int) *os.File {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(p, "/") {
+			f, err := os.Open(filepath.Join("/sys/fs/cgroup", filepath.Clean(p)))
+			if err != nil {
+				return nil
+			}
+			var st unix.Statfs_t
+			if unix.Fstatfs(int(f.Fd()), &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+				f.Close()
+				return nil
+			}
+			return f
+		}
+	}
+	return nil
+}
+
 // Close releases the listener's binary and namespace handles.
 func (s *SSHD) Close() error {
 	var errs []error
-	for _, f := range []*os.File{s.exe, s.mntNS} {
+	for _, f := range []*os.File{s.exe, s.mntNS, s.netNS, s.cgroup} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}

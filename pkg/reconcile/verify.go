@@ -30,15 +30,16 @@ const (
 func (v Verified) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
 // VerifyDaemon asks the running sshd, in its own view (its binary, its
-// arguments, its mount namespace), for the value of every desired sshd
-// key, with -C for the connections each Match scope stands for, and marks
-// each change ByDaemon or Mismatch (saying why). With no daemon running,
+// arguments, its mount namespace), for the value of desired sshd keys,
+// with -C for the connections each Match scope stands for, and marks each
+// change ByDaemon or Mismatch (saying why): the keys the files have in
+// sync, and, once applied, the changed ones too. With no daemon running,
 // sshd keys are marked ByFiles. ssh keys are always ByFiles.
-func VerifyDaemon(ctx context.Context, p *Plan, s *SSHD) error {
+func VerifyDaemon(ctx context.Context, p *Plan, s *SSHD, applied bool) error {
 	dumps := map[files.Scope]files.Dump{}
 	for i := range p.Changes {
 		c := &p.Changes[i]
-		if c.Status == Conflicted || c.Absent {
+		if c.Absent || c.Status != InSync && (!applied || c.Status != Changed) {
 			continue
 		}
 		if c.Side == Client || s == nil || s.Listener == nil {
