@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	switch args[0] {
 	case "show":
-		return exitOK, runShow(args[1:], stdout, stderr)
+		return exitOK, runShow(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return exitOK, runValidate(args[1:], stdout)
 	case "version", "--version", "-version":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,7 +11,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sshconverge/agent/pkg/files"
+	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
 // shownValue is one line of "show" output.
@@ -21,7 +25,7 @@ type shownValue struct {
 	Origins []string `json:"origins,omitempty"`
 }
 
-func runShow(args []string, stdout, stderr io.Writer) error {
+func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	a, err := parseShowArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return runHelp([]string{"show"}, stdout)
@@ -29,7 +33,7 @@ func runShow(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eff, err := a.effective(stderr)
+	eff, err := a.effective(ctx, stderr)
 	if err != nil {
 		return err
 	}
@@ -43,8 +47,9 @@ func runShow(args []string, stdout, stderr io.Writer) error {
 }
 
 // effective loads the configuration and evaluates it for the connection
-// or host asked for, printing warnings on stderr.
-func (a showArgs) effective(stderr io.Writer) (*files.Effective, error) {
+// or host asked for, printing warnings on stderr. sshd's own check of the
+// configuration must pass too.
+func (a showArgs) effective(ctx context.Context, stderr io.Writer) (*files.Effective, error) {
 	root, err := files.NewRoot(a.root)
 	if err != nil {
 		return nil, err
@@ -61,9 +66,27 @@ func (a showArgs) effective(stderr io.Writer) (*files.Effective, error) {
 		fmt.Fprintf(stderr, "%s: warning: %v\n", progName, w)
 	}
 	if a.dialect == files.Server {
+		if err := sshdCheck(ctx, root, main, cfg); err != nil {
+			return nil, err
+		}
 		return cfg.Server(a.conn), nil
 	}
 	return cfg.Client(files.Target{Host: a.host, LocalUser: localUser()}), nil
+}
+
+// sshdCheck has sshd check the configuration as it stands, in the running
+// daemon's view when one serves it.
+func sshdCheck(ctx context.Context, root *files.Root, main string, cfg *files.Config) error {
+	pidFile, hostKeys := reconcile.DaemonFiles(cfg)
+	sshd, err := reconcile.FindSSHD(reconcile.SSHDOptions{Root: root, Config: main, PidFile: pidFile, Mode: reconcile.ReloadNone, HostKeys: hostKeys, Log: zerolog.Nop()})
+	if err != nil {
+		return err
+	}
+	defer sshd.Close()
+	if err := sshd.Validate(ctx, nil); err != nil {
+		return fmt.Errorf("sshd rejects the configuration as it stands:\n%w", err)
+	}
+	return nil
 }
 
 // shownValues lists every value set, with its origins.

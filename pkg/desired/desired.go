@@ -99,7 +99,7 @@ func Parse(name string, src []byte) (*State, error) {
 	p := &parser{file: name}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		p.yamlError(err)
+		p.yamlError(src, err)
 		return nil, p.errs.Err()
 	}
 	st := &State{File: name}
@@ -151,20 +151,57 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlError turns a YAML syntax error into positioned errors.
-func (p *parser) yamlError(err error) {
-	for _, msg := range strings.Split(err.Error(), "\n") {
-		msg = strings.TrimSpace(strings.TrimPrefix(msg, "yaml: unmarshal errors:"))
-		if msg == "" {
-			continue
-		}
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			p.errs.Addf(files.Pos{File: p.file, Line: line}, "YAML: %s", m[2])
-			continue
-		}
-		p.errs.Addf(files.Pos{File: p.file}, "YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+// yamlError turns a YAML syntax error into a positioned error. The YAML
+// library names the line where the enclosing construct began; the line
+// that breaks the document is found by parsing growing prefixes of it
+// (for files of up to maxBisectLines lines), and a tab in an indentation
+// is named with its column.
+func (p *parser) yamlError(src []byte, err error) {
+	msg := strings.TrimPrefix(strings.TrimSpace(err.Error()), "yaml: ")
+	line := 0
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
+	if l, col, ok := indentTab(src); ok {
+		p.errs.Addf(files.Pos{File: p.file, Line: l, Col: col}, "YAML: a tab in the indentation; YAML indents with spaces only")
+		return
+	}
+	if l := firstBadLine(src); l > 0 {
+		line = l
+	}
+	p.errs.Addf(files.Pos{File: p.file, Line: line}, "YAML: %s", msg)
+}
+
+// maxBisectLines bounds the search for the line that breaks a document.
+const maxBisectLines = 2000
+
+// indentTab finds the first tab in the indentation of a line.
+func indentTab(src []byte) (line, col int, ok bool) {
+	for i, l := range strings.Split(string(src), "\n") {
+		if j := strings.IndexFunc(l, func(r rune) bool { return r != ' ' }); j >= 0 && l[j] == '\t' {
+			return i + 1, j + 1, true
+		}
+	}
+	return 0, 0, false
+}
+
+// firstBadLine returns the first line n such that the document's first n
+// lines do not parse, or 0.
+func firstBadLine(src []byte) int {
+	lines := strings.SplitAfter(string(src), "\n")
+	if len(lines) > maxBisectLines {
+		return 0
+	}
+	var prefix strings.Builder
+	for i, l := range lines {
+		prefix.WriteString(l)
+		var n yaml.Node
+		if yaml.Unmarshal([]byte(prefix.String()), &n) != nil {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // describe names a node's kind for messages.

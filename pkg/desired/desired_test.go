@@ -189,3 +189,21 @@ func TestErrorsAreBounded(t *testing.T) {
 		t.Errorf("first %q", first)
 	}
 }
+
+// TestYAMLErrorPositions: a syntax error names the line that breaks the
+// document (the YAML library names where the enclosing mapping began), a
+// tab in an indentation its column with a hint; a misspelled Match
+// criterion gets a suggestion.
+func TestYAMLErrorPositions(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"version: 1\nsshd:\n  settings:\n\tClientAliveInterval: 300\n", "d.yaml:4:1: YAML: a tab in the indentation; YAML indents with spaces only"},
+		{"version: 1\nsshd:\n  settings:\n    ClientAliveInterval: 300\n   bad: [\n", "d.yaml:5: YAML: did not find expected key"},
+		{"version: 1\nsshd:\n  settings: {ClientAliveInterval: 300\n", "d.yaml:3: YAML: did not find expected ',' or '}'"},
+		{"version: 1\nsshd:\n  match:\n    - criteria: Usr backup\n      settings: {X11Forwarding: no}\n", `d.yaml:4:17: Match: unsupported criterion "Usr"; did you mean User?`},
+	} {
+		_, err := Parse("d.yaml", []byte(tt.src))
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%q:\n got %v\nwant %s", tt.src, err, tt.want)
+		}
+	}
+}

@@ -442,7 +442,7 @@ func parseCriteria(d Dialect, s string) ([]Criterion, error) {
 		c.Attr = strings.ToLower(word)
 		needsArg, known := attrs[c.Attr]
 		if !known {
-			return nil, fmt.Errorf("Match: unsupported criterion %q", word)
+			return nil, fmt.Errorf("Match: unsupported criterion %q%s", word, suggestCriterion(c.Attr, attrs))
 		}
 		if needsArg {
 			c.Arg, _, next, ok = strdelim(s, next)
@@ -468,6 +468,28 @@ func parseCriteria(d Dialect, s string) ([]Criterion, error) {
 		}
 	}
 	return crit, nil
+}
+
+// suggestCriterion returns "; did you mean X?" for the criterion of attrs
+// nearest to the unknown attr, or "" when none is close.
+func suggestCriterion(attr string, attrs map[string]bool) string {
+	best, bestDist := "", len(attr)/3+1
+	for a := range attrs {
+		if d := editDistance(attr, a); d < bestDist || d == bestDist && best != "" && a < best {
+			best, bestDist = a, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %s?", criterionNames[best])
+}
+
+// criterionNames spells the criteria as the manual pages do.
+var criterionNames = map[string]string{
+	"all": "All", "user": "User", "group": "Group", "host": "Host", "address": "Address",
+	"localaddress": "LocalAddress", "localport": "LocalPort", "rdomain": "RDomain",
+	"canonical": "canonical", "final": "final", "exec": "exec", "originalhost": "originalhost", "localuser": "localuser",
 }
 
 // checkAddrList rejects what sshd's addr_match_list rejects: an empty

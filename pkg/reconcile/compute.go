@@ -114,15 +114,22 @@ func (sp *sidePlan) read() error {
 		sp.opts.Log.Warn().Stringer("side", sp.name).Msg(w.Error())
 	}
 	if sp.name == Server {
-		sp.pidFile, sp.hostKeys = "/run/sshd.pid", defaultHostKeys
-		if v, err := sp.cfg.ValueIn(files.Scope{}, "PidFile"); err == nil && v != nil {
-			sp.pidFile = v.Args[0]
-		}
-		if v, err := sp.cfg.ValueIn(files.Scope{}, "HostKey"); err == nil && v != nil && !v.Default {
-			sp.hostKeys = v.Args
-		}
+		sp.pidFile, sp.hostKeys = DaemonFiles(sp.cfg)
 	}
 	return nil
+}
+
+// DaemonFiles returns the pid file and the host key files an sshd
+// configuration names (or sshd's defaults).
+func DaemonFiles(cfg *files.Config) (pidFile string, hostKeys []string) {
+	pidFile, hostKeys = "/run/sshd.pid", defaultHostKeys
+	if v, err := cfg.ValueIn(files.Scope{}, "PidFile"); err == nil && v != nil {
+		pidFile = v.Args[0]
+	}
+	if v, err := cfg.ValueIn(files.Scope{}, "HostKey"); err == nil && v != nil && !v.Default {
+		hostKeys = v.Args
+	}
+	return pidFile, hostKeys
 }
 
 // defaultHostKeys are the host keys sshd loads when HostKey is not set.
