@@ -9,9 +9,9 @@
 # propagation) and binds only inside it; before binding, the inner shell
 # checks that its mount namespace differs from the caller's, so a bind can
 # never reach the machine's /etc/ssh. EMPTY is an empty directory bound over
-# HOME/.ssh (or over HOME when there is no ~/.ssh), so that ssh -G reads no
-# user configuration; ssh takes HOME from the password database, so the
-# caller passes that one. With BENCH_RSS_OUT=FILE in the environment, CMD
+# HOME/.ssh when there is one, so that ssh -G reads no user configuration
+# (ssh takes HOME from the password database, so the caller passes that
+# one); HOME itself stays visible, so a work directory under it still is. With BENCH_RSS_OUT=FILE in the environment, CMD
 # runs under GNU time and its peak resident set (KiB) and wall time (s) go
 # to FILE: OpenSSH's own figures, without this script's. Needs root.
 set -eu
@@ -28,12 +28,8 @@ if [ -z "$inner" ] || [ "$inner" = "$outer" ]; then
 	exit 97
 fi
 mount --bind "$tree/etc/ssh" /etc/ssh
-if [ -n "$home" ] && [ "$home" != / ]; then
-	if [ -d "$home/.ssh" ]; then
-		mount --bind "$empty" "$home/.ssh"
-	elif [ -d "$home" ]; then
-		mount --bind "$empty" "$home"
-	fi
+if [ -n "$home" ] && [ -d "$home/.ssh" ]; then
+	mount --bind "$empty" "$home/.ssh"
 fi
 if [ -e "$home/.ssh/config" ]; then
 	echo "ns.sh: $home/.ssh/config is still visible" >&2
