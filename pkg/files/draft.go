@@ -16,6 +16,12 @@ import (
 type Draft struct {
 	cfg   *Config
 	fresh map[string][]byte // content of the files AddFile added, by path
+
+	// Protected reports whether a file belongs to another owner (a
+	// package, a generator such as cloud-init). Set edits such a file
+	// only when no line in the file of its own (into) can win; nil
+	// protects nothing.
+	Protected func(path string) bool
 }
 
 // NewDraft starts an editing session over c.
@@ -49,10 +55,12 @@ func (d *Draft) AddFile(name, content string) error {
 // value if there is one, or inserts the keyword where it takes effect:
 // into the scope's block, into the global section of the file at the
 // configuration path into (the main file when ""), or as a new block
-// placed before any block that would shadow it. The value must then be in
-// effect on the edited configuration; if it is not, nothing is staged and
-// a *Conflict names the directive that wins instead. Set returns the edits
-// made (none when the value is in effect already).
+// placed before any block that would shadow it. When that does not take
+// effect, or would edit a Protected file, the value goes into the file
+// into instead (a new block at its end for a block scope), if it takes
+// effect from there. Otherwise nothing is staged and a *Conflict names
+// the directive that wins. Set returns the edits made (none when the
+// value is in effect already).
 func (d *Draft) Set(scope Scope, name string, args []string, into string) ([]Edit, error) {
 	c := d.cfg
 	k, norm, err := c.keyword(scope, name, args)
@@ -62,18 +70,59 @@ func (d *Draft) Set(scope Scope, name string, args []string, into string) ([]Edi
 	if ok, _, err := c.holds(scope, k, norm); err != nil || ok {
 		return nil, err
 	}
+	value := FormatValue(k, args)
 	ch := newChange(c)
-	if err := ch.set(scope, k, FormatValue(k, args), into); err != nil {
+	if err := ch.set(scope, k, value, into); err != nil {
 		return nil, err
 	}
-	next, err := c.derive(ch.files)
-	if err != nil {
-		return nil, err
+	if into != "" && (d.touchesProtected(ch) || !d.takesEffect(ch, scope, k, norm)) {
+		alt := newChange(c)
+		alt.setInto(scope, k, value, into)
+		if d.takesEffect(alt, scope, k, norm) {
+			return d.commit(alt)
+		}
 	}
-	if ok, _, _ := next.holds(scope, k, norm); !ok {
+	if !d.takesEffect(ch, scope, k, norm) {
 		return nil, c.conflict(scope, k, norm)
 	}
-	d.cfg = next
+	return d.commit(ch)
+}
+
+// touchesProtected reports whether ch edits a protected file.
+func (d *Draft) touchesProtected(ch *change) bool {
+	if d.Protected == nil {
+		return false
+	}
+	for p := range ch.files {
+		if d.Protected(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// takesEffect reports whether k has the value norm in scope once ch is
+// made (the derived configuration is kept with ch for commit).
+func (d *Draft) takesEffect(ch *change, scope Scope, k *Keyword, norm []string) bool {
+	next, err := d.cfg.derive(ch.files)
+	if err != nil {
+		return false
+	}
+	ch.next = next
+	ok, _, _ := next.holds(scope, k, norm)
+	return ok
+}
+
+// commit makes ch's configuration the draft's.
+func (d *Draft) commit(ch *change) ([]Edit, error) {
+	if ch.next == nil {
+		next, err := d.cfg.derive(ch.files)
+		if err != nil {
+			return nil, err
+		}
+		ch.next = next
+	}
+	d.cfg = ch.next
 	return ch.edits, nil
 }
 
@@ -105,12 +154,7 @@ func (d *Draft) Unset(scope Scope, name string) ([]Edit, error) {
 	for _, en := range doomed {
 		ch.remove(en.File, en.Line)
 	}
-	next, err := c.derive(ch.files)
-	if err != nil {
-		return nil, err
-	}
-	d.cfg = next
-	return ch.edits, nil
+	return d.commit(ch)
 }
 
 // Verify reports whether keyword name has the normal-form value want in

@@ -12,6 +12,7 @@ type change struct {
 	cfg   *Config
 	files map[string]*File // the edited version of each file, by path
 	edits []Edit
+	next  *Config // the configuration with the change made, once derived
 }
 
 func newChange(c *Config) *change { return &change{cfg: c, files: map[string]*File{}} }
@@ -89,6 +90,27 @@ func (ch *change) set(scope Scope, k *Keyword, value, into string) error {
 	}
 	ch.addBlock(scope, k, value)
 	return nil
+}
+
+// setInto writes value for k into the file into alone: at the end of its
+// global section, or as a new block at its end for a block scope.
+func (ch *change) setInto(scope Scope, k *Keyword, value, into string) {
+	f := ch.file(ch.cfg.File(into))
+	if scope.Global() {
+		ch.insert(f, f.GlobalEnd(), k.Name+" "+value)
+		return
+	}
+	header := "Match " + scope.Match
+	if scope.Host != "" {
+		header = "Host " + scope.Host
+	}
+	at := len(f.Lines)
+	if at > 0 && strings.TrimSpace(f.Lines[at-1].Text) != "" {
+		ch.insert(f, at, "")
+		at++
+	}
+	ch.insert(f, at, header)
+	ch.insert(f, at+1, f.indentOf(len(f.Lines))+k.Name+" "+value)
 }
 
 // setInPlace edits the occurrence of k in occ that decides its value; a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -26,6 +27,10 @@ type Options struct {
 	// LocalUsers are the local accounts an ssh value must take effect for
 	// (nil: files' default, root and one other).
 	LocalUsers []string
+	// EditForeign allows editing files other owners have (packages,
+	// cloud-init, crypto-policies) even when a file of the agent's own
+	// could set the value instead.
+	EditForeign bool
 	// Log receives one debug event per key and a warning per configuration
 	// warning.
 	Log zerolog.Logger
@@ -67,6 +72,7 @@ type sidePlan struct {
 
 	cfg      *files.Config // the configuration as read from disk
 	draft    *files.Draft  // the edits planned so far
+	owners   *Owners       // who else owns the configuration's files
 	dropIn   string        // the agent's drop-in ("" when not used)
 	pidFile  string        // sshd's PidFile
 	hostKeys []string      // sshd's HostKey files
@@ -109,7 +115,10 @@ func (sp *sidePlan) read() error {
 		return files.Prefix(sp.name.String()+" configuration: ", err)
 	}
 	sp.cfg = cfg.WithLocalUsers(sp.opts.LocalUsers)
-	sp.draft = files.NewDraft(sp.cfg)
+	sp.draft, sp.owners = files.NewDraft(sp.cfg), NewOwners(sp.opts.Root)
+	if !sp.opts.EditForeign {
+		sp.draft.Protected = sp.owners.Protected
+	}
 	for _, w := range cfg.Warnings {
 		sp.opts.Log.Warn().Stringer("side", sp.name).Msg(w.Error())
 	}
@@ -279,11 +288,26 @@ func (sp *sidePlan) edit() error {
 		if err := c.plan(edits, err); err != nil {
 			return err
 		}
+		c.Note = sp.ownerNote(c)
 		sp.opts.Log.Debug().Stringer("side", c.Side).Stringer("scope", c.Scope).Str("key", c.Keyword).
 			Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
 			Stringer("action", c.Action).Stringer("status", c.Status).Msg("planned")
 	}
 	return nil
+}
+
+// ownerNote says when the value comes from a file another owner has and
+// the agent set it elsewhere, leaving that file as it is.
+func (sp *sidePlan) ownerNote(c *Change) string {
+	if c.Origin == "" || len(c.Edits) == 0 || sp.opts.EditForeign {
+		return ""
+	}
+	file, _, _ := strings.Cut(c.Origin, ":")
+	who := sp.owners.Owner(file)
+	if who == "" || slices.ContainsFunc(c.Edits, func(e files.Edit) bool { return e.File == file }) {
+		return ""
+	}
+	return fmt.Sprintf("%s belongs to %s: left as it is; %s, read before it, sets the value", file, who, c.Edits[0].File)
 }
 
 // plan records the outcome of one key's Set or Unset. The status says

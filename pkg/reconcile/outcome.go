@@ -93,6 +93,7 @@ type ReportResult struct {
 	Action     Action       `json:"action"`
 	Edits      []ReportEdit `json:"edits,omitempty"`
 	Reason     string       `json:"reason,omitempty"`
+	Note       string       `json:"note,omitempty"`
 	Source     string       `json:"source"`
 	Verified   Verified     `json:"verified"`
 	Daemon     []string     `json:"daemon,omitempty"`
@@ -158,7 +159,7 @@ func (o Outcome) Report(host, root, desiredFile string, now time.Time, withDiff 
 
 func (c Change) result() ReportResult {
 	rr := ReportResult{Side: c.Side, Scope: c.Scope.String(), Keyword: c.Keyword, Desired: c.Desired, Absent: c.Absent,
-		Effective: c.Effective, Origin: c.Origin, Default: c.Default, Status: c.Status, Action: c.Action, Reason: c.Reason,
+		Effective: c.Effective, Origin: c.Origin, Default: c.Default, Status: c.Status, Action: c.Action, Reason: c.Reason, Note: c.Note,
 		Source: c.Source.String(), Verified: c.Verified, Daemon: c.Daemon, Everywhere: c.Everywhere, Overrides: c.Overrides}
 	for _, e := range c.Edits {
 		rr.Edits = append(rr.Edits, ReportEdit{File: e.File, Line: e.Line, Kind: e.Kind, Before: e.Before, After: e.After})

@@ -115,6 +115,9 @@ type Change struct {
 	// Reason explains a conflict (which directive wins and how to fix
 	// it), or a change made by another key's edits.
 	Reason string
+	// Note says where the value was set when the line that decides it
+	// sits in a file another owner has (left as it is).
+	Note string
 	// Source is where the key is declared in the desired-state file.
 	Source files.Pos
 	// Verified says how the value was confirmed (see VerifyDaemon);

@@ -60,6 +60,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 		return err
 	}
 	for _, c := range p.Changes {
+		if c.Note != "" {
+			fmt.Fprintf(w, "note: %s %s %s: %s\n", c.Side, c.Scope, c.Keyword, c.Note)
+		}
 		for _, o := range c.Overrides {
 			if o.Differs && !o.Desired {
 				fmt.Fprintf(w, "warning: %s %s %s is %s for connections matching %q (%s)\n", c.Side, c.Scope, c.Keyword, valueText(o.Value), o.Criteria, o.Origin)

@@ -1,0 +1,134 @@
+package reconcile
+
+import (
+	"bufio"
+	"bytes"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+// Owners says which configuration files belong to someone else: a
+// package (dpkg's conffiles, ucf, Red Hat's packaged files, anything under
+// /usr) or a program that rewrites them (cloud-init, crypto-policies).
+// The agent leaves such a file as it is when a file of its own can set the
+// value instead. The package databases are read once, when first needed.
+type Owners struct {
+	root *files.Root
+	once sync.Once
+	pkgs map[string]string // configuration path -> owning package
+}
+
+// NewOwners returns the owners of files under root.
+func NewOwners(root *files.Root) *Owners { return &Owners{root: root} }
+
+// generated are files programs other than the agent rewrite.
+var generated = map[string]string{
+	"/etc/ssh/sshd_config.d/50-cloud-init.conf":             "cloud-init, which writes it anew on a new instance",
+	"/etc/ssh/sshd_config.d/60-cloudimg-settings.conf":      "the cloud image's build",
+	"/etc/ssh/sshd_config.d/40-redhat-crypto-policies.conf": "the openssh package (crypto-policies)",
+}
+
+// redHatPackaged are the files Red Hat's openssh packages own (rpm's
+// database is not read).
+var redHatPackaged = []string{
+	"/etc/ssh/sshd_config", "/etc/ssh/ssh_config",
+	"/etc/ssh/sshd_config.d/50-redhat.conf", "/etc/ssh/ssh_config.d/50-redhat.conf",
+}
+
+// Owner returns who owns the file at the configuration path p (checked
+// as named and with its symbolic links resolved), or "" for a file of the
+// administrator's or the agent's.
+func (o *Owners) Owner(p string) string {
+	if o == nil {
+		return ""
+	}
+	names := []string{p}
+	if r, err := o.root.Resolve(p); err == nil && r != p {
+		names = append(names, r)
+	}
+	for _, n := range names {
+		if who := o.owner(n); who != "" {
+			return who
+		}
+	}
+	return ""
+}
+
+// Protected reports whether another owner has the file at p.
+func (o *Owners) Protected(p string) bool { return o.Owner(p) != "" }
+
+func (o *Owners) owner(p string) string {
+	switch {
+	case generated[p] != "":
+		return generated[p]
+	case strings.HasPrefix(p, "/usr/"):
+		return "the distribution (vendor files under /usr)"
+	case strings.HasPrefix(p, "/etc/crypto-policies/"):
+		return "crypto-policies (policy " + o.policy() + "), which update-crypto-policies rewrites"
+	}
+	o.once.Do(o.readDatabases)
+	if pkg := o.pkgs[p]; pkg != "" {
+		return "the " + pkg + " package"
+	}
+	return ""
+}
+
+// policy names the system's crypto policy, or "unknown".
+func (o *Owners) policy() string {
+	b, err := o.root.ReadFile("/etc/crypto-policies/config")
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			return l
+		}
+	}
+	return "unknown"
+}
+
+// readDatabases reads dpkg's conffiles, ucf's registry, and on a Red Hat
+// system the files its openssh packages own.
+func (o *Owners) readDatabases() {
+	o.pkgs = map[string]string{}
+	if b, err := o.root.ReadFile("/var/lib/dpkg/status"); err == nil {
+		o.dpkgConffiles(b)
+	}
+	if b, err := o.root.ReadFile("/var/lib/ucf/registry"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && path.IsAbs(f[1]) {
+				o.pkgs[f[1]] = f[0]
+			}
+		}
+	}
+	for _, rel := range []string{"/etc/redhat-release", "/etc/system-release"} {
+		if _, err := o.root.Stat(rel); err == nil {
+			for _, p := range redHatPackaged {
+				o.pkgs[p] = "openssh (rpm)"
+			}
+			break
+		}
+	}
+}
+
+// dpkgConffiles records the conffiles of dpkg's status file that
+// configure OpenSSH (under /etc/ssh and /etc/crypto-policies).
+func (o *Owners) dpkgConffiles(status []byte) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	var pkg string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "Package: "):
+			pkg = strings.TrimPrefix(line, "Package: ")
+		case strings.HasPrefix(line, " /etc/ssh/"), strings.HasPrefix(line, " /etc/crypto-policies/"):
+			if f := strings.Fields(line); len(f) >= 2 {
+				o.pkgs[f[0]] = pkg
+			}
+		}
+	}
+}
