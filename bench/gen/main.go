@@ -273,48 +273,67 @@ func WriteServer(out string, n int) (Meta, error) {
 	if err != nil {
 		return m, err
 	}
-	dir := filepath.Join(etc, "sshd_config.d")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := writeServerDropIns(filepath.Join(etc, "sshd_config.d"), n, &m); err != nil {
 		return m, err
 	}
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("%05d-%s.conf", 10+i, roles[i%len(roles)])
-		err := writeFile(filepath.Join(dir, name), &m, func(w io.Writer) error {
-			var b strings.Builder
-			fmt.Fprintf(&b, "# Managed by team %s (ticket OPS-%d).\n", roles[i%len(roles)], 1000+i)
-			fmt.Fprintf(&b, "ClientAliveInterval %d\n", 120+i%5*30)
-			switch i % 4 {
-			case 0:
-				fmt.Fprintf(&b, "MaxAuthTries %d\n", 3+i%4)
-			case 1:
-				fmt.Fprintf(&b, "LoginGraceTime %ds\n", 30+i%6*10)
-			case 2:
-				b.WriteString("PasswordAuthentication no\n")
-			case 3:
-				b.WriteString("AllowTcpForwarding no\n")
-				b.WriteString("PermitRootLogin prohibit-password\n")
-			}
-			if i == n-1 {
-				b.WriteString("LogLevel INFO\n")
-			}
-			if i%10 == 9 {
-				fmt.Fprintf(&b, "Match User svc-%05d\n    X11Forwarding no\n    AllowTcpForwarding no\n", i)
-			}
-			_, err := io.WriteString(w, b.String())
-			return err
-		})
-		if err != nil {
-			return m, err
-		}
-	}
-	desired := `# bench/gen: one edit in the first drop-in, one in the last.
+	return m, finish(out, m, serverDesired)
+}
+
+// serverDesired is the desired file of WriteServer: one edit in the first
+// drop-in, one in the last.
+const serverDesired = `# bench/gen: one edit in the first drop-in, one in the last.
 version: 1
 sshd:
   settings:
     ClientAliveInterval: 300
     LogLevel: VERBOSE
 `
-	return m, finish(out, m, desired)
+
+// writeServerDropIns creates dir and writes the n drop-ins of WriteServer
+// into it, in number order, adding each file's size and lines to m. It
+// stops at the first error.
+func writeServerDropIns(dir string, n int, m *Meta) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("%05d-%s.conf", 10+i, roles[i%len(roles)])
+		err := writeFile(filepath.Join(dir, name), m, func(w io.Writer) error {
+			_, err := io.WriteString(w, serverDropIn(i, n))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serverDropIn returns the text of drop-in i of n: a comment naming its
+// team, ClientAliveInterval, one of four other global keywords (by i mod
+// 4), LogLevel INFO in the last one and a Match User block in every tenth.
+func serverDropIn(i, n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Managed by team %s (ticket OPS-%d).\n", roles[i%len(roles)], 1000+i)
+	fmt.Fprintf(&b, "ClientAliveInterval %d\n", 120+i%5*30)
+	switch i % 4 {
+	case 0:
+		fmt.Fprintf(&b, "MaxAuthTries %d\n", 3+i%4)
+	case 1:
+		fmt.Fprintf(&b, "LoginGraceTime %ds\n", 30+i%6*10)
+	case 2:
+		b.WriteString("PasswordAuthentication no\n")
+	case 3:
+		b.WriteString("AllowTcpForwarding no\n")
+		b.WriteString("PermitRootLogin prohibit-password\n")
+	}
+	if i == n-1 {
+		b.WriteString("LogLevel INFO\n")
+	}
+	if i%10 == 9 {
+		fmt.Fprintf(&b, "Match User svc-%05d\n    X11Forwarding no\n    AllowTcpForwarding no\n", i)
+	}
+	return b.String()
 }
 
 // finish writes desired.yaml and meta.env.

@@ -169,7 +169,20 @@ func CopyDistroTree(tb testing.TB, name string) string {
 		tb.Fatalf("opensshtest: %v", err)
 	}
 	dst := tb.TempDir()
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	if err := copyDistroFiles(src, dst); err != nil {
+		tb.Fatalf("opensshtest: copying %s: %v", name, err)
+	}
+	addDistroLinks(tb, name, dst, links)
+	applyDistroModes(tb, name, dst, modes)
+	return dst
+}
+
+// copyDistroFiles copies the tree src into the existing directory dst:
+// symbolic links with their target unchanged, directories with mode 0755,
+// regular files byte for byte with mode 0644. It stops at the first error,
+// and at a file of any other type.
+func copyDistroFiles(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -177,35 +190,45 @@ func CopyDistroTree(tb testing.TB, name string) string {
 		if err != nil {
 			return err
 		}
-		out := filepath.Join(dst, rel)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(target, out)
-		case d.IsDir():
-			if err := os.MkdirAll(out, 0o755); err != nil {
-				return err
-			}
-			return os.Chmod(out, 0o755) // whatever the umask
-		case d.Type().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, b, 0o644); err != nil {
-				return err
-			}
-			return os.Chmod(out, 0o644)
-		default:
-			return fmt.Errorf("%s: unsupported file type %v", p, d.Type())
-		}
+		return copyDistroEntry(p, filepath.Join(dst, rel), d)
 	})
-	if err != nil {
-		tb.Fatalf("opensshtest: copying %s: %v", name, err)
+}
+
+// copyDistroEntry copies the one file p, whose entry is d, to out as
+// copyDistroFiles describes; a directory's contents are not copied.
+func copyDistroEntry(p, out string, d fs.DirEntry) error {
+	switch {
+	case d.Type()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, out)
+	case d.IsDir():
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		return os.Chmod(out, 0o755) // whatever the umask
+	case d.Type().IsRegular():
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			return err
+		}
+		return os.Chmod(out, 0o644)
+	default:
+		return fmt.Errorf("%s: unsupported file type %v", p, d.Type())
 	}
+}
+
+// addDistroLinks creates, in the copy dst of the tree name, the symbolic
+// links that links.txt lists for that tree, in links.txt order, with
+// their parent directories. It calls tb.Fatalf when the copy already has
+// one of those paths or a link cannot be made.
+func addDistroLinks(tb testing.TB, name, dst string, links []distroLink) {
+	tb.Helper()
 	for _, l := range links {
 		if l.tree != name {
 			continue
@@ -221,6 +244,13 @@ func CopyDistroTree(tb testing.TB, name string) string {
 			tb.Fatalf("opensshtest: %v", err)
 		}
 	}
+}
+
+// applyDistroModes sets, in the copy dst of the tree name, the modes that
+// modes.txt lists for that tree. It calls tb.Fatalf when a listed path is
+// missing or a symbolic link, or its mode cannot be set.
+func applyDistroModes(tb testing.TB, name, dst string, modes []distroMode) {
+	tb.Helper()
 	// Files first, then directories, deepest first: a 0700 directory stays
 	// usable by its owner either way, but this order never depends on that.
 	var mine []distroMode
@@ -245,5 +275,4 @@ func CopyDistroTree(tb testing.TB, name string) string {
 			tb.Fatalf("opensshtest: %v", err)
 		}
 	}
-	return dst
 }

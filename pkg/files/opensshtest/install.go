@@ -151,6 +151,21 @@ func Installs(tb testing.TB) []Install {
 		Unavailable(tb, "%v; %s", err, how)
 		return nil
 	}
+	if missing := missingSuites(index); len(missing) > 0 {
+		Unavailable(tb, "opensshtest: %s/index lacks the chroots %s; %s", dir, strings.Join(missing, ", "), how)
+		return nil
+	}
+	all, ok := checkedInstalls(tb, index, how)
+	if !ok {
+		return nil
+	}
+	sortInstalls(all)
+	return all
+}
+
+// missingSuites returns the suites of wantSuites that index has no chroot
+// for, in wantSuites order.
+func missingSuites(index []Install) []string {
 	listed := map[string]bool{}
 	for _, in := range index {
 		listed[in.Name] = true
@@ -161,16 +176,21 @@ func Installs(tb testing.TB) []Install {
 			missing = append(missing, s)
 		}
 	}
-	if len(missing) > 0 {
-		Unavailable(tb, "opensshtest: %s/index lacks the chroots %s; %s", dir, strings.Join(missing, ", "), how)
-		return nil
-	}
+	return missing
+}
 
+// checkedInstalls returns the host's installation, with the Version its
+// `ssh -V` reports, followed by the installations of index, in index
+// order. It runs `ssh -V` of each: when one cannot be run it calls
+// Unavailable (how says how to make the chroots) and returns false; when
+// one reports another version than the index it calls tb.Fatalf.
+func checkedInstalls(tb testing.TB, index []Install, how string) ([]Install, bool) {
+	tb.Helper()
 	host := Install{Name: HostInstall}
 	hv, err := installVersion(host)
 	if err != nil {
 		Unavailable(tb, "opensshtest: %v; install it with: apt-get install -y openssh-client", err)
-		return nil
+		return nil, false
 	}
 	host.Version = hv
 	all := []Install{host}
@@ -178,7 +198,7 @@ func Installs(tb testing.TB) []Install {
 		v, err := installVersion(in)
 		if err != nil {
 			Unavailable(tb, "opensshtest: chroot %s: %v; %s", in.Name, err, how)
-			return nil
+			return nil, false
 		}
 		if v != in.Version {
 			tb.Fatalf("opensshtest: chroot %s: the index says OpenSSH %s, its ssh -V says %s; rerun .ci/setup.d/30-openssh-chroots.sh",
@@ -186,13 +206,18 @@ func Installs(tb testing.TB) []Install {
 		}
 		all = append(all, in)
 	}
+	return all, true
+}
+
+// sortInstalls sorts installations oldest version first, by Name within a
+// version; the sort is stable.
+func sortInstalls(all []Install) {
 	sort.SliceStable(all, func(i, j int) bool {
 		if c := CompareVersions(all[i].Version, all[j].Version); c != 0 {
 			return c < 0
 		}
 		return all[i].Name < all[j].Name
 	})
-	return all
 }
 
 // installVersion runs `ssh -V` of the installation and parses it; for the

@@ -90,42 +90,9 @@ func newOracle(tb testing.TB, in Install) *Oracle {
 		tb.Helper()
 		Unavailable(tb, "opensshtest: "+format, args...)
 	}
-	install := "install it with: apt-get install -y openssh-server openssh-client util-linux"
-	if in.Root != "" {
-		install = "make the chroots with: .ci/setup.d/30-openssh-chroots.sh (as root)"
-	}
+	install := oracleInstallHint(in)
 	o := &Oracle{install: in, timeout: DefaultTimeout}
-	var missing []string
-	find := func(name string, candidates ...string) string {
-		for _, c := range candidates {
-			if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-				return c
-			}
-		}
-		if p, err := exec.LookPath(name); err == nil {
-			if abs, err := filepath.Abs(p); err == nil {
-				return abs
-			}
-		}
-		missing = append(missing, name)
-		return ""
-	}
-	if in.Root == "" {
-		o.sshd = find("sshd", "/usr/sbin/sshd", "/usr/local/sbin/sshd")
-		o.ssh = find("ssh", "/usr/bin/ssh", "/usr/local/bin/ssh")
-	} else {
-		// Debian's paths inside the chroot; no search of the host's PATH.
-		o.sshd, o.ssh = "/usr/sbin/sshd", "/usr/bin/ssh"
-		for _, b := range []string{o.sshd, o.ssh} {
-			if fi, err := os.Stat(filepath.Join(in.Root, b)); err != nil || fi.Mode()&0o111 == 0 {
-				missing = append(missing, filepath.Join(in.Root, b))
-			}
-		}
-		find("chroot", "/usr/sbin/chroot", "/usr/bin/chroot")
-	}
-	keygen := find("ssh-keygen", "/usr/bin/ssh-keygen", "/usr/local/bin/ssh-keygen")
-	o.unshare = find("unshare", "/usr/bin/unshare", "/bin/unshare")
-	o.mount = find("mount", "/usr/bin/mount", "/bin/mount")
+	keygen, missing := o.locateTools(in)
 	if len(missing) > 0 {
 		unavailable("missing %s; %s", strings.Join(missing, ", "), install)
 		return nil
@@ -141,6 +108,84 @@ func newOracle(tb testing.TB, in Install) *Oracle {
 			err, strings.TrimSpace(string(out)))
 		return nil
 	}
+	o.makeHostKey(tb, dir, keygen)
+	if err := o.prepareRoot(tb); err != nil {
+		unavailable("%v; %s", err, install)
+		return nil
+	}
+	if err := o.ensureVersion(); err != nil {
+		unavailable("%v; %s", err, install)
+		return nil
+	}
+	if err := o.probeEmptyTree(tb, dir); err != nil {
+		unavailable("%v; %s", err, install)
+		return nil
+	}
+	return o
+}
+
+// oracleInstallHint says how to get what an Oracle for in needs: the
+// Debian packages for the host, the setup script for a chroot.
+func oracleInstallHint(in Install) string {
+	if in.Root != "" {
+		return "make the chroots with: .ci/setup.d/30-openssh-chroots.sh (as root)"
+	}
+	return "install it with: apt-get install -y openssh-server openssh-client util-linux"
+}
+
+// findTool returns the first of candidates that is an executable regular
+// file, else the absolute path of name in $PATH, else "".
+func findTool(name string, candidates ...string) string {
+	for _, c := range candidates {
+		if fi, err := os.Stat(c); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return c
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	return ""
+}
+
+// locateTools sets o.sshd, o.ssh, o.unshare and o.mount for in and returns
+// the path of ssh-keygen and what is missing, in the order looked for. For
+// the host sshd and ssh are searched like the other tools; for a chroot
+// they are Debian's paths inside it, which must be executable there, and
+// chroot must be found on the host.
+func (o *Oracle) locateTools(in Install) (keygen string, missing []string) {
+	find := func(name string, candidates ...string) string {
+		p := findTool(name, candidates...)
+		if p == "" {
+			missing = append(missing, name)
+		}
+		return p
+	}
+	if in.Root == "" {
+		o.sshd = find("sshd", "/usr/sbin/sshd", "/usr/local/sbin/sshd")
+		o.ssh = find("ssh", "/usr/bin/ssh", "/usr/local/bin/ssh")
+	} else {
+		// Debian's paths inside the chroot; no search of the host's PATH.
+		o.sshd, o.ssh = "/usr/sbin/sshd", "/usr/bin/ssh"
+		for _, b := range []string{o.sshd, o.ssh} {
+			if fi, err := os.Stat(filepath.Join(in.Root, b)); err != nil || fi.Mode()&0o111 == 0 {
+				missing = append(missing, filepath.Join(in.Root, b))
+			}
+		}
+		find("chroot", "/usr/sbin/chroot", "/usr/bin/chroot")
+	}
+	keygen = find("ssh-keygen", "/usr/bin/ssh-keygen", "/usr/local/bin/ssh-keygen")
+	o.unshare = find("unshare", "/usr/bin/unshare", "/bin/unshare")
+	o.mount = find("mount", "/usr/bin/mount", "/bin/mount")
+	return keygen, missing
+}
+
+// makeHostKey makes dir the Oracle's key directory: it generates the
+// ed25519 host key there with keygen and creates the empty directory. It
+// calls tb.Fatalf when either fails.
+func (o *Oracle) makeHostKey(tb testing.TB, dir, keygen string) {
+	tb.Helper()
 	o.keyDir = dir
 	o.hostKey = filepath.Join(dir, "ssh_host_ed25519_key")
 	kg := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-C", "opensshtest", "-f", o.hostKey)
@@ -151,45 +196,59 @@ func newOracle(tb testing.TB, in Install) *Oracle {
 	if err := os.Mkdir(o.empty, 0o700); err != nil {
 		tb.Fatalf("opensshtest: %v", err)
 	}
-	if in.Root == "" {
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			tb.Fatalf("opensshtest: sshd -T needs /run/sshd: %v", err)
-		}
-		// ssh takes the home directory from getpwuid(getuid()), not from
-		// $HOME; so does os/user (through cgo or /etc/passwd).
-		if u, err := user.Current(); err == nil {
-			o.home = u.HomeDir
-		}
-	} else {
-		if err := o.chrootSetup(); err != nil {
-			unavailable("%v; %s", err, install)
-			return nil
-		}
-	}
-	if o.install.Version == "" {
-		v, err := o.version()
-		if err != nil {
-			unavailable("%v; %s", err, install)
-			return nil
-		}
-		o.install.Version = v
-	}
+}
 
-	// Ask once about an empty tree: this catches what the checks above
-	// cannot, such as a missing privilege separation user "sshd".
+// prepareRoot readies the system the binaries run in. For the host it
+// ensures /run/sshd exists (calling tb.Fatalf when it cannot) and sets
+// o.home from the invoking user; for a chroot it returns the error of
+// chrootSetup.
+func (o *Oracle) prepareRoot(tb testing.TB) error {
+	tb.Helper()
+	if o.install.Root != "" {
+		return o.chrootSetup()
+	}
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		tb.Fatalf("opensshtest: sshd -T needs /run/sshd: %v", err)
+	}
+	// ssh takes the home directory from getpwuid(getuid()), not from
+	// $HOME; so does os/user (through cgo or /etc/passwd).
+	if u, err := user.Current(); err == nil {
+		o.home = u.HomeDir
+	}
+	return nil
+}
+
+// ensureVersion sets o.install.Version from the binaries when it is not
+// known yet.
+func (o *Oracle) ensureVersion() error {
+	if o.install.Version != "" {
+		return nil
+	}
+	v, err := o.version()
+	if err != nil {
+		return err
+	}
+	o.install.Version = v
+	return nil
+}
+
+// probeEmptyTree asks once about an empty tree, written to dir/probe: this
+// catches what the checks of newOracle cannot, such as a missing privilege
+// separation user "sshd". It returns an error saying whether sshd -T or
+// ssh -G failed, and calls tb.Fatalf when the tree cannot be written.
+func (o *Oracle) probeEmptyTree(tb testing.TB, dir string) error {
+	tb.Helper()
 	probeRoot := filepath.Join(dir, "probe")
 	if err := (Tree{Files: map[string]string{"etc/ssh/sshd_config": "", "etc/ssh/ssh_config": ""}}).Write(probeRoot); err != nil {
 		tb.Fatalf("opensshtest: %v", err)
 	}
 	if _, err := o.ServerT(probeRoot, []Conn{{}}); err != nil {
-		unavailable("sshd -T fails on an empty configuration: %v; %s", err, install)
-		return nil
+		return fmt.Errorf("sshd -T fails on an empty configuration: %v", err)
 	}
 	if _, err := o.ClientG(probeRoot, []string{"probe.invalid"}); err != nil {
-		unavailable("ssh -G fails on an empty configuration: %v; %s", err, install)
-		return nil
+		return fmt.Errorf("ssh -G fails on an empty configuration: %v", err)
 	}
-	return o
+	return nil
 }
 
 // Dump is OpenSSH's effective configuration as printed by `sshd -T` or
@@ -326,22 +385,55 @@ func (o *Oracle) run(root, mode, bin string, queries []string) ([]result, error)
 	if len(queries) == 0 {
 		return nil, nil
 	}
-	abs, err := filepath.Abs(root)
+	etc, err := treeEtc(root)
 	if err != nil {
 		return nil, err
 	}
-	etc := filepath.Join(abs, "etc", "ssh")
-	if fi, err := os.Stat(etc); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("opensshtest: %s is not a directory", etc)
-	}
-	var nonce [12]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
+	mark, err := newMark()
+	if err != nil {
 		return nil, err
 	}
-	mark := "@@opensshtest-" + hex.EncodeToString(nonce[:])
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
+	cmd := o.namespaceCmd(ctx, etc, mark, mode, bin, queries)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("opensshtest: %s queries on %s timed out after %v", mode, root, o.timeout)
+	}
+	return splitResults(stdout.String(), stderr.String(), mark, len(queries), runErr)
+}
+
+// treeEtc returns the absolute path of the tree root's etc/ssh, which must
+// be a directory.
+func treeEtc(root string) (string, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", err
+	}
+	etc := filepath.Join(abs, "etc", "ssh")
+	if fi, err := os.Stat(etc); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("opensshtest: %s is not a directory", etc)
+	}
+	return etc, nil
+}
+
+// newMark returns a random marker for script to print after each query,
+// which no configuration can contain by chance.
+func newMark() (string, error) {
+	var nonce [12]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return "", err
+	}
+	return "@@opensshtest-" + hex.EncodeToString(nonce[:]), nil
+}
+
+// namespaceCmd returns the command running script in a new private mount
+// namespace with the arguments it documents, in its own process group,
+// all of which is killed when ctx is done.
+func (o *Oracle) namespaceCmd(ctx context.Context, etc, mark, mode, bin string, queries []string) *exec.Cmd {
 	hostKey := o.hostKey
 	if o.install.Root != "" {
 		hostKey = "/tmp/" + filepath.Base(o.hostKey) // o.keyDir is bound over ROOT/tmp
@@ -354,21 +446,22 @@ func (o *Oracle) run(root, mode, bin string, queries []string) ([]result, error)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("opensshtest: %s queries on %s timed out after %v", mode, root, o.timeout)
-	}
+	return cmd
+}
 
-	outs := strings.Split(stdout.String(), "\n"+mark+" ")
-	errs := strings.Split(stderr.String(), "\n"+mark+" ")
-	if len(outs) != len(queries)+1 || len(errs) != len(queries)+1 {
+// splitResults splits the standard output and error of script, run with
+// marker mark for n queries, into one result per query. It fails when the
+// output does not hold n results (the namespace failed midway) or is
+// garbled, and then when the run itself failed (runErr).
+func splitResults(stdout, stderr, mark string, n int, runErr error) ([]result, error) {
+	outs := strings.Split(stdout, "\n"+mark+" ")
+	errs := strings.Split(stderr, "\n"+mark+" ")
+	if len(outs) != n+1 || len(errs) != n+1 {
 		return nil, fmt.Errorf("opensshtest: namespace failed after %d of %d queries (%v): %s",
-			len(outs)-1, len(queries), runErr, strings.TrimSpace(errs[len(errs)-1]))
+			len(outs)-1, n, runErr, strings.TrimSpace(errs[len(errs)-1]))
 	}
-	res := make([]result, len(queries))
-	for i := range queries {
+	res := make([]result, n)
+	for i := range res {
 		res[i].stdout = outs[i]
 		res[i].stderr = errs[i]
 		if i > 0 {
@@ -381,10 +474,11 @@ func (o *Oracle) run(root, mode, bin string, queries []string) ([]result, error)
 		if len(f) != 2 || f[0] != strconv.Itoa(i) {
 			return nil, fmt.Errorf("opensshtest: garbled output after query %d: %q", i, head)
 		}
-		res[i].status, err = strconv.Atoi(f[1])
+		status, err := strconv.Atoi(f[1])
 		if err != nil {
 			return nil, fmt.Errorf("opensshtest: garbled status after query %d: %q", i, head)
 		}
+		res[i].status = status
 	}
 	if runErr != nil {
 		return nil, fmt.Errorf("opensshtest: namespace: %v: %s", runErr, strings.TrimSpace(errs[len(errs)-1]))
