@@ -32,6 +32,7 @@ type convergeArgs struct {
 	lockTimeout           time.Duration
 	splay                 time.Duration
 	insecureDesired       bool
+	editForeign           bool
 	metricsFile           string
 }
 
@@ -61,6 +62,7 @@ func convergeFlags(a *convergeArgs) *flag.FlagSet {
 	fs.StringVar(&a.lock, "lock", "/run/sshconverge.lock", "lock file under --root")
 	fs.DurationVar(&a.lockTimeout, "lock-timeout", time.Minute, "how long to wait for another run's lock")
 	fs.DurationVar(&a.splay, "splay", 0, "sleep a random time up to this long before starting (SIGTERM interrupts it)")
+	fs.BoolVar(&a.editForeign, "edit-foreign-files", false, "edit files packages or cloud-init own in place, even when the agent's drop-in could set the value")
 	fs.BoolVar(&a.insecureDesired, "insecure-desired", false, "accept a desired-state file that others than root could change (warns)")
 	fs.StringVar(&a.metricsFile, "metrics-file", "", "write Prometheus text metrics here (under --root), e.g. for node_exporter's textfile collector")
 	return fs

@@ -201,7 +201,7 @@ func (c *converge) prepare() error {
 
 // compute plans the run and reads whether a reload is due.
 func (c *converge) compute() error {
-	plan, err := reconcile.Compute(c.desired, reconcile.Options{Root: c.root, Log: c.log})
+	plan, err := reconcile.Compute(c.desired, reconcile.Options{Root: c.root, EditForeign: c.args.editForeign, Log: c.log})
 	if err != nil {
 		return err
 	}

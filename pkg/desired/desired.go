@@ -40,8 +40,10 @@ type Side struct {
 	// Dialect says which configuration this is.
 	Dialect files.Dialect
 	// Path is the main configuration file, an absolute path resolved under
-	// the agent's --root.
-	Path string
+	// the agent's --root; PathSet is true when the desired state names it
+	// (else it is the default, and a distribution may keep it elsewhere).
+	Path    string
+	PathSet bool
 	// Settings are the global settings, in file order.
 	Settings []Setting
 	// Absent are keywords that must not be set globally.
@@ -312,7 +314,7 @@ func (p *parser) path(s *Side, name string, v *yaml.Node) {
 		p.errorf(v, "%s.path %q must be an absolute, clean path (it is resolved under --root, which it must not leave)", name, val)
 		return
 	}
-	s.Path = val
+	s.Path, s.PathSet = val, true
 }
 
 // everywhere reads the keywords whose global setting must hold for every

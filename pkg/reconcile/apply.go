@@ -140,7 +140,7 @@ func (tx *transaction) write(ctx context.Context, fs []FileChange, b Backup) err
 		}
 		tx.written = append(tx.written, f)
 		tx.res.Written = append(tx.res.Written, f.Path)
-		tx.log.Info().Str("file", f.Path).Msg("written")
+		tx.log.Info().Str("file", f.Path).Str("target", f.Target).Msg("written")
 	}
 	return nil
 }

@@ -58,7 +58,7 @@ func Compute(st *desired.State, opts Options) (*Plan, error) {
 			}
 		}
 		if sp.name == Server {
-			p.ServerConfig, p.PidFile, p.HostKeys = side.Path, sp.pidFile, sp.hostKeys
+			p.ServerConfig, p.PidFile, p.HostKeys = sp.main, sp.pidFile, sp.hostKeys
 		}
 	}
 	return p, nil
@@ -73,6 +73,7 @@ type sidePlan struct {
 	cfg      *files.Config // the configuration as read from disk
 	draft    *files.Draft  // the edits planned so far
 	owners   *Owners       // who else owns the configuration's files
+	main     string        // the main file OpenSSH reads
 	dropIn   string        // the agent's drop-in ("" when not used)
 	pidFile  string        // sshd's PidFile
 	hostKeys []string      // sshd's HostKey files
@@ -108,9 +109,32 @@ func (sp *sidePlan) run() error {
 	return nil
 }
 
+// vendorFiles are where a distribution keeps the main files when /etc/ssh
+// has none (openSUSE, SLES 16: the vendor files under /usr/etc/ssh).
+var vendorFiles = map[string]string{
+	desired.DefaultServerPath: "/usr/etc/ssh/sshd_config",
+	desired.DefaultClientPath: "/usr/etc/ssh/ssh_config",
+}
+
+// mainFile returns the file OpenSSH reads: the desired state's path, or,
+// when that is the default and absent, the distribution's vendor file.
+func (sp *sidePlan) mainFile() string {
+	p := sp.side.Path
+	if _, err := sp.opts.Root.Stat(p); err == nil || sp.side.PathSet {
+		return p
+	}
+	if v, ok := vendorFiles[p]; ok {
+		if _, err := sp.opts.Root.Stat(v); err == nil {
+			return v
+		}
+	}
+	return p
+}
+
 // read loads the side's configuration and starts the draft.
 func (sp *sidePlan) read() error {
-	cfg, err := files.Load(sp.opts.Root, sp.side.Path, sp.side.Dialect)
+	sp.main = sp.mainFile()
+	cfg, err := files.Load(sp.opts.Root, sp.main, sp.side.Dialect)
 	if err != nil {
 		return files.Prefix(sp.name.String()+" configuration: ", err)
 	}
@@ -363,7 +387,11 @@ func (sp *sidePlan) verify() error {
 func (sp *sidePlan) files() []FileChange {
 	var out []FileChange
 	for _, f := range sp.draft.FileChanges() {
-		out = append(out, FileChange{FileChange: f, Side: sp.name, Like: sp.side.Path})
+		target, err := sp.opts.Root.Resolve(f.Path)
+		if err != nil {
+			target = f.Path
+		}
+		out = append(out, FileChange{FileChange: f, Side: sp.name, Like: sp.main, Target: target})
 	}
 	return out
 }

@@ -151,6 +151,9 @@ type FileChange struct {
 	// Like is the configuration path whose mode, owner and SELinux label a
 	// new file copies (the side's main file).
 	Like string
+	// Target is the file written: Path with its symbolic links resolved
+	// inside the root (the link itself stays).
+	Target string
 }
 
 // Plan is the complete result of comparing desired and observed state.

@@ -85,11 +85,15 @@ func (p *Plan) WriteText(w io.Writer) error {
 func (p *Plan) Diff() string {
 	var b strings.Builder
 	for _, f := range p.Files {
-		from := "a" + f.Path
+		name := f.Path
+		if f.Target != "" {
+			name = f.Target // the file written, not a link to it
+		}
+		from := "a" + name
 		if f.Before == nil {
 			from = "/dev/null"
 		}
-		b.WriteString(udiff.Unified(from, "b"+f.Path, string(f.Before), string(f.After)))
+		b.WriteString(udiff.Unified(from, "b"+name, string(f.Before), string(f.After)))
 	}
 	return b.String()
 }

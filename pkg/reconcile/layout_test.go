@@ -1,0 +1,102 @@
+package reconcile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/sshconverge/agent/pkg/files"
+	"github.com/sshconverge/agent/pkg/files/opensshtest"
+)
+
+// TestVendorMainFile: openSUSE keeps its main files under /usr/etc/ssh and
+// has no /etc/ssh/sshd_config. The agent reads the vendor file, and sets
+// values in its own drop-in under /etc/ssh/sshd_config.d, never in the
+// vendor file the package owns.
+func TestVendorMainFile(t *testing.T) {
+	dir := opensshtest.CopyDistroTree(t, "opensuse-tumbleweed")
+	p, _ := computeIn(t, dir, "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300, Subsystem: sftp internal-sftp}\nssh:\n  hosts:\n    - host: examplehost\n      settings: {ServerAliveInterval: 180}\n")
+	if p.ServerConfig != "/usr/etc/ssh/sshd_config" {
+		t.Fatalf("sshd's main file %q", p.ServerConfig)
+	}
+	var written []string
+	for _, f := range p.Files {
+		written = append(written, f.Path)
+	}
+	want := []string{"/usr/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/" + DropInName, "/etc/ssh/ssh_config.d/" + DropInName}
+	if diff := cmp.Diff(want, written); diff != "" {
+		t.Errorf("files written (-want +got):\n%s", diff)
+	}
+	// Subsystem is cumulative: a drop-in line would add a second sftp,
+	// which sshd refuses; the vendor line is edited in place after all,
+	// the only way the value can take effect.
+	for _, c := range p.Changes {
+		if c.Keyword == "Subsystem" && (c.Status != Changed || c.Edits[0].File != "/usr/etc/ssh/sshd_config") {
+			t.Errorf("Subsystem: %+v", c)
+		}
+	}
+}
+
+// TestOwners names who has each file: dpkg conffiles, ucf, Red Hat's
+// packaged files, /usr, cloud-init, crypto-policies with its policy.
+func TestOwners(t *testing.T) {
+	dir := t.TempDir()
+	for p, c := range map[string]string{
+		"var/lib/dpkg/status":             "Package: openssh-client\nStatus: install ok installed\nConffiles:\n /etc/ssh/ssh_config 8a5bddc82befb71d8ef34cc903d3d077\n /etc/ssh/moduli 1f68\n\nPackage: other\nConffiles:\n /etc/other.conf abc\n",
+		"var/lib/ucf/registry":            "openssh-server \t /etc/ssh/sshd_config\n",
+		"etc/crypto-policies/config":      "# the policy\nFUTURE\n",
+		"etc/ssh/sshd_config.d/10-x.conf": "",
+	} {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/usr/share/crypto-policies/FUTURE/opensshserver.txt", filepath.Join(dir, "etc/ssh/linked.conf")); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := files.NewRoot(dir)
+	o := NewOwners(root)
+	for p, want := range map[string]string{
+		"/etc/ssh/ssh_config":                       "the openssh-client package",
+		"/etc/ssh/sshd_config":                      "the openssh-server package",
+		"/etc/ssh/sshd_config.d/10-x.conf":          "",
+		"/etc/ssh/sshd_config.d/00-sshconverge.conf": "",
+		"/etc/ssh/sshd_config.d/50-cloud-init.conf": "cloud-init, which writes it anew on a new instance",
+		"/usr/etc/ssh/sshd_config":                  "the distribution (vendor files under /usr)",
+		"/etc/ssh/linked.conf":                      "the distribution (vendor files under /usr)", // through its link
+		"/etc/crypto-policies/back-ends/opensshserver.config": "crypto-policies (policy FUTURE), which update-crypto-policies rewrites",
+	} {
+		if got := o.Owner(p); got != want {
+			t.Errorf("Owner(%s) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// TestDiffNamesTheFileWritten: a symbolic link to the configuration stays
+// a link; the diff names the file written, its target.
+func TestDiffNamesTheFileWritten(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "etc/ssh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "srv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "srv/sshd_config"), []byte("ClientAliveInterval 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/srv/sshd_config", filepath.Join(dir, "etc/ssh/sshd_config")); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := computeIn(t, dir, "version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n")
+	if d := p.Diff(); !strings.HasPrefix(d, "--- a/srv/sshd_config\n+++ b/srv/sshd_config\n") {
+		t.Errorf("diff:\n%s", d)
+	}
+}
