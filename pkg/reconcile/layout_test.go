@@ -64,13 +64,13 @@ func TestOwners(t *testing.T) {
 	root, _ := files.NewRoot(dir)
 	o := NewOwners(root)
 	for p, want := range map[string]string{
-		"/etc/ssh/ssh_config":                       "the openssh-client package",
-		"/etc/ssh/sshd_config":                      "the openssh-server package",
-		"/etc/ssh/sshd_config.d/10-x.conf":          "",
-		"/etc/ssh/sshd_config.d/00-sshconverge.conf": "",
-		"/etc/ssh/sshd_config.d/50-cloud-init.conf": "cloud-init, which writes it anew on a new instance",
-		"/usr/etc/ssh/sshd_config":                  "the distribution (vendor files under /usr)",
-		"/etc/ssh/linked.conf":                      "the distribution (vendor files under /usr)", // through its link
+		"/etc/ssh/ssh_config":                                 "the openssh-client package",
+		"/etc/ssh/sshd_config":                                "the openssh-server package",
+		"/etc/ssh/sshd_config.d/10-x.conf":                    "",
+		"/etc/ssh/sshd_config.d/00-sshconverge.conf":          "",
+		"/etc/ssh/sshd_config.d/50-cloud-init.conf":           "cloud-init, which writes it anew on a new instance",
+		"/usr/etc/ssh/sshd_config":                            "the distribution (vendor files under /usr)",
+		"/etc/ssh/linked.conf":                                "the distribution (vendor files under /usr)", // through its link
 		"/etc/crypto-policies/back-ends/opensshserver.config": "crypto-policies (policy FUTURE), which update-crypto-policies rewrites",
 	} {
 		if got := o.Owner(p); got != want {
