@@ -33,6 +33,7 @@ type convergeArgs struct {
 	splay                 time.Duration
 	insecureDesired       bool
 	editForeign           bool
+	opensshVersion        string
 	metricsFile           string
 }
 
@@ -62,6 +63,7 @@ func convergeFlags(a *convergeArgs) *flag.FlagSet {
 	fs.StringVar(&a.lock, "lock", "/run/sshconverge.lock", "lock file under --root")
 	fs.DurationVar(&a.lockTimeout, "lock-timeout", time.Minute, "how long to wait for another run's lock")
 	fs.DurationVar(&a.splay, "splay", 0, "sleep a random time up to this long before starting (SIGTERM interrupts it)")
+	fs.StringVar(&a.opensshVersion, "openssh-version", "", "the OpenSSH version the configuration is for (default: what the root's sshd -V says)")
 	fs.BoolVar(&a.editForeign, "edit-foreign-files", false, "edit files packages or cloud-init own in place, even when the agent's drop-in could set the value")
 	fs.BoolVar(&a.insecureDesired, "insecure-desired", false, "accept a desired-state file that others than root could change (warns)")
 	fs.StringVar(&a.metricsFile, "metrics-file", "", "write Prometheus text metrics here (under --root), e.g. for node_exporter's textfile collector")
@@ -98,6 +100,7 @@ type showArgs struct {
 	conn    files.Conn
 	host    string
 	spec    string // -C as given
+	version string // --openssh-version
 }
 
 // showFlags defines show's flags on a new FlagSet that fills a.
@@ -106,6 +109,7 @@ func showFlags(a *showArgs) *flag.FlagSet {
 	fs.StringVar(&a.root, "root", "/", "filesystem root for every path")
 	fs.StringVar(&a.format, "format", "text", "text or json")
 	fs.StringVar(&a.spec, "C", "", "sshd connection criteria: user=U,host=H,addr=A,laddr=L,lport=P,rdomain=R")
+	fs.StringVar(&a.version, "openssh-version", "", "the OpenSSH version the configuration is for (default: what the root's sshd -V says)")
 	return fs
 }
 

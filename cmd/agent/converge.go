@@ -33,6 +33,7 @@ type converge struct {
 	root    *files.Root
 	fs      *reconcile.FS
 	sshd    *reconcile.SSHD // nil when the desired state has no sshd side
+	version string          // the OpenSSH version configured ("" unknown)
 	state   *reconcile.State
 	plan    *reconcile.Plan
 	pending bool // a reload is due (as recorded before the run, then after it)
@@ -78,6 +79,7 @@ func (c *converge) execute(ctx context.Context) error {
 	if err := c.prepare(); err != nil {
 		return err
 	}
+	c.detectVersion(ctx)
 	if !c.args.check {
 		release, err := c.lock(ctx)
 		if err != nil {
@@ -116,6 +118,22 @@ func (c *converge) lock(ctx context.Context) (func(), error) {
 	}, nil
 }
 
+// detectVersion learns which OpenSSH the root has: --openssh-version, or
+// its sshd -V.
+func (c *converge) detectVersion(ctx context.Context) {
+	c.version = c.args.opensshVersion
+	if c.version != "" {
+		return
+	}
+	v, err := reconcile.RootSSHD(c.root, c.args.sshd).Version(ctx)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("the OpenSSH version is unknown; say it with --openssh-version")
+		return
+	}
+	c.version = v
+	c.log = c.log.With().Str("openssh", v).Logger()
+}
+
 // findSSHD finds the sshd serving the configuration (when the desired
 // state has an sshd side).
 func (c *converge) findSSHD() error {
@@ -124,7 +142,7 @@ func (c *converge) findSSHD() error {
 	}
 	var err error
 	c.sshd, err = reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: c.plan.ServerConfig, PidFile: c.pidFile(),
-		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, Log: c.log})
+		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, ListenChanged: c.plan.ListenChanged(), Log: c.log})
 	return err
 }
 
@@ -272,7 +290,7 @@ func (c *converge) logChanges(applyErr error) {
 // report prints the run as text (nothing when it failed before planning)
 // or as one JSON document (always).
 func (c *converge) report(w io.Writer, runErr error) error {
-	o := reconcile.Outcome{Check: c.args.check, Plan: c.plan, Apply: c.result, SSHD: c.sshd, Pending: c.pending, Err: runErr}
+	o := reconcile.Outcome{Check: c.args.check, Plan: c.plan, Apply: c.result, SSHD: c.sshd, Pending: c.pending, OpenSSH: c.version, Err: runErr}
 	if c.args.format != "json" {
 		return o.WriteText(w, c.args.diff)
 	}

@@ -56,9 +56,14 @@ func (c *converge) keyMetrics(b *strings.Builder, mode string) {
 	}
 }
 
-// opensshVersion is the OpenSSH version the run configured, "unknown"
-// until it is known.
-func (c *converge) opensshVersion() string { return "unknown" }
+// opensshVersion is the OpenSSH version the run configured, or
+// "unknown".
+func (c *converge) opensshVersion() string {
+	if c.version == "" {
+		return "unknown"
+	}
+	return c.version
+}
 
 func boolValue(b bool) float64 {
 	if b {

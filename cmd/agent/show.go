@@ -41,7 +41,10 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if a.format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"config": a.dialect.String(), "values": out})
+		return enc.Encode(map[string]any{"config": a.dialect.String(), "openssh_version": a.version, "values": out})
+	}
+	if a.version != "" {
+		fmt.Fprintf(stdout, "# OpenSSH %s\n", a.version)
 	}
 	return writeShown(stdout, eff, out)
 }
@@ -49,10 +52,13 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // effective loads the configuration and evaluates it for the connection
 // or host asked for, printing warnings on stderr. sshd's own check of the
 // configuration must pass too.
-func (a showArgs) effective(ctx context.Context, stderr io.Writer) (*files.Effective, error) {
+func (a *showArgs) effective(ctx context.Context, stderr io.Writer) (*files.Effective, error) {
 	root, err := files.NewRoot(a.root)
 	if err != nil {
 		return nil, err
+	}
+	if a.version == "" {
+		a.version, _ = reconcile.RootSSHD(root, "").Version(ctx) // unknown when it fails
 	}
 	main := files.SSHDir + "/sshd_config"
 	if a.dialect == files.Client {

@@ -24,8 +24,10 @@ type System interface {
 	Write(ctx context.Context, f FileChange) error
 	// Reload makes sshd re-read its configuration and waits until it
 	// serves again, or says why it did not (no sshd runs; reloading is
-	// left to the caller). ErrNoDaemon: none was found to reload.
+	// left to the caller). ErrNoDaemon: none was found to reload. Did
+	// says what it did, in words ("" when there is nothing to add).
 	Reload(ctx context.Context) (ReloadOutcome, error)
+	Did() string
 	// Restore puts back the original content of the files written (the
 	// last first; new files are removed) and starts sshd again if a
 	// reload took it down.
@@ -169,6 +171,9 @@ func (tx *transaction) reload(ctx context.Context) error {
 	default:
 		tx.res.Reloaded = true
 		tx.log.Info().Msg("sshd reloaded")
+	}
+	if did := tx.sys.Did(); did != "" {
+		tx.log.Info().Str("did", did).Msg("reload")
 	}
 	return tx.setPending(false)
 }

@@ -82,6 +82,8 @@ func (f *fakeSystem) Reload(context.Context) (ReloadOutcome, error) {
 	return Reloaded, f.reload
 }
 
+func (f *fakeSystem) Did() string { return "" }
+
 func (f *fakeSystem) Restore(_ context.Context, written []FileChange) error {
 	var errs []error
 	for i := len(written) - 1; i >= 0; i-- {

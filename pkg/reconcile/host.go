@@ -47,6 +47,14 @@ func (h *Host) Reload(ctx context.Context) (ReloadOutcome, error) {
 	return h.SSHD.Reload(ctx)
 }
 
+// Did says what the last reload did.
+func (h *Host) Did() string {
+	if h.SSHD == nil {
+		return ""
+	}
+	return h.SSHD.Did
+}
+
 // Restore puts back the files written, the last first, and starts sshd
 // again if a reload took it down.
 func (h *Host) Restore(ctx context.Context, written []FileChange) error {

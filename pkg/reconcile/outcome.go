@@ -27,6 +27,8 @@ type Outcome struct {
 	SSHD *SSHD
 	// Pending is true when a reload is due after the run.
 	Pending bool
+	// OpenSSH is the version of the OpenSSH configured ("" unknown).
+	OpenSSH string
 	// Err is the run's error.
 	Err error
 }
@@ -63,7 +65,10 @@ type Report struct {
 	Mode          string    `json:"mode"`
 	Root          string    `json:"root"`
 	Desired       string    `json:"desired"`
-	InSync        bool      `json:"in_sync"`
+	// OpenSSH is the version of the OpenSSH the run configured, from its
+	// sshd -V (or --openssh-version); "" when unknown.
+	OpenSSH string `json:"openssh_version,omitempty"`
+	InSync  bool   `json:"in_sync"`
 	// ReloadPending is true when sshd's configuration changed and sshd
 	// has not read it since.
 	ReloadPending bool           `json:"reload_pending"`
@@ -118,6 +123,8 @@ type ReportSSHD struct {
 	Found  string        `json:"found,omitempty"`
 	Mode   ReloadMode    `json:"reload_mode"`
 	Reload ReloadOutcome `json:"reload,omitempty"`
+	// Did says what the reload did, in words (e.g. a socket restart).
+	Did string `json:"did,omitempty"`
 }
 
 // ReportError is a failed run's error: its message, and the positioned
@@ -139,7 +146,7 @@ type ReportPosition struct {
 // when withDiff is set.
 func (o Outcome) Report(host, root, desiredFile string, now time.Time, withDiff bool) Report {
 	r := Report{SchemaVersion: ReportSchemaVersion, Host: host, Time: now.UTC(), Mode: o.Mode(), Root: root,
-		Desired: desiredFile, InSync: o.InSync(), ReloadPending: o.Pending, Results: []ReportResult{},
+		Desired: desiredFile, OpenSSH: o.OpenSSH, InSync: o.InSync(), ReloadPending: o.Pending, Results: []ReportResult{},
 		Written: o.Apply.Written, SSHD: o.reportSSHD(), Error: reportError(o.Err)}
 	if o.Apply.Restored {
 		r.Restored = o.Apply.Written
@@ -171,7 +178,7 @@ func (o Outcome) reportSSHD() *ReportSSHD {
 	if o.SSHD == nil {
 		return nil
 	}
-	r := &ReportSSHD{Mode: o.SSHD.Mode, Reload: o.Apply.Reload, Found: o.SSHD.Found}
+	r := &ReportSSHD{Mode: o.SSHD.Mode, Reload: o.Apply.Reload, Found: o.SSHD.Found, Did: o.SSHD.Did}
 	if l := o.SSHD.Listener; l != nil {
 		r.PID, r.Exe, r.Args = l.PID, l.Exe, l.Args
 	}
@@ -225,8 +232,12 @@ func (o Outcome) sshdLine() string {
 	if o.Check || o.SSHD == nil || o.Apply.Reload == 0 {
 		return ""
 	}
+	line := fmt.Sprintf("sshd: %s", o.Apply.Reload)
 	if l := o.SSHD.Listener; l != nil {
-		return fmt.Sprintf("sshd: %s (pid %d, found through %s)", o.Apply.Reload, l.PID, o.SSHD.Found)
+		line += fmt.Sprintf(" (pid %d, found through %s)", l.PID, o.SSHD.Found)
 	}
-	return fmt.Sprintf("sshd: %s", o.Apply.Reload)
+	if o.SSHD.Did != "" {
+		line += ": " + o.SSHD.Did
+	}
+	return line
 }

@@ -234,6 +234,17 @@ func (p *Plan) Mismatches() []*Change {
 	return out
 }
 
+// ListenChanged reports whether the plan changes sshd's Port or
+// ListenAddress (a socket-activated sshd then needs its socket restarted).
+func (p *Plan) ListenChanged() bool {
+	for _, c := range p.Changes {
+		if c.Side == Server && c.Status == Changed && (c.Keyword == "Port" || c.Keyword == "ListenAddress") {
+			return true
+		}
+	}
+	return false
+}
+
 // ServerChanged reports whether the plan writes a file of sshd's
 // configuration.
 func (p *Plan) ServerChanged() bool {

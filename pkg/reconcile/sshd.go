@@ -68,6 +68,10 @@ type SSHDOptions struct {
 	// HostKeys are the host key files the configuration names; when none
 	// exists, validation uses an ephemeral key.
 	HostKeys []string
+	// ListenChanged is true when the change touches Port or
+	// ListenAddress (with socket activation, the socket must be
+	// restarted).
+	ListenChanged bool
 	// Tools are the external commands' paths (DefaultTools when zero).
 	Tools Tools
 	// Log receives progress.
@@ -82,8 +86,12 @@ type SSHD struct {
 	// it was found.
 	Listener *Listener
 	Found    string
-	// Unit is the systemd unit (systemd mode).
-	Unit string
+	// Unit is the systemd unit (systemd mode); Socket is the socket unit
+	// that starts it when sshd is socket-activated (Ubuntu 22.10 and
+	// later), "" otherwise.
+	Unit, Socket string
+	// Did says what the last reload did, in words.
+	Did string
 	// Timeout bounds the wait for sshd to serve again.
 	Timeout time.Duration
 
@@ -154,7 +162,7 @@ func (s *SSHD) findUnit() {
 		s.Unit = "sshd.service"
 	}
 	if out, _ := output(command(context.Background(), s.Tools.Systemctl, "is-active", "ssh.socket")); strings.TrimSpace(out) == "active" {
-		s.Log.Warn().Msg("sshd runs socket-activated (ssh.socket): a reload does not apply Port or ListenAddress changes; those need systemctl daemon-reload and a restart of ssh.socket")
+		s.Socket = "ssh.socket"
 	}
 }
 
@@ -298,6 +306,9 @@ func (s *SSHD) Reload(ctx context.Context) (ReloadOutcome, error) {
 	case s.Mode == ReloadSignal && s.Listener == nil:
 		return 0, fmt.Errorf("%w: the pid file %s names none, and no sshd listener reads %s", ErrNoDaemon, s.PidFile, s.Config)
 	}
+	if s.Mode == ReloadSystemd && s.Socket != "" {
+		return s.reloadSocket(ctx)
+	}
 	if handled, err := s.viaManager(ctx, "reload"); handled {
 		return Reloaded, err
 	}
@@ -307,6 +318,33 @@ func (s *SSHD) Reload(ctx context.Context) (ReloadOutcome, error) {
 	}
 	s.Log.Info().Int("pid", pid).Msg("sent SIGHUP to sshd")
 	return Reloaded, s.waitListening(ctx, s.Listener)
+}
+
+// reloadSocket does what a socket-activated sshd needs: Port and
+// ListenAddress live in the socket unit (the generator writes them there),
+// so a change of them needs daemon-reload and a restart of the socket;
+// anything else a reload of the service, if it runs (else the next
+// connection starts it with the new configuration).
+func (s *SSHD) reloadSocket(ctx context.Context) (ReloadOutcome, error) {
+	run := func(args ...string) error {
+		if _, err := output(command(ctx, s.Tools.Systemctl, args...)); err != nil {
+			return fmt.Errorf("systemctl %s: %w", strings.Join(args, " "), err)
+		}
+		return nil
+	}
+	if s.ListenChanged {
+		s.Did = "daemon-reload and a restart of " + s.Socket + " (Port or ListenAddress changed)"
+		return Reloaded, errors.Join(run("daemon-reload"), run("restart", s.Socket))
+	}
+	if out, _ := output(command(ctx, s.Tools.Systemctl, "is-active", s.Unit)); strings.TrimSpace(out) != "active" {
+		s.Did = s.Unit + " is not running: the next connection through " + s.Socket + " starts it with the new configuration"
+		return NotRunning, nil
+	}
+	s.Did = "systemctl reload " + s.Unit
+	if err := run("reload", s.Unit); err != nil {
+		return Reloaded, err
+	}
+	return Reloaded, s.waitActive(ctx)
 }
 
 // pidFileStamp identifies the pid file's current version (sshd removes it

@@ -139,3 +139,56 @@ func TestDaemonArgs(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestSocketActivation: with ssh.socket active (Ubuntu 22.10 and later),
+// a change of Port or ListenAddress needs daemon-reload and a restart of
+// the socket; another change a reload of the service when it runs, and
+// nothing when it does not (the next connection starts it). Each says so.
+func TestSocketActivation(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		listen  bool
+		service string
+		outcome ReloadOutcome
+		calls   string // after the unit lookup
+		did     string
+	}{
+		{"Port changed", true, "active", Reloaded, "daemon-reload\nrestart ssh.socket\n", "daemon-reload and a restart of ssh.socket (Port or ListenAddress changed)"},
+		{"other change, service running", false, "active", Reloaded, "is-active ssh.service\nreload ssh.service\nis-active ssh.service\n", "systemctl reload ssh.service"},
+		{"other change, service idle", false, "inactive", NotRunning, "is-active ssh.service\n", "ssh.service is not running: the next connection through ssh.socket starts it with the new configuration"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			log := filepath.Join(dir, "calls")
+			script := `#!/bin/sh
+echo "$*" >> ` + log + `
+case "$*" in
+  "show -p LoadState --value ssh.service") echo loaded ;;
+  "is-active ssh.socket") echo active ;;
+  "is-active ssh.service") echo ` + tt.service + ` ;;
+esac
+`
+			if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tools := DefaultTools()
+			tools.Systemctl = filepath.Join(dir, "systemctl")
+			root, _ := files.NewRoot(t.TempDir())
+			s, err := FindSSHD(SSHDOptions{Root: root, PidFile: "/run/sshd.pid", Mode: ReloadSystemd, Tools: tools, ListenChanged: tt.listen, Log: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Socket != "ssh.socket" {
+				t.Fatalf("socket %q", s.Socket)
+			}
+			outcome, err := s.Reload(context.Background())
+			if err != nil || outcome != tt.outcome || s.Did != tt.did {
+				t.Fatalf("%v %v %q", outcome, err, s.Did)
+			}
+			b, _ := os.ReadFile(log)
+			if got := strings.TrimPrefix(string(b), "show -p LoadState --value ssh.service\nis-active ssh.socket\n"); got != tt.calls {
+				t.Errorf("systemctl calls:\n%s\nwant:\n%s", got, tt.calls)
+			}
+		})
+	}
+}

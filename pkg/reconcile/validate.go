@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
+
+	"github.com/sshconverge/agent/pkg/files"
 )
 
 // hostKeyName is the ephemeral host key's name in the view's scratch
@@ -49,6 +52,11 @@ func (s *SSHD) Run(ctx context.Context, staged []FileChange, args ...string) (st
 	defer st.close()
 	v.spec.Binds = append(v.spec.Binds, st.binds...)
 	v.fds = append(v.fds, st.fds...)
+	if !v.daemon {
+		if err := s.ephemeralHostKey(v); err != nil {
+			return "", err
+		}
+	}
 	if err := v.chooseScratch(); err != nil {
 		return "", err
 	}
@@ -144,9 +152,6 @@ func (s *SSHD) view() (*view, error) {
 		}
 	}
 	v.spec.Argv = append([]string{bin}, s.configArgs(v)...)
-	if err := s.ephemeralHostKey(v); err != nil {
-		return nil, err
-	}
 	return v, nil
 }
 
@@ -293,11 +298,11 @@ func (s *SSHD) makeHostKey() (*os.File, error) {
 	return os.Open(p)
 }
 
-// runView executes sshd in the view and returns its standard output.
-func (s *SSHD) runView(ctx context.Context, v *view) (string, error) {
+// viewCmd returns the command that runs v's argv in the view.
+func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, error) {
 	spec, err := json.Marshal(v.spec)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	cmd := command(ctx, "/proc/self/exe", viewHelperArg, string(spec))
 	cmd.Args[0] = "sshconverge-view"
@@ -306,6 +311,55 @@ func (s *SSHD) runView(ctx context.Context, v *view) (string, error) {
 		cmd = command(ctx, s.Tools.Nsenter, "--mount=/proc/self/fd/3", "--", "/proc/self/fd/4", "--mount", "--propagation", "private", "--", "/proc/self/fd/5", viewHelperArg, string(spec))
 	}
 	cmd.ExtraFiles = v.fds
+	return cmd, nil
+}
+
+// sshdVersionRE finds the version sshd -V prints (8.4, which has no -V,
+// prints it first in its usage).
+var sshdVersionRE = regexp.MustCompile(`OpenSSH_(\d+\.\d+(?:p\d+)?)`)
+
+// Version returns the OpenSSH version of the sshd that reads the
+// configuration: the running daemon's binary, or the one the view would
+// check with (the root's own), e.g. "9.2" or "10.0p2", from sshd -V.
+func (s *SSHD) Version(ctx context.Context) (string, error) {
+	v, err := s.view()
+	if err != nil {
+		return "", err
+	}
+	defer v.close()
+	var cmd *exec.Cmd
+	if v.daemon || v.spec.Chroot != "" {
+		v.spec.Argv, v.spec.Binds = []string{v.spec.Argv[0], "-V"}, nil
+		if err := v.chooseScratch(); err != nil {
+			return "", err
+		}
+		if cmd, err = s.viewCmd(ctx, v); err != nil {
+			return "", err
+		}
+	} else {
+		cmd = command(ctx, v.spec.Argv[0], "-V") // it reads no configuration
+	}
+	out, _ := cmd.CombinedOutput() // 8.4 exits 1 after its usage
+	m := sshdVersionRE.FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("sshd -V says no version: %s", strings.TrimSpace(string(out)))
+	}
+	return string(m[1]), nil
+}
+
+// RootSSHD returns the sshd a root has (its own binary, or binary), with
+// no running daemon: for asking its version before the configuration is
+// read.
+func RootSSHD(root *files.Root, binary string) *SSHD {
+	return &SSHD{SSHDOptions: SSHDOptions{Root: root, Binary: binary, Tools: DefaultTools()}}
+}
+
+// runView executes sshd in the view and returns its standard output.
+func (s *SSHD) runView(ctx context.Context, v *view) (string, error) {
+	cmd, err := s.viewCmd(ctx, v)
+	if err != nil {
+		return "", err
+	}
 	out, err := output(cmd)
 	switch {
 	case err == nil:
