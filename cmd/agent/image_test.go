@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sshconverge/agent/pkg/files/opensshtest"
+)
+
+// imageRoot returns a writable copy of the cached Debian chroot whose
+// OpenSSH is version (an overlay over it, unmounted when the test ends):
+// a root with an sshd of its own, as a mounted disk image is.
+func imageRoot(t *testing.T, version string) string {
+	t.Helper()
+	var lower string
+	for _, in := range opensshtest.Installs(t) {
+		if in.Version == version && in.Root != "" {
+			lower = in.Root
+		}
+	}
+	if lower == "" {
+		opensshtest.Unavailable(t, "no chroot with OpenSSH %s; run .ci/setup.d/30-openssh-chroots.sh", version)
+	}
+	dir := t.TempDir()
+	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "work"), filepath.Join(dir, "root")
+	for _, d := range []string{upper, work, merged} {
+		must(t, os.Mkdir(d, 0o755))
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work)
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		opensshtest.Unavailable(t, "overlayfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	return merged
+}
+
+// TestImageValidatedWithItsOwnSSHD: a root with its own sshd (OpenSSH
+// 10.0p2 here, not the host's 9.2) is checked with that sshd, chrooted
+// into it, so a file it includes from outside /etc/ssh is read from the
+// root: a crypto-policies back-end naming a cipher that does not exist is
+// refused, nothing is written; fixed, the apply converges, and the report
+// names the root's OpenSSH version.
+func TestImageValidatedWithItsOwnSSHD(t *testing.T) {
+	if os.Geteuid() != 0 {
+		opensshtest.Unavailable(t, "needs root to mount an overlay")
+	}
+	root := imageRoot(t, "10.0p2")
+	writeFiles(t, root, map[string]string{
+		"etc/ssh/sshd_config.d/50-crypto.conf":               "Include /etc/crypto-policies/back-ends/opensshserver.config\n",
+		"etc/crypto-policies/back-ends/opensshserver.config": "Ciphers bogus-cipher@example.com\n",
+	})
+	desired := filepath.Join(t.TempDir(), "d.yaml")
+	must(t, os.WriteFile(desired, []byte("version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n"), 0o644))
+	before := mustRead(t, filepath.Join(root, "etc/ssh/sshd_config"))
+	code, stdout, stderr := runAgent(t, "--reload", "none", "--root", root, desired)
+	if code != exitError || !strings.Contains(stderr, "sshd rejects the new configuration") || !strings.Contains(stderr, "bogus-cipher@example.com") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/ssh/sshd_config.d/00-sshconverge.conf")); !os.IsNotExist(err) || mustRead(t, filepath.Join(root, "etc/ssh/sshd_config")) != before {
+		t.Fatalf("a file was written: %v", err)
+	}
+	writeFiles(t, root, map[string]string{"etc/crypto-policies/back-ends/opensshserver.config": "Ciphers aes256-gcm@openssh.com\n"})
+	code, stdout, stderr = runAgent(t, "--reload", "none", "--format", "json", "--root", root, desired)
+	if code != exitOK || !strings.Contains(stdout, `"openssh_version": "10.0p2"`) {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// runAgent runs the agent with args and returns its exit code and output.
+func runAgent(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
