@@ -37,7 +37,11 @@ func imageRoot(t *testing.T, version string) string {
 	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
 		opensshtest.Unavailable(t, "overlayfs: %v", err)
 	}
-	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	t.Cleanup(func() {
+		if err := unix.Unmount(merged, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmounting the overlay: %v", err)
+		}
+	})
 	return merged
 }
 
