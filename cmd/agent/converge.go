@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -281,7 +283,7 @@ func (c *converge) logChanges(applyErr error) {
 		if len(ch.Edits) > 0 {
 			file = ch.Edits[0].File
 		}
-		ev.Stringer("side", ch.Side).Stringer("scope", ch.Scope).Str("key", ch.Keyword).Str("file", file).
+		ev.Stringer("side", ch.Side).Stringer("scope", ch.Scope).Str("keyword", ch.Keyword).Str("file", file).
 			Strs("old", ch.Effective).Strs("new", ch.Desired).Str("origin", ch.Origin).
 			Stringer("action", ch.Action).Msg(msg)
 	}
@@ -325,14 +327,26 @@ func (c *converge) exitCode(runErr error) int {
 }
 
 // newLogger returns a zerolog logger on w: a human console on a terminal,
-// JSON lines otherwise.
+// JSON lines otherwise (one per event, for journald or syslog), each with
+// the host and the run's id, so that a log pipeline can pick one run of
+// one host out of a fleet's.
 func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			w = zerolog.ConsoleWriter{Out: f, TimeFormat: time.TimeOnly}
 		}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	host, _ := os.Hostname()
+	return zerolog.New(w).Level(level).With().Timestamp().Str("host", host).Str("run", runID()).Logger()
+}
+
+// runID is a random identifier of this run.
+func runID() string {
+	var b [6]byte
+	if _, err := cryptorand.Read(b[:]); err != nil {
+		return "unknown"
+	}
+	return hex.EncodeToString(b[:])
 }
 
 func runValidate(args []string, stdout io.Writer) error {

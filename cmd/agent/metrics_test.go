@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +159,40 @@ func TestHelp(t *testing.T) {
 	out.Reset()
 	if code := Run(context.Background(), []string{"--version"}, &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "sshconverge ") {
 		t.Errorf("--version: exit %d %q", code, out.String())
+	}
+}
+
+// TestLogFields: not on a terminal, each log event is one JSON line with
+// the fields a log pipeline filters on: host, run id, keyword, file,
+// action.
+func TestLogFields(t *testing.T) {
+	root := writeRoot(t, map[string]string{"etc/ssh/sshd_config": "ClientAliveInterval 120\n"})
+	d := filepath.Join(t.TempDir(), "d.yaml")
+	must(t, os.WriteFile(d, []byte("version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n"), 0o644))
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), []string{"--reload", "none", "--root", root, d}, &out, &errb); code != exitOK {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	host, _ := os.Hostname()
+	runs := map[string]bool{}
+	var changed map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not one JSON object per line: %q", line)
+		}
+		if ev["host"] != host {
+			t.Errorf("event without the host: %s", line)
+		}
+		runs[fmt.Sprint(ev["run"])] = true
+		if ev["message"] == "changed" {
+			changed = ev
+		}
+	}
+	if len(runs) != 1 || runs["<nil>"] {
+		t.Errorf("run ids %v, want one", runs)
+	}
+	if changed == nil || changed["keyword"] != "ClientAliveInterval" || changed["file"] != "/etc/ssh/sshd_config" || changed["action"] != "update" {
+		t.Errorf("changed event %v", changed)
 	}
 }

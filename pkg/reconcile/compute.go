@@ -228,7 +228,7 @@ func (sp *sidePlan) overrides() error {
 			if !ov.Differs || ov.Desired {
 				continue // the same, or what the desired state asks for that block
 			}
-			sp.opts.Log.Warn().Str("key", c.Keyword).Str("match", ov.Criteria).Str("origin", ov.Origin).Strs("value", ov.Value).
+			sp.opts.Log.Warn().Str("keyword", c.Keyword).Str("match", ov.Criteria).Str("origin", ov.Origin).Strs("value", ov.Value).
 				Msg("a Match block overrides the desired global value for the connections it selects")
 			if sp.everywhere(c.Keyword) {
 				sp.removeOverride(c, o, i)
@@ -313,7 +313,7 @@ func (sp *sidePlan) edit() error {
 			return err
 		}
 		c.Note = sp.ownerNote(c)
-		sp.opts.Log.Debug().Stringer("side", c.Side).Stringer("scope", c.Scope).Str("key", c.Keyword).
+		sp.opts.Log.Debug().Stringer("side", c.Side).Stringer("scope", c.Scope).Str("keyword", c.Keyword).
 			Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
 			Stringer("action", c.Action).Stringer("status", c.Status).Msg("planned")
 	}
