@@ -854,16 +854,21 @@ func (g *gen) clientBody(f *file, depth, nGlobal, nBlocks int, hostStar bool) {
 		}
 	}
 	if hostStar {
-		g.filler(f)
-		f.lines = append(f.lines, g.line(g.caseMangle("Host"), []string{"*"}, false))
-		for range 1 + g.r.IntN(4) {
-			if g.pct(30) {
-				f.lines = append(f.lines, g.line("    SendEnv", []string{"LANG", "LC_*"}, false))
-				g.set["SendEnv"] = true
-				continue
-			}
-			g.directive(f, anyKW)
+		g.hostStar(f, anyKW)
+	}
+}
+
+// hostStar writes a final Debian-like `Host *` block.
+func (g *gen) hostStar(f *file, anyKW func(kw) bool) {
+	g.filler(f)
+	f.lines = append(f.lines, g.line(g.caseMangle("Host"), []string{"*"}, false))
+	for range 1 + g.r.IntN(4) {
+		if g.pct(30) {
+			f.lines = append(f.lines, g.line("    SendEnv", []string{"LANG", "LC_*"}, false))
+			g.set["SendEnv"] = true
+			continue
 		}
+		g.directive(f, anyKW)
 	}
 }
 
