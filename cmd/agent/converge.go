@@ -215,7 +215,14 @@ func (c *converge) prepare() error {
 	}
 	c.root = root
 	c.state = reconcile.OpenState(c.fs, c.args.stateDir)
-	c.desired, err = loadDesired(c.args.desired, c.args.insecureDesired, c.log)
+	accepted := ""
+	switch {
+	case c.args.insecureDesired:
+		accepted = "--insecure-desired"
+	case c.args.check:
+		accepted = "an audit changes nothing"
+	}
+	c.desired, err = loadDesired(c.args.desired, accepted, c.log)
 	return err
 }
 
@@ -353,7 +360,7 @@ func runValidate(args []string, stdout io.Writer) error {
 	if len(args) != 1 || args[0] == "--help" || args[0] == "-h" {
 		return usageError{"validate: name exactly one desired-state file"}
 	}
-	if _, err := loadDesired(args[0], true, zerolog.Nop()); err != nil { // it only reads the file
+	if _, err := loadDesired(args[0], "validate only reads it", zerolog.Nop()); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(stdout, "%s: valid\n", args[0])

@@ -22,8 +22,9 @@ const maxDesiredSize = 4 << 20
 // file is read (a FIFO or a device is refused at once, without waiting on
 // it), of at most maxDesiredSize bytes. Running as root, a file that
 // anyone but root could change is refused (it would own sshd) unless
-// insecure is set, which logs a warning instead.
-func loadDesired(name string, insecure bool, log zerolog.Logger) (*desired.State, error) {
+// accepted says why it is accepted all the same (an audit, which changes
+// nothing; --insecure-desired): then a warning is logged instead.
+func loadDesired(name, accepted string, log zerolog.Logger) (*desired.State, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("desired state: %w", err)
@@ -41,10 +42,10 @@ func loadDesired(name string, insecure bool, log zerolog.Logger) (*desired.State
 	}
 	if os.Geteuid() == 0 {
 		if err := onlyRootCanChange(name, st); err != nil {
-			if !insecure {
+			if accepted == "" {
 				return nil, fmt.Errorf("desired state %s: %v; whoever can change it controls sshd (fix the ownership and modes, or run with --insecure-desired)", name, err)
 			}
-			log.Warn().Str("desired", name).Msgf("insecure desired state: %v (accepted because of --insecure-desired)", err)
+			log.Warn().Str("desired", name).Msgf("insecure desired state: %v (accepted: %s)", err, accepted)
 		}
 	}
 	src, err := io.ReadAll(io.LimitReader(f, maxDesiredSize+1))

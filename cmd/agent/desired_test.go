@@ -24,7 +24,7 @@ func TestDesiredFileTrust(t *testing.T) {
 	must(t, os.WriteFile(desired, []byte("version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n"), 0o644))
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
-		code := Run(context.Background(), append([]string{"--check", "--root", root}, args...), &out, &errb)
+		code := Run(context.Background(), append([]string{"--reload", "none", "--root", root}, args...), &out, &errb)
 		return code, errb.String()
 	}
 	if code, stderr := run(desired); code != exitOK {
@@ -36,6 +36,10 @@ func TestDesiredFileTrust(t *testing.T) {
 	}
 	if code, stderr := run("--insecure-desired", desired); code != exitOK || !strings.Contains(stderr, "insecure desired state") {
 		t.Errorf("--insecure-desired: exit %d %s", code, stderr)
+	}
+	// An audit changes nothing: it warns and goes on.
+	if code, stderr := run("--check", desired); code != exitOK || !strings.Contains(stderr, "insecure desired state") {
+		t.Errorf("--check: exit %d %s", code, stderr)
 	}
 	must(t, os.Chmod(desired, 0o644))
 	must(t, os.Chown(desired, 65534, 65534))
