@@ -75,7 +75,7 @@ func errString(err error) string {
 func desiredSeeds(tb testing.TB) [][]byte {
 	tb.Helper()
 	seeds := [][]byte{[]byte(good), []byte("version: 1\n"), []byte("version: 1\nsshd: {settings: {AllowUsers: [a, \"b c\"], Banner: none}}\n")}
-	filepath.WalkDir(filepath.Join("..", "..", "examples"), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join("..", "..", "examples"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
 			if b, err := os.ReadFile(p); err == nil {
 				seeds = append(seeds, b)
@@ -83,6 +83,9 @@ func desiredSeeds(tb testing.TB) [][]byte {
 		}
 		return nil
 	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	scripts, _ := filepath.Glob(filepath.Join("..", "..", "cmd", "agent", "testdata", "scripts", "*.txtar"))
 	for _, p := range scripts {
 		ar, err := txtar.ParseFile(p)
