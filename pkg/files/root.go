@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -18,8 +19,16 @@ import (
 // code serves "/", a mounted disk image and a test tree. Symbolic links are
 // followed inside the root (an absolute target restarts at the root, ".."
 // stops at it), so no path resolves outside it.
+//
+// A Root remembers the directories it has seen (never a link, never a file
+// that may yet appear), so a load of thousands of drop-ins costs one lstat
+// per file, not one per path component.
 type Root struct {
 	dir string
+
+	mu     sync.Mutex
+	dirs   map[string]bool // configuration paths seen to be real directories
+	osRoot *os.Root        // opened on the first read
 }
 
 // maxSymlinks bounds symbolic-link resolution, as the kernel's ELOOP does.
@@ -38,7 +47,35 @@ func NewRoot(dir string) (*Root, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("root %s: not a directory", dir)
 	}
-	return &Root{dir: abs}, nil
+	return &Root{dir: abs, dirs: map[string]bool{}}, nil
+}
+
+// knownDir reports whether the configuration path p was seen to be a
+// directory (not a link).
+func (r *Root) knownDir(p string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dirs[p]
+}
+
+func (r *Root) sawDir(p string) {
+	r.mu.Lock()
+	r.dirs[p] = true
+	r.mu.Unlock()
+}
+
+// open returns the os.Root of the directory, opened once.
+func (r *Root) open() (*os.Root, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.osRoot == nil {
+		root, err := os.OpenRoot(r.dir)
+		if err != nil {
+			return nil, err
+		}
+		r.osRoot = root
+	}
+	return r.osRoot, nil
 }
 
 // Dir returns the host directory the root stands for.
@@ -72,7 +109,14 @@ func (r *Root) Resolve(name string) (string, error) {
 			continue
 		}
 		cur := "/" + path.Join(append(done, comp)...)
+		if r.knownDir(cur) {
+			done = append(done, comp)
+			continue
+		}
 		st, err := os.Lstat(r.HostPath(cur))
+		if err == nil && st.IsDir() {
+			r.sawDir(cur)
+		}
 		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
 			done = append(done, comp)
 			if err != nil {
@@ -108,11 +152,10 @@ func (r *Root) ReadFile(name string) ([]byte, error) {
 	if rel == "" {
 		rel = "."
 	}
-	root, err := os.OpenRoot(r.dir)
+	root, err := r.open()
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
 	// O_NONBLOCK: opening a FIFO must not wait for a writer.
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
@@ -182,6 +225,7 @@ func (r *Root) Glob(pattern string) ([]string, error) {
 		return nil, fmt.Errorf("%s: not an absolute path", pattern)
 	}
 	matches := []string{"/"}
+	literalLast := true // the last component had no wildcard: its matches are unchecked
 	for _, comp := range strings.Split(strings.Trim(pattern, "/"), "/") {
 		if comp == "" {
 			continue
@@ -194,12 +238,15 @@ func (r *Root) Glob(pattern string) ([]string, error) {
 			}
 			next = append(next, found...)
 		}
-		matches = next
+		matches, literalLast = next, !hasMeta(comp)
 	}
-	// Literal components were taken on trust: keep what exists.
+	// Literal components were taken on trust: keep what exists. (A match
+	// of a wildcard was listed by its directory: it exists.)
 	out := matches[:0]
 	for _, m := range matches {
-		if _, err := r.Stat(m); err == nil {
+		if !literalLast {
+			out = append(out, m)
+		} else if _, err := r.Stat(m); err == nil {
 			out = append(out, m)
 		}
 	}
