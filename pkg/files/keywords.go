@@ -1,8 +1,6 @@
 package files
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -115,9 +113,14 @@ const (
 	Unsupported
 )
 
-// Keyword describes one configuration keyword of one dialect.
+// Keyword describes one configuration keyword of one dialect, as one
+// OpenSSH release (the catalogue's, see Catalogue.Version) knows it.
+// Catalogues of different releases hold different *Keyword values: compare
+// keywords of one catalogue, or by Name.
 type Keyword struct {
-	// Name is the canonical spelling, e.g. "ClientAliveInterval".
+	// Name is the canonical spelling, e.g. "ClientAliveInterval": the one
+	// the catalogue's release prints in sshd -T / ssh -G (OpenSSH 8.4
+	// calls PubkeyAcceptedAlgorithms PubkeyAcceptedKeyTypes).
 	Name string
 	// Type is the kind of value the keyword takes.
 	Type Type
@@ -144,46 +147,64 @@ type Keyword struct {
 	InMatch bool
 	// Status says whether OpenSSH honours the keyword.
 	Status Status
-	// Default is the value OpenSSH 9.2 (Debian 12) uses when nothing sets
-	// the keyword, in normal form, as sshd -T / ssh -G print it; nil when
-	// it depends on the host, the user or other settings.
+	// Default is the value the catalogue's release uses when nothing sets
+	// the keyword, in normal form, as sshd -T / ssh -G print it (from the
+	// real binaries of Debian's builds); nil when it depends on the host,
+	// the user or other settings.
 	Default []string
+	// Since is the first OpenSSH release that knows the keyword under any
+	// spelling; zero when every release modelled (8.4 on) does.
+	Since Version
+	// Until is the first release that no longer knows it (removed upstream,
+	// or compiled out of Debian's build); zero when the newest does.
+	Until Version
+
+	// table is the keyword's name in the tables when Name is an older
+	// release's spelling of it ("" otherwise).
+	table string
+	// nameSince is the first release that knows the spelling Name; older
+	// releases know the keyword only by an alias, which they print.
+	nameSince Version
+	// ipqos says how an older release reads IPQoS values.
+	ipqos ipqosRules
+	// matchSince, when set, is the first release that allows the keyword
+	// inside Match (for releases between the ones whose facts are
+	// recorded).
+	matchSince Version
 }
 
-// Catalogue is the set of keywords of one dialect, looked up
-// case-insensitively by canonical name or alias.
+// Catalogue is the set of keywords of one dialect as one OpenSSH release
+// knows them, looked up case-insensitively by canonical name or alias.
+// Catalogues are immutable and shared: one per dialect and version.
 type Catalogue struct {
 	dialect Dialect
+	version Version
 	byName  map[string]*Keyword // lowercase name or alias -> keyword
 	all     []*Keyword
+	// criteria maps the lowercase Match criteria the release accepts to
+	// whether they take an argument.
+	criteria map[string]bool
+	// legacy is true before 8.7: arguments are split by strdelim, not
+	// argv_split (see lexLegacy).
+	legacy bool
+	// vendor maps lowercase distribution keywords the model does not
+	// cover to the distribution that adds them.
+	vendor map[string]string
+	// camel is true when the release's sshd -T / ssh -G print keywords in
+	// CamelCase (sshd from 10.4 on).
+	camel bool
 }
 
-// alias records that an alternative spelling stands for a canonical keyword.
-type alias struct{ name, canonical string }
-
-func newCatalogue(d Dialect, kws []Keyword, aliases []alias, defaults map[string][]string) *Catalogue {
-	c := &Catalogue{dialect: d, byName: make(map[string]*Keyword, len(kws)+len(aliases))}
-	for i := range kws {
-		k := &kws[i]
-		if d == Client {
-			k.InMatch = true
-		}
-		k.Default = defaults[k.Name]
-		c.all = append(c.all, k)
-		c.byName[strings.ToLower(k.Name)] = k
-	}
-	for _, a := range aliases {
-		k, ok := c.byName[strings.ToLower(a.canonical)]
-		if !ok {
-			panic("files: alias " + a.name + " names unknown keyword " + a.canonical)
-		}
-		c.byName[strings.ToLower(a.name)] = k
-	}
-	return c
+// alias records that an alternative spelling stands for a canonical
+// keyword, in the releases since..until (zero: unbounded).
+type alias struct {
+	name, canonical string
+	since, until    Version
 }
 
 // Lookup returns the keyword that name (any case, canonical or alias)
-// stands for, or false if the dialect has no such keyword.
+// stands for, or false if the dialect has no such keyword in the
+// catalogue's release.
 func (c *Catalogue) Lookup(name string) (*Keyword, bool) {
 	var buf [64]byte
 	if len(name) > len(buf) {
@@ -202,17 +223,17 @@ func (c *Catalogue) Lookup(name string) (*Keyword, bool) {
 	return k, ok
 }
 
-// Find is Lookup with an error for an unknown name: "unknown sshd_config
-// keyword "X"", with the nearest known spelling suggested when there is one.
+// Find is Lookup with an error for an unknown name, a *KeywordError: it
+// names the releases that know the spelling when other ones do
+// ("PerSourcePenalties needs OpenSSH 9.8 or later; this host runs
+// 9.2p1"), says so of a distribution keyword the model does not cover, and
+// otherwise reads "unknown sshd_config keyword "X"", with the nearest
+// known spelling suggested when there is one.
 func (c *Catalogue) Find(name string) (*Keyword, error) {
 	if k, ok := c.Lookup(name); ok {
 		return k, nil
 	}
-	msg := fmt.Sprintf("unknown %s keyword %q", c.dialect, name)
-	if s := c.Suggest(name); s != "" {
-		msg += fmt.Sprintf("; did you mean %s?", s)
-	}
-	return nil, errors.New(msg)
+	return nil, c.unknown(name, true)
 }
 
 // Keywords returns every keyword of the catalogue in catalogue order.
@@ -220,6 +241,10 @@ func (c *Catalogue) Keywords() []*Keyword { return c.all }
 
 // Dialect returns the dialect the catalogue describes.
 func (c *Catalogue) Dialect() Dialect { return c.dialect }
+
+// Version returns the OpenSSH release the catalogue describes (never the
+// zero Version).
+func (c *Catalogue) Version() Version { return c.version }
 
 // Suggest returns the known keyword spelling closest to name, or "" when
 // nothing is close enough to be a plausible typo.
@@ -255,16 +280,9 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// CatalogueFor returns the keyword catalogue of dialect d (OpenSSH 9.2 with
-// Debian's patches). The catalogues are immutable and shared.
+// CatalogueFor returns the keyword catalogue of dialect d for
+// DefaultVersion (OpenSSH 9.2 with Debian's patches); v.Catalogue(d) gives
+// another release's. The catalogues are immutable and shared.
 func CatalogueFor(d Dialect) *Catalogue {
-	if d == Client {
-		return clientCatalogue
-	}
-	return serverCatalogue
+	return Version{}.Catalogue(d)
 }
-
-var (
-	serverCatalogue = newCatalogue(Server, serverKeywords(), serverAliases, serverDefaults)
-	clientCatalogue = newCatalogue(Client, clientKeywords(), clientAliases, clientDefaults)
-)

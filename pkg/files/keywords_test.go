@@ -34,7 +34,7 @@ func kwCatalogues() []struct {
 func TestKeywordTablesInvariants(t *testing.T) {
 	wantRaw := map[Dialect][]string{
 		Server: {"AuthorizedKeysCommand", "AuthorizedPrincipalsCommand", "ForceCommand", "VersionAddendum"},
-		Client: {"KnownHostsCommand", "LocalCommand", "ProxyCommand", "RemoteCommand"},
+		Client: {"KnownHostsCommand", "LocalCommand", "ProxyCommand", "RemoteCommand", "VersionAddendum"},
 	}
 	for _, c := range kwCatalogues() {
 		t.Run(c.d.String(), func(t *testing.T) {
@@ -49,6 +49,9 @@ func TestKeywordTablesInvariants(t *testing.T) {
 					t.Errorf("duplicate keyword %s (also %s)", k.Name, prev)
 				}
 				seen[low] = k.Name
+				if !k.Until.IsZero() && !k.Since.before(k.Until) {
+					t.Errorf("%s: Since %s is not before Until %s", k.Name, k.Since, k.Until)
+				}
 				if k.Type == TypeRawLine {
 					raw = append(raw, k.Name)
 				}
@@ -90,20 +93,30 @@ func TestKeywordTablesInvariants(t *testing.T) {
 			if !slices.Equal(raw, wantRaw[c.d]) {
 				t.Errorf("raw-line keywords = %v, want %v", raw, wantRaw[c.d])
 			}
-			for _, a := range c.aliases {
-				low := strings.ToLower(a.name)
-				if prev, dup := seen[low]; dup {
-					t.Errorf("alias %s collides with %s", a.name, prev)
+			// Within every release, each spelling stands for one keyword
+			// and each alias for a keyword that release knows.
+			for _, r := range allReleases() {
+				names := map[string]string{}
+				active := map[string]bool{}
+				for _, k := range c.kws {
+					if known(r, k.Since, k.Until) {
+						active[k.Name] = true
+						if known(r, k.nameSince, Version{}) {
+							names[strings.ToLower(k.Name)] = k.Name
+						}
+					}
 				}
-				seen[low] = a.name
-				if _, ok := seen[strings.ToLower(a.canonical)]; !ok || strings.EqualFold(a.name, a.canonical) {
-					t.Errorf("alias %s names unknown keyword %s", a.name, a.canonical)
-				}
-			}
-			for _, a := range c.aliases {
-				for _, b := range c.aliases {
-					if strings.EqualFold(a.name, b.canonical) {
-						t.Errorf("alias %s targets another alias", b.name)
+				for _, a := range c.aliases {
+					if !known(r, a.since, a.until) {
+						continue
+					}
+					low := strings.ToLower(a.name)
+					if prev, dup := names[low]; dup {
+						t.Errorf("%s: alias %s collides with %s", r, a.name, prev)
+					}
+					names[low] = a.name
+					if !active[a.canonical] || strings.EqualFold(a.name, a.canonical) {
+						t.Errorf("%s: alias %s names %s, which that release does not know", r, a.name, a.canonical)
 					}
 				}
 			}
@@ -462,7 +475,7 @@ func TestKeywordsAgainstOpenSSH(t *testing.T) {
 					kwCheck(t, e, k, kwSample(e.d, k, e.hostKey))
 				})
 			}
-			for _, a := range aliasesOf(e.d) {
+			for _, a := range aliasesOf(cat) {
 				t.Run("alias "+a.name, func(t *testing.T) {
 					t.Parallel()
 					k, _ := cat.Lookup(a.name)
@@ -476,11 +489,29 @@ func TestKeywordsAgainstOpenSSH(t *testing.T) {
 	}
 }
 
-func aliasesOf(d Dialect) []alias {
-	if d == Server {
-		return serverAliases
+// aliasesOf returns the aliases the catalogue's release knows.
+func aliasesOf(c *Catalogue) []alias {
+	var out []alias
+	for _, a := range specOf(c.Dialect()).aliases {
+		if known(c.Version(), a.since, a.until) {
+			out = append(out, a)
+		}
 	}
-	return clientAliases
+	return out
+}
+
+// allReleases returns every release from 8.4 to 10.6.
+func allReleases() []Version {
+	var out []Version
+	for major, last := range map[uint8]uint8{8: 9, 9: 9, 10: 6} {
+		for minor := uint8(0); minor <= last; minor++ {
+			if v := rel(major, minor); !v.before(rel(8, 4)) {
+				out = append(out, v)
+			}
+		}
+	}
+	slices.SortFunc(out, Version.Compare)
+	return out
 }
 
 // kwCheck checks one keyword of e's dialect against the real binary.

@@ -80,7 +80,7 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		}
 		out := make([]string, 2)
 		for i, a := range args {
-			v, err := parseIPQoS(a)
+			v, err := parseIPQoS(k.ipqos, a)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k.Name, err)
 			}
@@ -237,36 +237,72 @@ var ipqosNames = []struct {
 	{"af11", 0x28}, {"af12", 0x30}, {"af13", 0x38}, {"af21", 0x48}, {"af22", 0x50}, {"af23", 0x58},
 	{"af31", 0x68}, {"af32", 0x70}, {"af33", 0x78}, {"af41", 0x88}, {"af42", 0x90}, {"af43", 0x98},
 	{"cs0", 0x00}, {"cs1", 0x20}, {"cs2", 0x40}, {"cs3", 0x60}, {"cs4", 0x80}, {"cs5", 0xa0},
-	{"cs6", 0xc0}, {"cs7", 0xe0}, {"ef", 0xb8}, {"le", 0x04}, {"lowdelay", 0x10},
+	{"cs6", 0xc0}, {"cs7", 0xe0}, {"ef", 0xb8}, {"le", 0x04}, {"va", 0xb0}, {"lowdelay", 0x10},
 	{"throughput", 0x08}, {"reliability", 0x04},
 }
 
+// ipqosRules are the ways a release reads IPQoS values; the zero value is
+// the newest release's.
+type ipqosRules struct {
+	noVA     bool // "va" is no name (before 10.3)
+	tos      bool // lowdelay, throughput and reliability are codes; from Debian's 10.0 on they mean "none" (ignored, the system default applies)
+	cNumbers bool // numbers are C literals, 0x hex and 0 octal (before 9.8); later decimal only
+	le01     bool // "le" is 0x01 (before 8.9)
+}
+
 // parseIPQoS returns an IPQoS value as sshd -T prints it: the table name
-// of its code ("reliability" is "le"), "none", or 0xNN for other codes.
-// Names are case-insensitive; numbers are C literals (0x hex, 0 octal)
-// from 0 to 255.
-func parseIPQoS(s string) (string, error) {
+// of its code ("reliability" is "le" from 8.9 on), "none", or 0xNN for
+// other codes. Names are case-insensitive; numbers run from 0 to 255.
+func parseIPQoS(r ipqosRules, s string) (string, error) {
 	if strings.EqualFold(s, "none") {
 		return "none", nil
 	}
-	code := -1
-	for _, q := range ipqosNames {
-		if strings.EqualFold(s, q.name) {
-			code = q.code
-			break
+	code, named := r.code(s)
+	switch {
+	case named && code < 0:
+		return "none", nil
+	case !named:
+		base := 10
+		if r.cNumbers {
+			base = 0
 		}
-	}
-	if code < 0 {
-		n, err := strconv.ParseInt(s, 0, 32)
+		n, err := strconv.ParseInt(s, base, 32)
 		if err != nil || n < 0 || n > 255 {
 			return "", fmt.Errorf("%q is not a DSCP/ToS name (af11..af43, cs0..cs7, ef, le, lowdelay, throughput, reliability, none) or a number 0-255", s)
 		}
 		code = int(n)
 	}
 	for _, q := range ipqosNames {
-		if q.code == code {
+		if c, _ := r.code(q.name); c == code {
 			return q.name, nil
 		}
 	}
 	return fmt.Sprintf("0x%02x", code), nil
+}
+
+// code returns the code of IPQoS name s in the release (any case), -1 for
+// a name it ignores; named is false when s is no name the release knows.
+func (r ipqosRules) code(s string) (code int, named bool) {
+	for _, q := range ipqosNames {
+		if !strings.EqualFold(s, q.name) || !r.has(q.name) {
+			continue
+		}
+		switch {
+		case r.tosIgnored(q.name):
+			return -1, true
+		case r.le01 && q.name == "le":
+			return 0x01, true
+		}
+		return q.code, true
+	}
+	return 0, false
+}
+
+// has reports whether the release knows the IPQoS name.
+func (r ipqosRules) has(name string) bool { return !r.noVA || name != "va" }
+
+// tosIgnored reports whether the release ignores the IPQoS name, one of
+// the deprecated ToS names (Debian's 10.0 on).
+func (r ipqosRules) tosIgnored(name string) bool {
+	return !r.tos && (name == "lowdelay" || name == "throughput" || name == "reliability")
 }

@@ -494,7 +494,7 @@ func likelyKeywords(t *testing.T, subjects []*factsSubject, committed []Facts) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	nameRE := regexp.MustCompile(`Name:\s*"([A-Za-z0-9]+)"|\{"([A-Za-z0-9]+)",\s*"([A-Za-z0-9]+)"\}`)
+	nameRE := regexp.MustCompile(`Name:\s*"([A-Za-z0-9]+)"|name:\s*"([A-Za-z0-9]+)",\s*canonical:\s*"([A-Za-z0-9]+)"|\{"([A-Za-z0-9]+)",\s*"[A-Za-z ]+"\}`)
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue

@@ -1,0 +1,549 @@
+package files
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// This file builds the catalogue of each OpenSSH release from two sources:
+//
+//   - the hand-written tables (keywords_server.go, keywords_client.go): every
+//     keyword any release from 8.4 on knows, with its value type, how
+//     repeated lines combine, the releases that know it (Since, Until, and
+//     alias ranges) and the ways older releases differed (changes);
+//   - the facts the real binaries of Debian's builds gave
+//     (versions_data.go, generated from testdata/openssh/*.json): for
+//     8.4p1, 9.2p1, 10.0p2, 10.3p1 and 10.6p1, which keywords sshd allows in
+//     Match, which are deprecated or compiled out, and the defaults.
+//
+// A release between two recorded ones takes the facts of the older one
+// (for a keyword that one does not know yet, of the next one that does);
+// the tables' ranges decide which keywords it knows. Tests check that the
+// tables agree exactly with every recorded release.
+//
+// Catalogues are built on first use, one per dialect and version, and
+// cached: an agent run builds one or two (its host's release).
+
+// dialectSpec is the hand-written description of one dialect.
+type dialectSpec struct {
+	keywords func() []Keyword
+	aliases  []alias
+	changes  []versionChange
+	criteria []criterion
+	// omitDefaults are the lowercase keywords whose default depends on
+	// the host, the user or the machine: the catalogue records none.
+	omitDefaults []string
+	vendor       []vendorKeyword
+}
+
+// versionChange is how a keyword differed in releases older than before.
+type versionChange struct {
+	keyword string // canonical name in the tables
+	before  Version
+	apply   func(k *Keyword)
+}
+
+// criterion is a Match criterion and the releases that accept it.
+type criterion struct {
+	name  string // lowercase
+	arg   bool   // takes an argument
+	since Version
+}
+
+// vendorKeyword is a keyword a distribution's patches add that the model
+// does not cover: a file holding it loads (the line is kept as it is and
+// listed in Config.Warnings); a desired state naming it is an error.
+type vendorKeyword struct {
+	name, vendor string
+}
+
+func specOf(d Dialect) *dialectSpec {
+	if d == Client {
+		return &clientSpec
+	}
+	return &serverSpec
+}
+
+// catalogues caches the catalogue of each dialect and version.
+var catalogues struct {
+	mu sync.RWMutex
+	m  map[catKey]*Catalogue
+	// def holds the DefaultVersion catalogues, the most used.
+	defOnce [2]sync.Once
+	def     [2]*Catalogue
+}
+
+type catKey struct {
+	d Dialect
+	v Version
+}
+
+// Catalogue returns the keyword catalogue of dialect d as OpenSSH release
+// v knows it (the zero Version stands for DefaultVersion). Catalogues are
+// built once per dialect and version and shared; they are immutable. A
+// release older than 8.4 gets 8.4's facts, one newer than the newest
+// recorded the newest one's: neither is modelled exactly.
+func (v Version) Catalogue(d Dialect) *Catalogue {
+	if d != Client {
+		d = Server
+	}
+	v = v.orDefault()
+	if v == DefaultVersion() {
+		i := int(d) - 1
+		catalogues.defOnce[i].Do(func() { catalogues.def[i] = buildCatalogue(d, v) })
+		return catalogues.def[i]
+	}
+	key := catKey{d, v}
+	catalogues.mu.RLock()
+	c := catalogues.m[key]
+	catalogues.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	catalogues.mu.Lock()
+	defer catalogues.mu.Unlock()
+	if c = catalogues.m[key]; c == nil {
+		if catalogues.m == nil {
+			catalogues.m = map[catKey]*Catalogue{}
+		}
+		c = buildCatalogue(d, v)
+		catalogues.m[key] = c
+	}
+	return c
+}
+
+// Versions returns the OpenSSH releases whose binaries the catalogue's
+// facts come from (Debian's builds), oldest first: the releases modelled
+// exactly and proven by the differential tests.
+func Versions() []Version {
+	out := make([]Version, len(versionFacts))
+	for i := range versionFacts {
+		out[i] = versionFacts[i].version
+	}
+	return out
+}
+
+// releaseFacts and dialectFacts hold the generated facts of one release;
+// lists are space-separated lowercase keywords, defaults one printed line
+// each.
+type releaseFacts struct {
+	version        Version
+	server, client dialectFacts
+}
+
+type dialectFacts struct {
+	keywords, deprecated, unsupported, inMatch, criteria string
+	camel                                                bool
+	defaults                                             string
+}
+
+// has reports whether the space-separated list holds word.
+func has(list, word string) bool {
+	for list != "" {
+		var w string
+		w, list, _ = strings.Cut(list, " ")
+		if w == word {
+			return true
+		}
+	}
+	return false
+}
+
+func (rf *releaseFacts) dialect(d Dialect) *dialectFacts {
+	if d == Client {
+		return &rf.client
+	}
+	return &rf.server
+}
+
+// floorFacts returns the index of the newest recorded release not newer
+// than v (the oldest when v is older than all).
+func floorFacts(v Version) int {
+	i := 0
+	for j := range versionFacts {
+		if !v.before(versionFacts[j].version) {
+			i = j
+		}
+	}
+	return i
+}
+
+// factsFor returns the facts that describe keyword spelling name
+// (lowercase) for release v: those of the newest recorded release not
+// newer than v when it knows the spelling, else of the next newer one that
+// does, else of the newest older one that does; nil when none does.
+func factsFor(d Dialect, v Version, name string) (*dialectFacts, int) {
+	f := floorFacts(v)
+	if df := versionFacts[f].dialect(d); has(df.keywords, name) {
+		return df, f
+	}
+	for j := f + 1; j < len(versionFacts); j++ {
+		if df := versionFacts[j].dialect(d); has(df.keywords, name) {
+			return df, j
+		}
+	}
+	for j := f - 1; j >= 0; j-- {
+		if df := versionFacts[j].dialect(d); has(df.keywords, name) {
+			return df, j
+		}
+	}
+	return nil, -1
+}
+
+// known reports whether release v lies in since..until (zero bounds are
+// open).
+func known(v, since, until Version) bool {
+	return !v.before(since) && (until.IsZero() || v.before(until))
+}
+
+// buildCatalogue makes the catalogue of dialect d for release v.
+func buildCatalogue(d Dialect, v Version) *Catalogue {
+	sp := specOf(d)
+	kws := sp.keywords()
+	c := &Catalogue{
+		dialect:  d,
+		version:  v,
+		byName:   make(map[string]*Keyword, len(kws)+len(sp.aliases)),
+		criteria: map[string]bool{},
+		legacy:   v.before(rel(8, 7)),
+		vendor:   map[string]string{},
+		camel:    versionFacts[floorFacts(v)].dialect(d).camel,
+	}
+	b := builder{c: c, sp: sp, defaults: map[int]map[string][]string{}}
+	canonical := map[string]*Keyword{} // table name -> keyword
+	for i := range kws {
+		k := &kws[i]
+		if !known(v, k.Since, k.Until) {
+			continue
+		}
+		canonical[k.Name] = k
+		b.version(k)
+		c.all = append(c.all, k)
+		c.byName[strings.ToLower(k.Name)] = k
+	}
+	for _, a := range sp.aliases {
+		if k := canonical[a.canonical]; k != nil && known(v, a.since, a.until) {
+			if _, taken := c.byName[strings.ToLower(a.name)]; !taken {
+				c.byName[strings.ToLower(a.name)] = k
+			}
+		}
+	}
+	for _, cr := range sp.criteria {
+		if known(v, cr.since, Version{}) {
+			c.criteria[cr.name] = cr.arg
+		}
+	}
+	for _, vk := range sp.vendor {
+		c.vendor[strings.ToLower(vk.name)] = vk.vendor
+	}
+	return c
+}
+
+// builder makes one catalogue's keywords.
+type builder struct {
+	c        *Catalogue
+	sp       *dialectSpec
+	defaults map[int]map[string][]string // facts index -> parsed defaults
+}
+
+// version makes k, a fresh copy of a table entry the release knows, the
+// keyword as the release knows it: its spelling, the changes of older
+// releases, and from the facts its status, Match permission and default.
+func (b *builder) version(k *Keyword) {
+	v, d := b.c.version, b.c.dialect
+	table := k.Name
+	if !known(v, k.nameSince, Version{}) {
+		for _, a := range b.sp.aliases {
+			if a.canonical == table && known(v, a.since, a.until) {
+				k.Name, k.table = a.name, table
+				break
+			}
+		}
+		if k.table == "" {
+			panic("files: " + table + " is known to " + v.String() + " by no spelling")
+		}
+	}
+	for _, ch := range b.sp.changes {
+		if ch.keyword == table && v.before(ch.before) {
+			ch.apply(k)
+		}
+	}
+	b.facts(k)
+	if !k.matchSince.IsZero() {
+		k.InMatch = !v.before(k.matchSince)
+	}
+	if d == Client {
+		k.InMatch = true
+	}
+	if k.Status != Supported {
+		k.Default = nil
+	}
+}
+
+// facts sets k's status, Match permission and default from the facts of
+// the release (or the nearest recorded one that knows the keyword).
+func (b *builder) facts(k *Keyword) {
+	d := b.c.dialect
+	lower := strings.ToLower(k.Name)
+	df, fi := factsFor(d, b.c.version, lower)
+	if df == nil {
+		return
+	}
+	// The binary's word wins, except that a keyword it takes silently
+	// may still be one the tables know to be refused on use (RDomain: "not
+	// supported on this platform").
+	switch {
+	case has(df.deprecated, lower):
+		k.Status = Deprecated
+	case has(df.unsupported, lower):
+		k.Status = Unsupported
+	}
+	if d == Server {
+		k.InMatch = has(df.inMatch, lower)
+	}
+	if slices.Contains(b.sp.omitDefaults, lower) {
+		return
+	}
+	if b.defaults[fi] == nil {
+		b.defaults[fi] = parseDefaults(df.defaults)
+	}
+	if lines, ok := b.defaults[fi][lower]; ok {
+		k.Default = defaultArgs(d, k, lines)
+	}
+}
+
+// parseDefaults splits printed defaults into lowercase keyword -> values,
+// one per line printed.
+func parseDefaults(s string) map[string][]string {
+	m := map[string][]string{}
+	for _, line := range strings.Split(s, "\n") {
+		if line == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(line, " ")
+		k = strings.ToLower(k)
+		m[k] = append(m[k], v)
+	}
+	return m
+}
+
+// defaultArgs turns the lines OpenSSH printed for k into its default in
+// normal form: one argument per line for cumulative keywords, the words
+// of the lines otherwise; 10.6's true/false as yes/no.
+func defaultArgs(d Dialect, k *Keyword, lines []string) []string {
+	var args []string
+	if k.Combine == Cumulative {
+		args = slices.Clone(lines)
+	} else {
+		args = strings.Fields(strings.Join(lines, " "))
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	if len(args) == 1 && (k.Type == TypeFlag || (k.Type == TypeEnum && slices.Contains(k.Enum, "yes"))) {
+		args[0] = printedFlag(args[0])
+	}
+	if k.Type == TypeEnum || k.Type == TypeIPQoS || k.Type == TypeInt || k.Type == TypeTime || k.Type == TypeFlag {
+		if norm, err := Normalize(d, k, args); err == nil {
+			return norm
+		}
+	}
+	return args
+}
+
+// printedFlag returns a flag as printed by sshd -T / ssh -G in yes/no form
+// (sshd 10.6 prints some as true/false).
+func printedFlag(s string) string {
+	switch s {
+	case "true":
+		return "yes"
+	case "false":
+		return "no"
+	}
+	return s
+}
+
+// Vendor returns the distribution that adds keyword name (any case) when
+// it is one the model does not cover (Red Hat's GSSAPIEnablek5users), or
+// false.
+func (c *Catalogue) Vendor(name string) (string, bool) {
+	v, ok := c.vendor[strings.ToLower(name)]
+	return v, ok
+}
+
+// Criterion reports whether the catalogue's release accepts Match
+// criterion attr (lowercase), and whether it takes an argument.
+func (c *Catalogue) Criterion(attr string) (known, arg bool) {
+	arg, known = c.criteria[attr]
+	return known, arg
+}
+
+// KeywordError reports a keyword the catalogue's release does not know.
+type KeywordError struct {
+	// Dialect and Version are the catalogue's.
+	Dialect Dialect
+	Version Version
+	// Name is the keyword as written.
+	Name string
+	// Since and Until bound the releases that know the spelling, when
+	// other releases do (Since zero: every release up to Until).
+	Since, Until Version
+	// Spelling is what the catalogue's release calls the keyword when it
+	// knows it under another name (OpenSSH 8.4's PubkeyAcceptedKeyTypes for
+	// PubkeyAcceptedAlgorithms).
+	Spelling string
+	// Vendor names the distribution whose patches add the keyword, for a
+	// keyword the model does not cover.
+	Vendor string
+	// Suggestion is the nearest known spelling, for a plain unknown word.
+	Suggestion string
+}
+
+// Error says which releases know the keyword, or that it is unknown.
+func (e *KeywordError) Error() string {
+	switch {
+	case e.Vendor != "":
+		return fmt.Sprintf("%s is a %s keyword that sshconverge does not model", e.Name, e.Vendor)
+	case !e.Since.IsZero() && e.Version.before(e.Since):
+		msg := fmt.Sprintf("%s needs OpenSSH %s or later; this host runs %s", e.Name, e.Since, e.Version)
+		if e.Spelling != "" {
+			msg += ", which calls it " + e.Spelling
+		}
+		return msg
+	case !e.Until.IsZero():
+		msg := fmt.Sprintf("%s is not known to OpenSSH %s and later (removed, or left out of the build); this host runs %s", e.Name, e.Until, e.Version)
+		if e.Spelling != "" {
+			msg += ", which calls it " + e.Spelling
+		}
+		return msg
+	}
+	msg := fmt.Sprintf("unknown %s keyword %q", e.Dialect, e.Name)
+	if e.Suggestion != "" {
+		msg += fmt.Sprintf("; did you mean %s?", e.Suggestion)
+	}
+	return msg
+}
+
+// unknown explains why name is not in the catalogue; suggest says whether
+// to look for a spelling suggestion (which costs a scan of the names).
+func (c *Catalogue) unknown(name string, suggest bool) *KeywordError {
+	e := &KeywordError{Dialect: c.dialect, Version: c.version, Name: name}
+	if v, ok := c.Vendor(name); ok {
+		e.Vendor = v
+		return e
+	}
+	if spans := availability(c.dialect)[strings.ToLower(name)]; len(spans) > 0 {
+		pick := nearestSpan(spans, c.version)
+		e.Since, e.Until = pick.since, pick.until
+		if !c.version.before(pick.since) {
+			e.Since = Version{}
+		}
+		for _, k := range c.all {
+			if k.tableName() == pick.canonical && !strings.EqualFold(k.Name, name) {
+				e.Spelling = k.Name
+			}
+		}
+		return e
+	}
+	if suggest {
+		e.Suggestion = c.Suggest(name)
+	}
+	return e
+}
+
+// nearestSpan returns the range of spans nearest to release v: the
+// first that starts after it, else the last that ended before it.
+func nearestSpan(spans []nameSpan, v Version) nameSpan {
+	var later, earlier *nameSpan
+	for i := range spans {
+		s := &spans[i]
+		switch {
+		case v.before(s.since):
+			if later == nil || s.since.before(later.since) {
+				later = s
+			}
+		case earlier == nil || earlier.until.before(s.until):
+			earlier = s
+		}
+	}
+	if later != nil {
+		return *later
+	}
+	return *earlier
+}
+
+// tableName returns the keyword's name in the hand-written tables (its
+// canonical name in the newest releases).
+func (k *Keyword) tableName() string {
+	if k.table != "" {
+		return k.table
+	}
+	return k.Name
+}
+
+// nameSpan is a range of releases that know a spelling.
+type nameSpan struct {
+	since, until Version
+	canonical    string // table name of the keyword it stands for
+}
+
+var availabilityOnce [2]sync.Once
+var availabilityTab [2]map[string][]nameSpan
+
+// availability returns, per lowercase spelling of dialect d (canonical
+// names and aliases), the ranges of releases that know it.
+func availability(d Dialect) map[string][]nameSpan {
+	i := 0
+	if d == Client {
+		i = 1
+	}
+	availabilityOnce[i].Do(func() {
+		sp := specOf(d)
+		m := map[string][]nameSpan{}
+		ranges := map[string][2]Version{}
+		for _, k := range sp.keywords() {
+			since := k.Since
+			if since.before(k.nameSince) {
+				since = k.nameSince
+			}
+			m[strings.ToLower(k.Name)] = append(m[strings.ToLower(k.Name)], nameSpan{since, k.Until, k.Name})
+			ranges[k.Name] = [2]Version{k.Since, k.Until}
+		}
+		for _, a := range sp.aliases {
+			r := ranges[a.canonical]
+			since, until := a.since, a.until
+			if since.before(r[0]) {
+				since = r[0]
+			}
+			if until.IsZero() || (!r[1].IsZero() && r[1].before(until)) {
+				until = r[1]
+			}
+			m[strings.ToLower(a.name)] = append(m[strings.ToLower(a.name)], nameSpan{since, until, a.canonical})
+		}
+		availabilityTab[i] = m
+	})
+	return availabilityTab[i]
+}
+
+// Availability reports the releases that know keyword name (any case,
+// canonical or alias) of dialect d, as ranges since..until (zero bounds
+// open: Since zero means every release modelled, 8.4 on; Until zero means
+// the newest still does), and the canonical name it stands for in each.
+// ok is false for a word no release from 8.4 on knows.
+func Availability(d Dialect, name string) (ranges []VersionRange, ok bool) {
+	for _, s := range availability(d)[strings.ToLower(name)] {
+		ranges = append(ranges, VersionRange{Since: s.since, Until: s.until, Keyword: s.canonical})
+	}
+	return ranges, len(ranges) > 0
+}
+
+// VersionRange is a range of OpenSSH releases that know a keyword spelling.
+type VersionRange struct {
+	// Since is the first release that knows it (zero: 8.4 or earlier);
+	// Until the first that no longer does (zero: none yet).
+	Since, Until Version
+	// Keyword is the canonical name the spelling stands for there.
+	Keyword string
+}
