@@ -177,8 +177,8 @@ func smallTree(t testing.TB) string {
 	t.Helper()
 	root := t.TempDir()
 	writeFiles(t, root, withHostKey(t, map[string]string{
-		"etc/ssh/sshd_config":                      mainConfig,
-		"etc/ssh/sshd_config.d/50-cloud-init.conf": "# from the image\nClientAliveInterval 120\n",
+		"etc/ssh/sshd_config":                 mainConfig,
+		"etc/ssh/sshd_config.d/50-image.conf": "# from the image\nClientAliveInterval 120\n",
 	}))
 	must(t, os.MkdirAll(filepath.Join(root, "run"), 0o755))
 	return root
