@@ -5,6 +5,7 @@
 package desired
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -29,6 +30,12 @@ type State struct {
 	File string
 	// Version is the schema version (1).
 	Version int
+	// OpenSSH is the OpenSSH release the state was validated for (see
+	// ParseFor): its keywords are those of OpenSSH's catalogue for that
+	// release, so a configuration must be loaded for the same release
+	// (files.LoadWith) for keywords to compare. The zero Version stands
+	// for files.DefaultVersion.
+	OpenSSH files.Version
 	// Server is the sshd side, nil when the file has none.
 	Server *Side
 	// Client is the ssh side, nil when the file has none.
@@ -39,6 +46,8 @@ type State struct {
 type Side struct {
 	// Dialect says which configuration this is.
 	Dialect files.Dialect
+	// OpenSSH is the release the side was validated for (State.OpenSSH).
+	OpenSSH files.Version
 	// Path is the main configuration file, an absolute path resolved under
 	// the agent's --root; PathSet is true when the desired state names it
 	// (else it is the default, and a distribution may keep it elsewhere).
@@ -94,17 +103,28 @@ type Absent struct {
 	Pos     files.Pos
 }
 
-// Parse reads a desired-state file named name from src. Every problem is
-// reported, as a files.ErrorList of "name:line:col: message" errors; the
-// State is nil when there is any.
+// Parse reads a desired-state file named name from src, for
+// files.DefaultVersion (OpenSSH 9.2). Every problem is reported, as a
+// files.ErrorList of "name:line:col: message" errors; the State is nil
+// when there is any.
 func Parse(name string, src []byte) (*State, error) {
-	p := &parser{file: name}
+	return ParseFor(name, src, files.Version{})
+}
+
+// ParseFor is Parse for the OpenSSH release v the host runs (the zero
+// Version: files.DefaultVersion, assumed). Keywords, Match criteria and
+// values are checked against that release: a keyword it does not know is
+// an error naming the releases that do ("PerSourcePenalties needs OpenSSH
+// 9.8 or later; this host runs 9.2p1"), and a value it could not read back
+// as written (before 8.7, quotes and '=' in arguments) is an error too.
+func ParseFor(name string, src []byte, v files.Version) (*State, error) {
+	p := &parser{file: name, version: v}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		p.yamlError(src, err)
 		return nil, p.errs.Err()
 	}
-	st := &State{File: name}
+	st := &State{File: name, OpenSSH: v}
 	if len(doc.Content) == 0 {
 		p.errorf(&doc, "empty file; it needs at least version: 1")
 		return nil, p.errs.Err()
@@ -139,9 +159,13 @@ func Parse(name string, src []byte) (*State, error) {
 }
 
 type parser struct {
-	file string
-	errs files.ErrorList
+	file    string
+	version files.Version // zero: files.DefaultVersion, assumed
+	errs    files.ErrorList
 }
+
+// cat returns the catalogue of dialect d for the parser's release.
+func (p *parser) cat(d files.Dialect) *files.Catalogue { return p.version.Catalogue(d) }
 
 func (p *parser) pos(n *yaml.Node) files.Pos {
 	return files.Pos{File: p.file, Line: n.Line, Col: n.Column}
@@ -273,7 +297,7 @@ func checkControl(s string) error {
 }
 
 func (p *parser) side(d files.Dialect, n *yaml.Node) *Side {
-	s := &Side{Dialect: d, Path: DefaultServerPath}
+	s := &Side{Dialect: d, Path: DefaultServerPath, OpenSSH: p.version}
 	name, blocks, blockKey := "sshd", "match", "criteria"
 	want := []string{"path", "settings", "absent", "everywhere", "match"}
 	if d == files.Client {
@@ -399,7 +423,7 @@ func (p *parser) scope(d files.Dialect, v *yaml.Node, key string) (files.Scope, 
 		}
 		return files.Scope{Host: words}, true
 	}
-	if _, err := files.ParseCriteria(d, val); err != nil {
+	if _, err := p.cat(d).ParseCriteria(val); err != nil {
 		p.errorf(v, "%v", err)
 		return files.Scope{}, false
 	}
@@ -408,7 +432,7 @@ func (p *parser) scope(d files.Dialect, v *yaml.Node, key string) (files.Scope, 
 
 // keyword looks up a keyword name for a setting or absent entry.
 func (p *parser) keyword(d files.Dialect, n *yaml.Node, name string) (*files.Keyword, bool) {
-	cat := files.CatalogueFor(d)
+	cat := p.cat(d)
 	k, ok := cat.Lookup(name)
 	var err error
 	switch {
@@ -416,7 +440,14 @@ func (p *parser) keyword(d files.Dialect, n *yaml.Node, name string) (*files.Key
 	case p.errs.Full():
 		err = fmt.Errorf("unknown %s keyword %q", d, name) // counted only: no suggestion
 	default:
-		_, err = cat.Find(name) // with the nearest spelling
+		_, err = cat.Find(name) // with the releases that know it, or the nearest spelling
+		var ke *files.KeywordError
+		if errors.As(err, &ke) {
+			ke.Assumed = p.version.IsZero()
+			if ke.Vendor != "" {
+				err = fmt.Errorf("%w; manage it outside the desired state", ke)
+			}
+		}
 	}
 	if err != nil {
 		p.errorf(n, "%v", err)
@@ -427,14 +458,17 @@ func (p *parser) keyword(d files.Dialect, n *yaml.Node, name string) (*files.Key
 		p.errorf(n, "%s cannot be managed as a setting; use the match/hosts lists for blocks", k.Name)
 		return nil, false
 	case k.Status == files.Deprecated:
-		p.errorf(n, "%s is deprecated: OpenSSH 9.2 ignores it; remove it from the desired state", k.Name)
+		p.errorf(n, "%s is deprecated: OpenSSH %s ignores it; remove it from the desired state", k.Name, release(cat.Version()))
 		return nil, false
 	case k.Status == files.Unsupported:
-		p.errorf(n, "%s is not supported by this OpenSSH build; remove it from the desired state", k.Name)
+		p.errorf(n, "%s is not supported by this OpenSSH build (%s); remove it from the desired state", k.Name, release(cat.Version()))
 		return nil, false
 	}
 	return k, true
 }
+
+// release writes a version without its portable release: "9.2".
+func release(v files.Version) string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
 
 func (p *parser) settings(d files.Dialect, n *yaml.Node, scope files.Scope) []Setting {
 	var out []Setting
@@ -458,6 +492,9 @@ func (p *parser) settings(d files.Dialect, n *yaml.Node, scope files.Scope) []Se
 			return
 		}
 		norm, err := files.Normalize(d, k, args)
+		if err == nil {
+			err = p.cat(d).CheckWritable(k, args)
+		}
 		if err != nil {
 			p.errorf(v, "%v", err)
 			return

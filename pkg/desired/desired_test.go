@@ -207,3 +207,54 @@ func TestYAMLErrorPositions(t *testing.T) {
 		}
 	}
 }
+
+// TestParseForVersions: the desired state is checked against the host's
+// OpenSSH release.
+func TestParseForVersions(t *testing.T) {
+	v := func(s string) files.Version {
+		x, err := files.ParseVersion(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	for _, tc := range []struct {
+		version, yaml, want string // want "" for no error
+	}{
+		{"9.2p1", "sshd: {settings: {PerSourcePenalties: crash:60}}", "d.yaml:2:19: PerSourcePenalties needs OpenSSH 9.8 or later; this host runs 9.2p1"},
+		{"10.0p2", "sshd: {settings: {PerSourcePenalties: crash:60}}", ""},
+		{"", "sshd: {settings: {PerSourcePenalties: crash:60}}", "d.yaml:2:19: PerSourcePenalties needs OpenSSH 9.8 or later; OpenSSH 9.2p1 is assumed (the host's version is not known)"},
+		{"10.6p1", "sshd: {settings: {GSSAPIKeyExchange: no}}", "d.yaml:2:19: GSSAPIKeyExchange is not known to OpenSSH 10.6 and later (removed, or left out of the build); this host runs 10.6p1"},
+		{"10.6p1", "sshd: {settings: {GSSAPIAuthentication: no}}", "d.yaml:2:19: GSSAPIAuthentication is not supported by this OpenSSH build (10.6); remove it from the desired state"},
+		{"9.2p1", "sshd: {settings: {GSSAPIEnablek5users: no}}", "d.yaml:2:19: GSSAPIEnablek5users is a Red Hat keyword that sshconverge does not model; manage it outside the desired state"},
+		{"8.4p1", "sshd: {settings: {PubkeyAcceptedAlgorithms: ssh-ed25519}}", "d.yaml:2:19: PubkeyAcceptedAlgorithms needs OpenSSH 8.5 or later; this host runs 8.4p1, which calls it PubkeyAcceptedKeyTypes"},
+		{"8.4p1", "sshd: {settings: {PubkeyAcceptedKeyTypes: ssh-ed25519}}", ""},
+		{"8.4p1", "sshd: {settings: {ForceCommand: 'echo #1'}}", "d.yaml:2:33: ForceCommand: the value cannot be written so that OpenSSH 8.4p1 reads it as given (it would read [\"echo\"]); change it"},
+		{"9.2p1", "sshd: {settings: {ForceCommand: 'echo #1'}}", ""},
+		{"9.2p1", "sshd: {match: [{criteria: Version OpenSSH_10*, settings: {X11Forwarding: no}}]}", "d.yaml:2:27: Match Version needs OpenSSH 10.0 or later; this host runs 9.2p1"},
+		{"10.0p2", "sshd: {match: [{criteria: Version OpenSSH_10*, settings: {X11Forwarding: no}}]}", ""},
+		{"9.2p1", "ssh: {hosts: [{host: x, settings: {Tag: work}}]}", "d.yaml:2:36: Tag needs OpenSSH 9.4 or later; this host runs 9.2p1"},
+		{"10.0p2", "sshd: {settings: {Subsystem: sftp internal-sftp}, match: [{criteria: User x, settings: {Subsystem: sftp internal-sftp}}]}", ""},
+		{"9.2p1", "sshd: {match: [{criteria: User x, settings: {Subsystem: sftp internal-sftp}}]}", "d.yaml:2:46: Subsystem is not allowed inside a Match block: sshd rejects it there; set it globally"},
+	} {
+		st, err := ParseFor("d.yaml", []byte("version: 1\n"+tc.yaml+"\n"), v2(t, v, tc.version))
+		var have string
+		if err != nil {
+			have = err.Error()
+		}
+		if have != tc.want {
+			t.Errorf("%s %s:\n got %s\nwant %s", tc.version, tc.yaml, have, tc.want)
+		}
+		if err == nil && st.OpenSSH != v2(t, v, tc.version) {
+			t.Errorf("%s: State.OpenSSH %s", tc.version, st.OpenSSH)
+		}
+	}
+}
+
+func v2(t *testing.T, v func(string) files.Version, s string) files.Version {
+	t.Helper()
+	if s == "" {
+		return files.Version{}
+	}
+	return v(s)
+}

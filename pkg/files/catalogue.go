@@ -230,15 +230,24 @@ func buildCatalogue(d Dialect, v Version) *Catalogue {
 			}
 		}
 	}
+	c.addCriteriaAndVendors(sp)
+	if d == Client {
+		c.well = wellKnown{hostname: canonical["Hostname"], user: canonical["User"], batchMode: canonical["BatchMode"]}
+	}
+	return c
+}
+
+// addCriteriaAndVendors adds the Match criteria the release knows and the
+// distribution keywords.
+func (c *Catalogue) addCriteriaAndVendors(sp *dialectSpec) {
 	for _, cr := range sp.criteria {
-		if known(v, cr.since, Version{}) {
+		if known(c.version, cr.since, Version{}) {
 			c.criteria[cr.name] = cr.arg
 		}
 	}
 	for _, vk := range sp.vendor {
 		c.vendor[strings.ToLower(vk.name)] = vk.vendor
 	}
-	return c
 }
 
 // builder makes one catalogue's keywords.
@@ -399,6 +408,9 @@ type KeywordError struct {
 	Vendor string
 	// Suggestion is the nearest known spelling, for a plain unknown word.
 	Suggestion string
+	// Assumed is true when Version was not given but assumed (the host's
+	// release is not known).
+	Assumed bool
 }
 
 // Error says which releases know the keyword, or that it is unknown.
@@ -407,23 +419,42 @@ func (e *KeywordError) Error() string {
 	case e.Vendor != "":
 		return fmt.Sprintf("%s is a %s keyword that sshconverge does not model", e.Name, e.Vendor)
 	case !e.Since.IsZero() && e.Version.before(e.Since):
-		msg := fmt.Sprintf("%s needs OpenSSH %s or later; this host runs %s", e.Name, e.Since, e.Version)
-		if e.Spelling != "" {
-			msg += ", which calls it " + e.Spelling
-		}
-		return msg
+		return fmt.Sprintf("%s needs OpenSSH %s or later; %s", e.Name, e.Since, e.host())
 	case !e.Until.IsZero():
-		msg := fmt.Sprintf("%s is not known to OpenSSH %s and later (removed, or left out of the build); this host runs %s", e.Name, e.Until, e.Version)
-		if e.Spelling != "" {
-			msg += ", which calls it " + e.Spelling
-		}
-		return msg
+		return fmt.Sprintf("%s is not known to OpenSSH %s and later (removed, or left out of the build); %s", e.Name, e.Until, e.host())
 	}
 	msg := fmt.Sprintf("unknown %s keyword %q", e.Dialect, e.Name)
 	if e.Suggestion != "" {
 		msg += fmt.Sprintf("; did you mean %s?", e.Suggestion)
 	}
 	return msg
+}
+
+// host names the release the keyword was looked up for, and what it
+// calls the keyword when it knows it by another name.
+func (e *KeywordError) host() string {
+	s := "this host runs " + e.Version.String()
+	if e.Assumed {
+		s = "OpenSSH " + e.Version.String() + " is assumed (the host's version is not known)"
+	}
+	if e.Spelling != "" {
+		s += ", which calls it " + e.Spelling
+	}
+	return s
+}
+
+// CheckWritable returns an error when args, written by an edit as
+// FormatValue renders them, would not read back as args in the catalogue's
+// release: before 8.7 a double quote inside an argument, an unquoted '='
+// and, for sshd, any '#' cannot be written.
+func (c *Catalogue) CheckWritable(k *Keyword, args []string) error {
+	l := &Line{Text: k.Name + " " + FormatValue(k, args)}
+	l.lex(c.dialect)
+	dv := c.view(l)
+	if dv.err == nil && slices.Equal(dv.args, args) {
+		return nil
+	}
+	return fmt.Errorf("%s: the value cannot be written so that OpenSSH %s reads it as given (it would read %q); change it", k.Name, c.version, dv.args)
 }
 
 // unknown explains why name is not in the catalogue; suggest says whether
@@ -525,6 +556,41 @@ func availability(d Dialect) map[string][]nameSpan {
 		availabilityTab[i] = m
 	})
 	return availabilityTab[i]
+}
+
+var rawOnce [2]sync.Once
+var rawTab [2]map[string]bool
+
+// isRawLine reports whether keyword name (any case) of dialect d takes the
+// rest of the line verbatim in the releases that know it (no keyword is
+// raw in one release and not in another).
+func isRawLine(d Dialect, name string) bool {
+	i := 0
+	if d == Client {
+		i = 1
+	}
+	rawOnce[i].Do(func() {
+		m := map[string]bool{}
+		for _, k := range specOf(d).keywords() {
+			if k.Type == TypeRawLine {
+				m[strings.ToLower(k.Name)] = true
+			}
+		}
+		rawTab[i] = m
+	})
+	if len(name) > 40 {
+		return false
+	}
+	var buf [40]byte
+	b := buf[:len(name)]
+	for j := 0; j < len(name); j++ {
+		c := name[j]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[j] = c
+	}
+	return rawTab[i][string(b)]
 }
 
 // Availability reports the releases that know keyword name (any case,

@@ -43,11 +43,42 @@ type Config struct {
 	Blocks []*Block
 
 	// Warnings are things OpenSSH accepts silently but a person should
-	// know, e.g. an Include glob that matches a directory.
+	// know, e.g. an Include glob that matches a directory, or a directive
+	// the model does not cover (see Unmodelled).
 	Warnings ErrorList
+	// Unmodelled are the directives the model does not cover and leaves as
+	// they are: keywords of a distribution's patches (Red Hat's
+	// GSSAPIEnablek5users), and, with LoadOptions.KeepUnknown, keywords the
+	// catalogue does not know. They have no Entry and no effect on values.
+	Unmodelled []Unmodelled
+	// Version is the OpenSSH release the configuration was read for
+	// (DefaultVersion when none was given).
+	Version Version
 
-	localUsers []string          // see WithLocalUsers
-	orig       map[string][]byte // bytes read from disk, by path; shared by derived Configs
+	cat         *Catalogue        // Version's catalogue of Dialect
+	assumed     bool              // Version was not given (DefaultVersion assumed)
+	keepUnknown bool              // see LoadOptions
+	localUsers  []string          // see WithLocalUsers
+	orig        map[string][]byte // bytes read from disk, by path; shared by derived Configs
+}
+
+// Unmodelled is a directive the model does not cover.
+type Unmodelled struct {
+	Pos     Pos
+	Keyword string // as written
+	// Vendor names the distribution whose patches add the keyword; ""
+	// for a keyword the catalogue does not know (LoadOptions.KeepUnknown).
+	Vendor string
+}
+
+// Catalogue returns the keyword catalogue the configuration was read
+// with: its dialect as its Version knows it. Keywords of its Entries and
+// of edits on it come from this catalogue.
+func (c *Config) Catalogue() *Catalogue {
+	if c.cat == nil {
+		return c.Version.Catalogue(c.Dialect)
+	}
+	return c.cat
 }
 
 // Original returns the bytes the file at path had when it was read, or
@@ -137,8 +168,38 @@ type Criterion struct {
 // The returned Config is complete as far as it could be read; the error,
 // an ErrorList, reports every problem OpenSSH would reject, each at the
 // file:line it comes from.
+//
+// Load reads the configuration as DefaultVersion (OpenSSH 9.2) does;
+// LoadWith reads it as another release does.
 func Load(root *Root, name string, d Dialect) (*Config, error) {
-	l := newLoader(&Config{Dialect: d, Root: root, orig: map[string][]byte{}}, nil)
+	return LoadWith(root, name, d, LoadOptions{})
+}
+
+// LoadOptions say how LoadWith reads a configuration.
+type LoadOptions struct {
+	// Version is the OpenSSH release that reads the configuration; the
+	// zero Version stands for DefaultVersion. It decides the keywords
+	// known (a keyword of another release is an error naming the releases
+	// that know it), how lines are split (before 8.7: strdelim, and sshd
+	// drops everything after a '#'), how Match criteria are split (from
+	// 9.9 on: like arguments), precedence rules that changed, and the
+	// defaults.
+	Version Version
+	// KeepUnknown says that the host's OpenSSH is known to accept the
+	// configuration as it stands (sshd -t passed on it): a keyword the
+	// catalogue does not know is then kept as it is, listed in Unmodelled
+	// and Warnings, instead of being an error. Keywords of distribution
+	// patches the model does not cover (Red Hat's GSSAPIEnablek5users,
+	// KerberosUseKuserok) are always kept so.
+	KeepUnknown bool
+}
+
+// LoadWith is Load for the OpenSSH release and rules opts gives.
+func LoadWith(root *Root, name string, d Dialect, opts LoadOptions) (*Config, error) {
+	v := opts.Version.orDefault()
+	cfg := &Config{Dialect: d, Root: root, Version: v, cat: v.Catalogue(d), assumed: opts.Version.IsZero(),
+		keepUnknown: opts.KeepUnknown, orig: map[string][]byte{}}
+	l := newLoader(cfg, nil)
 	main, err := l.read(name)
 	if err != nil {
 		l.errs.Addf(Pos{File: name}, "%v", err)
@@ -160,7 +221,7 @@ func (c *Config) derive(edited map[string]*File) (*Config, error) {
 	for p, f := range edited {
 		held[p] = f
 	}
-	l := newLoader(&Config{Dialect: c.Dialect, Root: c.Root, localUsers: c.localUsers, orig: c.orig}, held)
+	l := newLoader(&Config{Dialect: c.Dialect, Root: c.Root, Version: c.Version, cat: c.cat, assumed: c.assumed, keepUnknown: c.keepUnknown, localUsers: c.localUsers, orig: c.orig}, held)
 	next, err := l.run(held[c.Main.Path])
 	for _, f := range c.Files {
 		if f = held[f.Path]; !slices.Contains(next.Files, f) {
@@ -190,7 +251,7 @@ func newLoader(cfg *Config, held map[string]*File) *loader {
 	if held == nil {
 		held = map[string]*File{}
 	}
-	return &loader{cfg: cfg, files: held, cat: CatalogueFor(cfg.Dialect)}
+	return &loader{cfg: cfg, files: held, cat: cfg.Catalogue()}
 }
 
 // run walks the configuration from its main file.
@@ -239,22 +300,24 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 			continue
 		}
 		pos := Pos{File: f.Path, Line: i + 1}
-		if line.Err != nil {
-			l.errs.Add(pos, line.Err.Error())
+		dv := l.cat.view(line)
+		switch {
+		case dv.ignored:
+			continue
+		case dv.err != nil:
+			l.errs.Add(pos, dv.err.Error())
 			continue
 		}
-		k, err := l.find(line.Keyword)
+		k, err := l.find(dv.keyword)
 		if err != nil {
-			if l.ignoreUnknown == "" || MatchPatternList(strings.ToLower(line.Keyword), l.ignoreUnknown, true) != 1 {
-				l.errs.Add(pos, err.Error()) // unless ssh's IgnoreUnknown names it
-			}
+			l.unknown(pos, dv.keyword, err)
 			continue
 		}
 		switch k.Name {
 		case "Include":
-			l.include(f, line, pos, block, depth)
+			l.include(dv, pos, block, depth)
 		case "Host", "Match":
-			b, err := parseBlock(l.cfg.Dialect, f, line, parent)
+			b, err := l.cat.parseBlock(f, line, dv, parent)
 			if err != nil {
 				l.errs.Add(pos, err.Error())
 				continue
@@ -263,7 +326,7 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 			block = b
 			l.cfg.Blocks = append(l.cfg.Blocks, b)
 		default:
-			l.entry(f, line, pos, k, block)
+			l.entry(f, line, dv, pos, k, block)
 		}
 	}
 }
@@ -274,14 +337,33 @@ func (l *loader) find(name string) (*Keyword, error) {
 	if k, ok := l.cat.Lookup(name); ok {
 		return k, nil
 	}
-	if l.errs.Full() {
-		return nil, fmt.Errorf("unknown %s keyword %q", l.cfg.Dialect, name)
+	e := l.cat.unknown(name, !l.errs.Full())
+	e.Assumed = l.cfg.assumed
+	return nil, e
+}
+
+// unknown handles a keyword the catalogue does not know: ignored when
+// ssh's IgnoreUnknown names it, kept as it is (not modelled) when it is a
+// distribution's keyword or the caller said the host accepts it, an error
+// otherwise.
+func (l *loader) unknown(pos Pos, keyword string, err error) {
+	var ke *KeywordError
+	errors.As(err, &ke)
+	switch {
+	case l.ignoreUnknown != "" && MatchPatternList(strings.ToLower(keyword), l.ignoreUnknown, true) == 1:
+	case ke != nil && ke.Vendor != "":
+		l.cfg.Unmodelled = append(l.cfg.Unmodelled, Unmodelled{Pos: pos, Keyword: keyword, Vendor: ke.Vendor})
+		l.cfg.Warnings.Addf(pos, "%s is a %s keyword that sshconverge does not model; the line is kept as it is", keyword, ke.Vendor)
+	case l.cfg.keepUnknown:
+		l.cfg.Unmodelled = append(l.cfg.Unmodelled, Unmodelled{Pos: pos, Keyword: keyword})
+		l.cfg.Warnings.Addf(pos, "%s (kept as it is: OpenSSH accepts this configuration, the model of OpenSSH %s does not know the keyword)", err, l.cfg.Version)
+	default:
+		l.errs.Add(pos, err.Error())
 	}
-	return l.cat.Find(name)
 }
 
 // entry records one value directive found inside block.
-func (l *loader) entry(f *File, line *Line, pos Pos, k *Keyword, block *Block) {
+func (l *loader) entry(f *File, line *Line, dv view, pos Pos, k *Keyword, block *Block) {
 	if l.cfg.Dialect == Server && block != nil && !k.InMatch {
 		// sshd rejects a global-only keyword in a block that does not
 		// apply in its first, connection-less pass; in Match all it is
@@ -292,7 +374,10 @@ func (l *loader) entry(f *File, line *Line, pos Pos, k *Keyword, block *Block) {
 		}
 		block = nil
 	}
-	args, err := Normalize(l.cfg.Dialect, k, line.Args)
+	if len(dv.args) == 0 && l.cat.legacy && (k.Type == TypeList || k.Type == TypePatterns || k.Combine == Cumulative) {
+		return // before 8.7, a list keyword without arguments is a no-op
+	}
+	args, err := Normalize(l.cfg.Dialect, k, dv.args)
 	if err != nil {
 		l.errs.Add(pos, err.Error())
 		return
@@ -306,8 +391,8 @@ func (l *loader) entry(f *File, line *Line, pos Pos, k *Keyword, block *Block) {
 }
 
 // include expands one Include line.
-func (l *loader) include(f *File, line *Line, pos Pos, block *Block, depth int) {
-	for _, arg := range line.Args {
+func (l *loader) include(dv view, pos Pos, block *Block, depth int) {
+	for _, arg := range dv.args {
 		for _, m := range l.matches(pos, arg) {
 			if !l.includeFile(pos, m, block, depth) {
 				return
@@ -386,88 +471,159 @@ func appliesWithoutConn(b *Block) bool {
 	return true
 }
 
-// parseBlock parses a Host or Match header line.
-func parseBlock(d Dialect, f *File, line *Line, parent *Block) (*Block, error) {
+// parseBlock parses a Host or Match header line as the catalogue's
+// release reads it (dv: its view of the line).
+func (c *Catalogue) parseBlock(f *File, line *Line, dv view, parent *Block) (*Block, error) {
 	b := &Block{File: f, Line: line, Parent: parent}
-	if strings.EqualFold(line.Keyword, "host") {
+	if strings.EqualFold(dv.keyword, "host") {
 		b.Host = true
-		b.Patterns = line.Args
+		b.Patterns = dv.args
 		return b, nil
 	}
-	crit, err := parseCriteria(d, line.Text[line.valStart:])
+	words, err := c.criteriaWords(dv)
 	if err != nil {
 		return nil, err
 	}
-	b.Criteria = crit
+	if b.Criteria, err = c.parseCriteria(words); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
 // ParseCriteria parses and validates the criteria of a Match line of
-// dialect d, as written after the keyword (e.g. "User backup").
-func ParseCriteria(d Dialect, s string) ([]Criterion, error) { return parseCriteria(d, s) }
+// dialect d, as written after the keyword (e.g. "User backup"), as
+// DefaultVersion reads them; Catalogue.ParseCriteria as another release
+// does.
+func ParseCriteria(d Dialect, s string) ([]Criterion, error) { return CatalogueFor(d).ParseCriteria(s) }
 
-// serverAttrs and clientAttrs are the Match criteria of OpenSSH 9.2; the
-// value says whether the criterion takes an argument.
-var (
-	serverAttrs = map[string]bool{"all": false, "user": true, "group": true, "host": true, "address": true, "localaddress": true, "localport": true, "rdomain": true}
-	clientAttrs = map[string]bool{"all": false, "canonical": false, "final": false, "exec": true, "host": true, "originalhost": true, "user": true, "localuser": true}
-)
-
-// parseCriteria splits a Match line's criteria as match_cfg_line does:
-// words split with strdelim, '#' starting a word ends the line, "all"
-// stands alone (in ssh also beside canonical/final).
-func parseCriteria(d Dialect, s string) ([]Criterion, error) {
-	attrs := serverAttrs
-	if d == Client {
-		attrs = clientAttrs
-	}
-	var crit []Criterion
-	for next := 0; next >= 0 && next < len(s); {
-		var word string
-		var ok bool
-		word, _, next, ok = strdelim(s, next)
-		if !ok {
-			return nil, errors.New("Match: unterminated quote")
+// ParseCriteria parses and validates the criteria of a Match line, as
+// written after the keyword, as the catalogue's release reads them.
+func (c *Catalogue) ParseCriteria(s string) ([]Criterion, error) {
+	dv := view{rest: s}
+	switch {
+	case c.legacy:
+		for next := 0; next >= 0; {
+			var tok string
+			var null bool
+			tok, next, null = strdelimLegacy(s, next, true)
+			if null || tok == "" {
+				break
+			}
+			dv.args = append(dv.args, tok)
 		}
-		if word == "" {
+	default:
+		args, _, err := argvSplit(s)
+		if err != nil {
+			return nil, fmt.Errorf("Match: %w", err)
+		}
+		dv.args = args
+	}
+	words, err := c.criteriaWords(dv)
+	if err != nil {
+		return nil, err
+	}
+	return c.parseCriteria(words)
+}
+
+// criteriaWords splits a Match line's criteria as the release does:
+// before 8.7 with strdelim (no comments in ssh; sshd cut the line at '#'
+// already); up to 9.8 with strdelim, a word starting with '#' ending the
+// line; from 9.9 on like any arguments (argv_split: single quotes group
+// too), "attr=value" words split.
+func (c *Catalogue) criteriaWords(dv view) ([]string, error) {
+	switch {
+	case c.legacy:
+		return dv.args, nil
+	case c.version.before(rel(9, 9)):
+		var words []string
+		for next := 0; next >= 0 && next < len(dv.rest); {
+			var word string
+			var ok bool
+			word, _, next, ok = strdelim(dv.rest, next)
+			if !ok {
+				return nil, errors.New("Match: unterminated quote")
+			}
+			if word != "" && word[0] == '#' {
+				break
+			}
+			words = append(words, word)
+		}
+		return words, nil
+	}
+	words := make([]string, 0, len(dv.args)+2)
+	for _, w := range dv.args {
+		if attr, val, ok := strings.Cut(w, "="); ok {
+			if arg, known := c.criteria[strings.ToLower(strings.TrimPrefix(attr, "!"))]; known && arg {
+				words = append(words, attr, val)
+				continue
+			}
+		}
+		words = append(words, w)
+	}
+	return words, nil
+}
+
+// parseCriteria validates the words of a Match line's criteria as
+// match_cfg_line does: criteria the release knows, each with its argument
+// when it takes one, "all" alone (in ssh also beside canonical/final).
+func (c *Catalogue) parseCriteria(words []string) ([]Criterion, error) {
+	var crit []Criterion
+	for i := 0; i < len(words); i++ {
+		if words[i] == "" {
 			continue
 		}
-		if word[0] == '#' {
-			break
+		cr, err := c.criterion(words, &i)
+		if err != nil {
+			return nil, err
 		}
-		c := Criterion{}
-		if d == Client && word[0] == '!' {
-			c.Negate, word = true, word[1:]
-		}
-		c.Attr = strings.ToLower(word)
-		needsArg, known := attrs[c.Attr]
-		if !known {
-			return nil, fmt.Errorf("Match: unsupported criterion %q%s", word, suggestCriterion(c.Attr, attrs))
-		}
-		if needsArg {
-			c.Arg, _, next, ok = strdelim(s, next)
-			if !ok || c.Arg == "" || c.Arg[0] == '#' {
-				return nil, fmt.Errorf("Match: missing argument for %s", word)
-			}
-		}
-		if d == Server && (c.Attr == "address" || c.Attr == "localaddress") {
-			if err := checkAddrList(c.Arg); err != nil {
-				return nil, fmt.Errorf("Match %s: %w", word, err)
-			}
-		}
-		crit = append(crit, c)
+		crit = append(crit, cr)
 	}
 	if len(crit) == 0 {
 		return nil, errors.New("Match: missing criteria; use Match all for every connection")
 	}
-	for _, c := range crit {
-		if c.Attr == "all" && len(crit) > 1 {
-			if d == Server || !onlyFinalCanonical(crit) {
-				return nil, errors.New("Match: 'all' cannot be combined with other criteria")
-			}
+	for _, cr := range crit {
+		if cr.Attr == "all" && len(crit) > 1 && (c.dialect == Server || !onlyFinalCanonical(crit)) {
+			return nil, errors.New("Match: 'all' cannot be combined with other criteria")
 		}
 	}
 	return crit, nil
+}
+
+// criterion reads the criterion at words[*i] and its argument, advancing
+// *i past what it read.
+func (c *Catalogue) criterion(words []string, i *int) (Criterion, error) {
+	word := words[*i]
+	cr := Criterion{}
+	if c.dialect == Client && word[0] == '!' {
+		cr.Negate, word = true, word[1:]
+	}
+	cr.Attr = strings.ToLower(word)
+	needsArg, known := c.criteria[cr.Attr]
+	if !known {
+		return cr, c.criterionError(word)
+	}
+	if needsArg {
+		if *i++; *i >= len(words) || words[*i] == "" || words[*i][0] == '#' {
+			return cr, fmt.Errorf("Match: missing argument for %s", word)
+		}
+		cr.Arg = words[*i]
+	}
+	if c.dialect == Server && (cr.Attr == "address" || cr.Attr == "localaddress") {
+		if err := checkAddrList(cr.Arg); err != nil {
+			return cr, fmt.Errorf("Match %s: %w", word, err)
+		}
+	}
+	return cr, nil
+}
+
+// criterionError explains a Match criterion the release does not accept.
+func (c *Catalogue) criterionError(word string) error {
+	for _, cr := range specOf(c.dialect).criteria {
+		if strings.EqualFold(cr.name, word) {
+			return fmt.Errorf("Match %s needs OpenSSH %s or later; this host runs %s", word, cr.since, c.version)
+		}
+	}
+	return fmt.Errorf("Match: unsupported criterion %q%s", word, suggestCriterion(strings.ToLower(word), c.criteria))
 }
 
 // suggestCriterion returns "; did you mean X?" for the criterion of attrs
@@ -482,14 +638,20 @@ func suggestCriterion(attr string, attrs map[string]bool) string {
 	if best == "" {
 		return ""
 	}
-	return fmt.Sprintf("; did you mean %s?", criterionNames[best])
+	name := best
+	if n, ok := criterionNames[best]; ok {
+		name = n
+	}
+	return fmt.Sprintf("; did you mean %s?", name)
 }
 
 // criterionNames spells the criteria as the manual pages do.
 var criterionNames = map[string]string{
 	"all": "All", "user": "User", "group": "Group", "host": "Host", "address": "Address",
 	"localaddress": "LocalAddress", "localport": "LocalPort", "rdomain": "RDomain",
+	"invalid-user": "Invalid-User", "version": "Version",
 	"canonical": "canonical", "final": "final", "exec": "exec", "originalhost": "originalhost", "localuser": "localuser",
+	"localnetwork": "localnetwork", "tagged": "tagged", "command": "command", "sessiontype": "sessiontype",
 }
 
 // checkAddrList rejects what sshd's addr_match_list rejects: an empty

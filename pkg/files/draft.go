@@ -131,7 +131,7 @@ func (d *Draft) commit(ch *change) ([]Edit, error) {
 // *Conflict says so.
 func (d *Draft) Unset(scope Scope, name string) ([]Edit, error) {
 	c := d.cfg
-	k, err := CatalogueFor(c.Dialect).Find(name)
+	k, err := c.Catalogue().Find(name)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (d *Draft) Unset(scope Scope, name string) ([]Edit, error) {
 // scope on the configuration as edited so far, and returns the value in
 // effect there (nil when nothing sets it and its default is unknown).
 func (d *Draft) Verify(scope Scope, name string, want []string) (bool, *Value, error) {
-	k, err := CatalogueFor(d.cfg.Dialect).Find(name)
+	k, err := d.cfg.Catalogue().Find(name)
 	if err != nil {
 		return false, nil, err
 	}
@@ -197,7 +197,7 @@ func (d *Draft) FileChanges() []FileChange {
 
 // keyword resolves name for an edit in scope and normalizes args.
 func (c *Config) keyword(scope Scope, name string, args []string) (*Keyword, []string, error) {
-	k, err := CatalogueFor(c.Dialect).Find(name)
+	k, err := c.Catalogue().Find(name)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -265,7 +265,7 @@ var defaultLocalUsers = []string{"root", "sshconverge-probe"}
 // keyword there it returns OpenSSH's default (Value.Default), or nil when
 // the default is not known.
 func (c *Config) ValueIn(scope Scope, name string) (*Value, error) {
-	k, err := CatalogueFor(c.Dialect).Find(name)
+	k, err := c.Catalogue().Find(name)
 	if err != nil {
 		return nil, err
 	}
@@ -312,12 +312,12 @@ func (c *Config) blockInScope(scope Scope, b *Block) bool {
 	case scope.Host != "":
 		return b.Host && strings.Join(b.Patterns, " ") == scope.Host
 	default:
-		return !b.Host && sameCriteria(b.Criteria, scope.Match, c.Dialect)
+		return !b.Host && sameCriteria(b.Criteria, scope.Match, c.Catalogue())
 	}
 }
 
-func sameCriteria(have []Criterion, want string, d Dialect) bool {
-	w, err := parseCriteria(d, want)
+func sameCriteria(have []Criterion, want string, cat *Catalogue) bool {
+	w, err := cat.ParseCriteria(want)
 	return err == nil && slices.Equal(have, w)
 }
 

@@ -56,10 +56,10 @@ func (e *Effective) valueOrDefault(d Dialect, k *Keyword) *Value {
 		return v // (ssh keeps a time of "none" as unset)
 	}
 	def := k.Default
-	if d == Client && k == clientServerAliveInterval {
+	if d == Client && k.Name == "ServerAliveInterval" {
 		// Debian: BatchMode yes makes an unset ServerAliveInterval 300.
 		def = []string{"0"}
-		if b, ok := e.values[clientBatchMode]; ok && b.Args[0] == "yes" {
+		if b, ok := e.named(e.well().batchMode); ok && b.Args[0] == "yes" {
 			def = []string{"300"}
 		}
 	}
@@ -75,6 +75,7 @@ func (e *Effective) valueOrDefault(d Dialect, k *Keyword) *Value {
 type Effective struct {
 	values map[*Keyword]*Value
 	order  []*Keyword
+	cat    *Catalogue // the configuration's (client), nil for DefaultVersion
 	// Unknown lists Match blocks whose outcome cannot be decided without
 	// running something (ssh Match exec); they were taken as not matching.
 	Unknown []Pos
@@ -199,6 +200,7 @@ func serverMatch(crit []Criterion, conn Conn) bool {
 // as in ssh. The configuration must be of the Client dialect.
 func (c *Config) Client(t Target) *Effective {
 	e := newEffective(64)
+	e.cat = c.Catalogue()
 	st := clientState{target: t, host: t.Host}
 	wantFinal := c.clientPass(e, &st, false)
 	if wantFinal {
@@ -215,24 +217,36 @@ type clientState struct {
 	host   string // the name Host patterns are matched against
 }
 
-var (
-	clientHostname            = mustLookup(Client, "Hostname")
-	clientUser                = mustLookup(Client, "User")
-	clientServerAliveInterval = mustLookup(Client, "ServerAliveInterval")
-	clientBatchMode           = mustLookup(Client, "BatchMode")
-)
+// wellKnown are the client keywords the evaluation itself consults, as
+// one catalogue holds them.
+type wellKnown struct {
+	hostname, user, batchMode *Keyword
+}
 
-func mustLookup(d Dialect, name string) *Keyword {
-	k, ok := CatalogueFor(d).Lookup(name)
-	if !ok {
-		panic("files: catalogue lacks " + name)
+// well returns the keywords the evaluation consults, from the catalogue
+// of the configuration e was computed from (DefaultVersion's for an
+// Effective made without one).
+func (e *Effective) well() *wellKnown {
+	cat := e.cat
+	if cat == nil {
+		cat = CatalogueFor(Client)
 	}
-	return k
+	return &cat.well
+}
+
+// named returns the value of k, which may be nil (a keyword the
+// catalogue lacks).
+func (e *Effective) named(k *Keyword) (*Value, bool) {
+	if k == nil {
+		return nil, false
+	}
+	v, ok := e.values[k]
+	return v, ok
 }
 
 // hostname returns the Hostname obtained so far.
 func (e *Effective) hostname() (string, bool) {
-	if v, ok := e.values[clientHostname]; ok {
+	if v, ok := e.named(e.well().hostname); ok {
 		return v.Args[0], true
 	}
 	return "", false
@@ -325,7 +339,7 @@ func (e *Effective) clientMatch(crit []Criterion, st *clientState, final bool) (
 			r = MatchPatternList(strings.ToLower(st.target.Host), cr.Arg, true) == 1
 		case "user":
 			user := st.target.LocalUser
-			if v, ok := e.values[clientUser]; ok {
+			if v, ok := e.named(e.well().user); ok {
 				user = v.Args[0]
 			}
 			r = MatchPatternList(user, cr.Arg, false) == 1

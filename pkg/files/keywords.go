@@ -190,6 +190,8 @@ type Catalogue struct {
 	// vendor maps lowercase distribution keywords the model does not
 	// cover to the distribution that adds them.
 	vendor map[string]string
+	// well holds the client keywords the evaluation consults.
+	well wellKnown
 	// camel is true when the release's sshd -T / ssh -G print keywords in
 	// CamelCase (sshd from 10.4 on).
 	camel bool

@@ -175,7 +175,8 @@ func (ch *change) addBlock(scope Scope, k *Keyword, value string) {
 // shadows reports whether the block headed by line l would take
 // precedence for the connections or hosts scope selects.
 func (c *Config) shadows(f *File, l *Line, scope Scope) bool {
-	b, err := parseBlock(c.Dialect, f, l, nil)
+	cat := c.Catalogue()
+	b, err := cat.parseBlock(f, l, cat.view(l), nil)
 	if err != nil {
 		return false
 	}

@@ -125,7 +125,7 @@ func mustCriteria(d Dialect, s string) []Criterion {
 	if s == "" {
 		return nil
 	}
-	c, _ := parseCriteria(d, s)
+	c, _ := ParseCriteria(d, s)
 	return c
 }
 

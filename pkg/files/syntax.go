@@ -177,7 +177,7 @@ func (l *Line) lex(d Dialect) {
 		l.Err = err
 		return
 	}
-	if k, ok := CatalogueFor(d).Lookup(kw); ok && k.Type == TypeRawLine {
+	if isRawLine(d, kw) {
 		l.valStart, l.valEnd = rawValue(d, content, next)
 		l.Args = []string{content[l.valStart:l.valEnd]}
 	}
@@ -296,4 +296,137 @@ func argvSplit(s string) (args []string, end int, err error) {
 func SplitArgs(s string) ([]string, error) {
 	args, _, err := argvSplit(s)
 	return args, err
+}
+
+// view is how a release's parser reads one directive line: the keyword,
+// its arguments, and the text after the keyword (for Match criteria).
+type view struct {
+	keyword string
+	args    []string
+	rest    string
+	err     error
+	ignored bool // the parser skips the line (a comment, to it)
+}
+
+// view returns how the catalogue's release reads directive line l. From
+// 8.7 on that is the line's own lexing (Line.Keyword, Line.Args); before,
+// lexLegacy's.
+func (c *Catalogue) view(l *Line) view {
+	if !c.legacy || strings.IndexByte(l.Text, 0) >= 0 {
+		return view{keyword: l.Keyword, args: l.Args, rest: l.Text[l.valStart:], err: l.Err}
+	}
+	return c.lexLegacy(l.Text)
+}
+
+// lexLegacy reads a line as OpenSSH before 8.7 did (servconf.c and
+// readconf.c of 8.4, with misc.c's strdelim):
+//
+//   - sshd cuts every line at its first '#', wherever it stands (inside
+//     quotes and raw-line values too); ssh knows no trailing comments, so
+//     `Port 22 # x` is "garbage at end of line" and a list keyword takes
+//     "#" and "x" as values;
+//   - arguments are split by strdelim: blanks or one '=' separate, only
+//     double quotes group (no escapes; single quotes are literal), and an
+//     empty token (`a ""`, `a==b`) or an unterminated quote ends the
+//     arguments silently;
+//   - raw-line keywords take the rest of the line after the separator.
+func (c *Catalogue) lexLegacy(text string) view {
+	text, kw, next, ok := c.legacyKeyword(text)
+	if !ok {
+		return view{ignored: true}
+	}
+	v := view{keyword: kw}
+	if next >= 0 {
+		v.rest = text[next:]
+	}
+	k, known := c.Lookup(kw)
+	if known && k.Type == TypeRawLine {
+		skip := whitespace
+		if c.dialect == Client {
+			skip += "="
+		}
+		if raw := strings.TrimLeft(v.rest, skip); next >= 0 && raw != "" {
+			v.args = []string{raw}
+		}
+		return v
+	}
+	// SetEnv uses strdelimw: '=' is part of the value.
+	v.args, v.err = legacyArgs(text, next, !known || k.Name != "SetEnv", c.dialect == Client && known && noGarbageCheck[k.Name])
+	return v
+}
+
+// legacyKeyword returns the line as the parser sees it (cut at '#' for
+// sshd, trailing blanks stripped), its keyword and the offset of the rest
+// (-1 for none); ok is false for a line the parser skips.
+func (c *Catalogue) legacyKeyword(text string) (line, kw string, next int, ok bool) {
+	if c.dialect == Server {
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+	}
+	for len(text) > 1 && strings.IndexByte(trailingWS, text[len(text)-1]) >= 0 {
+		text = text[:len(text)-1]
+	}
+	kw, next, null := strdelimLegacy(text, 0, true)
+	if !null && kw == "" {
+		kw, next, null = strdelimLegacy(text, next, true)
+	}
+	return text, kw, next, !null && kw != "" && kw[0] != '#'
+}
+
+// noGarbageCheck are the ssh keywords whose parser returns before 8.4's
+// "garbage at end of line" check.
+var noGarbageCheck = map[string]bool{"Host": true, "UserKnownHostsFile": true, "GlobalKnownHostsFile": true}
+
+// legacyArgs splits the arguments from offset next with strdelim. They end
+// at the first empty token or unterminated quote; a token after an empty
+// one is "garbage at end of line" unless lenient.
+func legacyArgs(text string, next int, split, lenient bool) ([]string, error) {
+	var args []string
+	for next >= 0 {
+		tok, after, null := strdelimLegacy(text, next, split)
+		switch {
+		case null:
+			return args, nil
+		case tok == "":
+			if more, _, null := strdelimLegacy(text, after, true); !lenient && !null && more != "" {
+				return args, fmt.Errorf("garbage at end of line: %q", more)
+			}
+			return args, nil
+		}
+		args, next = append(args, tok), after
+	}
+	return args, nil
+}
+
+// strdelimLegacy is OpenSSH 8.4's strdelim_internal: the token starting at
+// i and the offset of the rest (-1 for none, C's NULL). null is true when
+// there is no token (i is -1) or its quote is not closed.
+func strdelimLegacy(s string, i int, splitEquals bool) (tok string, next int, null bool) {
+	if i < 0 {
+		return "", -1, true
+	}
+	delims := whitespace + `"`
+	if splitEquals {
+		delims += "="
+	}
+	j := strings.IndexAny(s[i:], delims)
+	if j < 0 {
+		return s[i:], -1, false
+	}
+	j += i
+	if s[j] == '"' {
+		k := strings.IndexByte(s[j+1:], '"')
+		if k < 0 {
+			return "", -1, true
+		}
+		k += j + 1
+		return s[i:j] + s[j+1:k], skipSet(s, k+1, whitespace), false
+	}
+	tok = s[i:j]
+	next = skipSet(s, j+1, whitespace)
+	if splitEquals && s[j] != '=' && next < len(s) && s[next] == '=' {
+		next = skipSet(s, next+1, whitespace)
+	}
+	return tok, next, false
 }

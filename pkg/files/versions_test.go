@@ -203,7 +203,7 @@ func TestParseVersion(t *testing.T) {
 	if Version.Catalogue(Version{}, Server) != CatalogueFor(Server) || DefaultVersion().Catalogue(Client) != CatalogueFor(Client) {
 		t.Errorf("the zero Version's catalogue is not the default one")
 	}
-	if v := (Version{9, 2, 1}); v.Catalogue(Server) != v.Catalogue(Server) {
+	if a, b := (Version{9, 2, 1}).Catalogue(Server), (Version{9, 2, 1}).Catalogue(Server); a != b {
 		t.Errorf("catalogues are not cached")
 	}
 }
