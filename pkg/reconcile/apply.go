@@ -85,6 +85,9 @@ func Apply(ctx context.Context, p *Plan, sys System, o ApplyOptions) (ApplyResul
 		return tx.res, tx.write(ctx, p.Files, o.Backup)
 	}
 	if err := sys.Validate(ctx, p.Files); err != nil {
+		if ctx.Err() != nil {
+			return tx.res, fmt.Errorf("interrupted while sshd checked the new configuration; nothing was written: %w", ctx.Err())
+		}
 		var rejected *RejectedError
 		if errors.As(err, &rejected) {
 			return tx.res, fmt.Errorf("sshd rejects the new configuration, so nothing was written and sshd was not reloaded:\n%w", err)
@@ -155,7 +158,11 @@ func (tx *transaction) reload(ctx context.Context) error {
 	tx.res.Reload = outcome
 	switch {
 	case errors.Is(err, ErrNoDaemon):
-		return errors.Join(fmt.Errorf("the configuration was written, but %w; the reload stays recorded as pending", err), tx.setPending(true))
+		what := "the configuration was written, but "
+		if len(tx.written) == 0 {
+			what = "a reload is due, but " // recorded by an earlier run
+		}
+		return errors.Join(fmt.Errorf("%s%w; the reload stays recorded as pending", what, err), tx.setPending(true))
 	case err != nil:
 		tx.log.Error().Err(err).Msg("sshd did not come back after the reload; restoring the files")
 		rerr := tx.restore(context.WithoutCancel(ctx))

@@ -169,7 +169,10 @@ func (f *FS) WriteAtomic(name string, data []byte, meta fileMeta) error {
 	tmp := path.Join(dir, "."+path.Base(r)+".sshconverge-"+hex.EncodeToString(rnd[:])+".tmp")
 	file, err := f.os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return err
+		if "/"+r != name {
+			return fmt.Errorf("%s, a link to /%s inside the root: %w", name, r, unwrapPathErr(err))
+		}
+		return fmt.Errorf("%s: %w", name, unwrapPathErr(err))
 	}
 	if err := fill(file, data, meta); err != nil {
 		file.Close()
@@ -198,6 +201,16 @@ func (f *FS) syncDir(rel string) error {
 		return err
 	}
 	return nil
+}
+
+// unwrapPathErr drops os.Root's relative path from an error, so that
+// messages name configuration paths.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // SweepTemp removes the agent's own temp files (see tempRE) that a

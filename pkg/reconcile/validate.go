@@ -101,8 +101,10 @@ next:
 			continue
 		}
 		for _, b := range v.spec.Binds {
-			if b.Target == c || strings.HasPrefix(b.Target, c+"/") || strings.HasPrefix(c, b.Target+"/") {
-				continue next
+			for _, p := range []string{b.Target, b.Source} {
+				if p != "" && (p == c || strings.HasPrefix(p, c+"/") || strings.HasPrefix(c, p+"/")) {
+					continue next // the tmpfs would hide it (a root under /dev/shm)
+				}
 			}
 		}
 		v.spec.Scratch = c

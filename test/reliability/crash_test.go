@@ -439,6 +439,7 @@ func TestCrashSIGKILL(t *testing.T) {
 // no temp file is left, and the next run converges.
 func TestCrashSIGTERM(t *testing.T) {
 	f := newCrashFixture(t, true)
+	f.strictInterrupt = true // an interrupted run says so
 	seed := crashSeed(t) + 1
 	t.Logf("seed %d (SSHCONVERGE_CRASH_SEED=%d replays it)", seed, seed-1)
 	crashLoop(t, f, "sigterm", syscall.SIGTERM, crashIterations(t)*2/3, seed)
