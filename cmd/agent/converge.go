@@ -35,7 +35,7 @@ type converge struct {
 	root    *files.Root
 	fs      *reconcile.FS
 	sshd    *reconcile.SSHD // nil when the desired state has no sshd side
-	version string          // the OpenSSH version configured ("" unknown)
+	version files.Version   // the OpenSSH version configured (zero: unknown)
 	state   *reconcile.State
 	plan    *reconcile.Plan
 	pending bool // a reload is due (as recorded before the run, then after it)
@@ -78,10 +78,9 @@ func (c *converge) run(ctx context.Context, stdout io.Writer) (int, error) {
 
 // execute runs the steps up to the verification.
 func (c *converge) execute(ctx context.Context) error {
-	if err := c.prepare(); err != nil {
+	if err := c.prepare(ctx); err != nil {
 		return err
 	}
-	c.detectVersion(ctx)
 	if !c.args.check {
 		release, err := c.lock(ctx)
 		if err != nil {
@@ -107,6 +106,17 @@ func (c *converge) execute(ctx context.Context) error {
 	return c.verify(ctx)
 }
 
+// sshdAccepts has the root's sshd check the configuration whose main file
+// is main, as it stands.
+func (c *converge) sshdAccepts(main string) error {
+	s, err := reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: main, PidFile: "/run/sshd.pid", Mode: reconcile.ReloadNone, Binary: c.args.sshd, Log: zerolog.Nop()})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Validate(context.Background(), nil)
+}
+
 // lock takes the run lock and returns its release.
 func (c *converge) lock(ctx context.Context) (func(), error) {
 	lock, err := reconcile.AcquireLock(ctx, c.fs, c.args.lock, c.args.lockTimeout)
@@ -121,19 +131,23 @@ func (c *converge) lock(ctx context.Context) (func(), error) {
 }
 
 // detectVersion learns which OpenSSH the root has: --openssh-version, or
-// its sshd -V.
-func (c *converge) detectVersion(ctx context.Context) {
-	c.version = c.args.opensshVersion
-	if c.version != "" {
-		return
+// what its ssh -V says.
+func (c *converge) detectVersion(ctx context.Context) error {
+	s := c.args.opensshVersion
+	if s == "" {
+		var err error
+		if s, err = reconcile.RootSSHD(c.root, c.args.sshd).Version(ctx); err != nil {
+			c.log.Warn().Err(err).Msgf("the OpenSSH version is unknown; the model assumes %s (say it with --openssh-version)", files.DefaultVersion())
+			return nil
+		}
 	}
-	v, err := reconcile.RootSSHD(c.root, c.args.sshd).Version(ctx)
+	v, err := files.ParseVersion(s)
 	if err != nil {
-		c.log.Warn().Err(err).Msg("the OpenSSH version is unknown; say it with --openssh-version")
-		return
+		return fmt.Errorf("--openssh-version: %w", err)
 	}
 	c.version = v
-	c.log = c.log.With().Str("openssh", v).Logger()
+	c.log = c.log.With().Stringer("openssh", v).Logger()
+	return nil
 }
 
 // findSSHD finds the sshd serving the configuration (when the desired
@@ -204,8 +218,9 @@ func (c *converge) splay(ctx context.Context) error {
 	}
 }
 
-// prepare opens the root and the state and reads the desired state.
-func (c *converge) prepare() error {
+// prepare opens the root and the state, learns the OpenSSH version and
+// reads the desired state for it.
+func (c *converge) prepare(ctx context.Context) error {
 	root, err := files.NewRoot(c.args.root)
 	if err != nil {
 		return err
@@ -215,6 +230,9 @@ func (c *converge) prepare() error {
 	}
 	c.root = root
 	c.state = reconcile.OpenState(c.fs, c.args.stateDir)
+	if err := c.detectVersion(ctx); err != nil {
+		return err
+	}
 	accepted := ""
 	switch {
 	case c.args.insecureDesired:
@@ -222,13 +240,14 @@ func (c *converge) prepare() error {
 	case c.args.check:
 		accepted = "an audit changes nothing"
 	}
-	c.desired, err = loadDesired(c.args.desired, accepted, c.log)
+	c.desired, err = loadDesired(c.args.desired, accepted, c.version, c.log)
 	return err
 }
 
 // compute plans the run and reads whether a reload is due.
 func (c *converge) compute() error {
-	plan, err := reconcile.Compute(c.desired, reconcile.Options{Root: c.root, EditForeign: c.args.editForeign, Log: c.log})
+	plan, err := reconcile.Compute(c.desired, reconcile.Options{Root: c.root, Version: c.version, SSHDAccepts: c.sshdAccepts,
+		EditForeign: c.args.editForeign, Log: c.log})
 	if err != nil {
 		return err
 	}
@@ -299,7 +318,10 @@ func (c *converge) logChanges(applyErr error) {
 // report prints the run as text (nothing when it failed before planning)
 // or as one JSON document (always).
 func (c *converge) report(w io.Writer, runErr error) error {
-	o := reconcile.Outcome{Check: c.args.check, Plan: c.plan, Apply: c.result, SSHD: c.sshd, Pending: c.pending, OpenSSH: c.version, Err: runErr}
+	o := reconcile.Outcome{Check: c.args.check, Plan: c.plan, Apply: c.result, SSHD: c.sshd, Pending: c.pending, Err: runErr}
+	if !c.version.IsZero() {
+		o.OpenSSH = c.version.String()
+	}
 	if c.args.format != "json" {
 		return o.WriteText(w, c.args.diff)
 	}
@@ -360,7 +382,7 @@ func runValidate(args []string, stdout io.Writer) error {
 	if len(args) != 1 || args[0] == "--help" || args[0] == "-h" {
 		return usageError{"validate: name exactly one desired-state file"}
 	}
-	if _, err := loadDesired(args[0], "validate only reads it", zerolog.Nop()); err != nil {
+	if _, err := loadDesired(args[0], "validate only reads it", files.Version{}, zerolog.Nop()); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(stdout, "%s: valid\n", args[0])

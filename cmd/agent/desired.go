@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sshconverge/agent/pkg/desired"
+	"github.com/sshconverge/agent/pkg/files"
 )
 
 // maxDesiredSize bounds a desired-state file: one with every keyword of
@@ -24,7 +25,7 @@ const maxDesiredSize = 4 << 20
 // anyone but root could change is refused (it would own sshd) unless
 // accepted says why it is accepted all the same (an audit, which changes
 // nothing; --insecure-desired): then a warning is logged instead.
-func loadDesired(name, accepted string, log zerolog.Logger) (*desired.State, error) {
+func loadDesired(name, accepted string, v files.Version, log zerolog.Logger) (*desired.State, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("desired state: %w", err)
@@ -55,7 +56,7 @@ func loadDesired(name, accepted string, log zerolog.Logger) (*desired.State, err
 	if len(src) > maxDesiredSize {
 		return nil, fmt.Errorf("desired state %s: more than the %d bytes a desired state may have", name, maxDesiredSize)
 	}
-	return desired.Parse(name, src)
+	return desired.ParseFor(name, src, v)
 }
 
 // onlyRootCanChange checks, as sshd's StrictModes reasons about

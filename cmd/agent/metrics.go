@@ -59,10 +59,10 @@ func (c *converge) keyMetrics(b *strings.Builder, mode string) {
 // opensshVersion is the OpenSSH version the run configured, or
 // "unknown".
 func (c *converge) opensshVersion() string {
-	if c.version == "" {
+	if c.version.IsZero() {
 		return "unknown"
 	}
-	return c.version
+	return c.version.String()
 }
 
 func boolValue(b bool) float64 {

@@ -29,7 +29,7 @@ func (c *Config) Overrides(name string) ([]Override, error) {
 	if c.Dialect != Server {
 		return nil, fmt.Errorf("overrides are an sshd matter")
 	}
-	k, err := CatalogueFor(c.Dialect).Find(name)
+	k, err := c.Catalogue().Find(name)
 	if err != nil {
 		return nil, err
 	}

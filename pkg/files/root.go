@@ -108,29 +108,19 @@ func (r *Root) Resolve(name string) (string, error) {
 			}
 			continue
 		}
-		cur := "/" + path.Join(append(done, comp)...)
-		if r.knownDir(cur) {
+		target, isLink, err := r.component("/" + path.Join(append(done, comp)...))
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("%s: %w", name, err)
+		case !isLink:
 			done = append(done, comp)
 			continue
-		}
-		st, err := os.Lstat(r.HostPath(cur))
-		if err == nil && st.IsDir() {
-			r.sawDir(cur)
-		}
-		if err != nil || st.Mode()&fs.ModeSymlink == 0 {
-			done = append(done, comp)
-			if err != nil {
-				done = append(done, todo...)
-				todo = nil
-			}
+		case target == "": // missing: the rest as written
+			done, todo = append(append(done, comp), todo...), nil
 			continue
 		}
 		if links++; links > maxSymlinks {
 			return "", fmt.Errorf("%s: too many levels of symbolic links", name)
-		}
-		target, err := os.Readlink(r.HostPath(cur))
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", name, err)
 		}
 		if path.IsAbs(target) {
 			done = nil
@@ -138,6 +128,27 @@ func (r *Root) Resolve(name string) (string, error) {
 		todo = append(strings.Split(target, "/"), todo...)
 	}
 	return "/" + path.Join(done...), nil
+}
+
+// component looks at the configuration path cur: a symbolic link gives its
+// target; a missing path isLink with an empty target (resolution stops);
+// anything else is taken as it is.
+func (r *Root) component(cur string) (target string, isLink bool, err error) {
+	if r.knownDir(cur) {
+		return "", false, nil
+	}
+	st, err := os.Lstat(r.HostPath(cur))
+	switch {
+	case err != nil:
+		return "", true, nil
+	case st.IsDir():
+		r.sawDir(cur)
+		return "", false, nil
+	case st.Mode()&fs.ModeSymlink == 0:
+		return "", false, nil
+	}
+	target, err = os.Readlink(r.HostPath(cur))
+	return target, true, err
 }
 
 // ReadFile returns the contents of the regular file at the configuration

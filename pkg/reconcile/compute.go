@@ -27,6 +27,12 @@ type Options struct {
 	// LocalUsers are the local accounts an ssh value must take effect for
 	// (nil: files' default, root and one other).
 	LocalUsers []string
+	// Version is the OpenSSH release the configuration is for (the zero
+	// Version: files.DefaultVersion).
+	Version files.Version
+	// SSHDAccepts, when set, has sshd check the configuration whose main
+	// file is the given path, as it stands: nil when sshd accepts it.
+	SSHDAccepts func(main string) error
 	// EditForeign allows editing files other owners have (packages,
 	// cloud-init, crypto-policies) even when a file of the agent's own
 	// could set the value instead.
@@ -41,7 +47,7 @@ type Options struct {
 // the configuration could not be read or is invalid; conflicts are not
 // errors but Changes with Status Conflicted.
 func Compute(st *desired.State, opts Options) (*Plan, error) {
-	p := &Plan{}
+	p := &Plan{Version: opts.Version}
 	for _, side := range []*desired.Side{st.Server, st.Client} {
 		if side == nil {
 			continue
@@ -134,7 +140,7 @@ func (sp *sidePlan) mainFile() string {
 // read loads the side's configuration and starts the draft.
 func (sp *sidePlan) read() error {
 	sp.main = sp.mainFile()
-	cfg, err := files.Load(sp.opts.Root, sp.main, sp.side.Dialect)
+	cfg, err := sp.load()
 	if err != nil {
 		return files.Prefix(sp.name.String()+" configuration: ", err)
 	}
@@ -150,6 +156,26 @@ func (sp *sidePlan) read() error {
 		sp.pidFile, sp.hostKeys = DaemonFiles(sp.cfg)
 	}
 	return nil
+}
+
+// load reads the configuration for the OpenSSH release of Options. When
+// the model refuses it (a keyword it does not know, such as a
+// distribution's own) but the host's sshd accepts it as it stands, it is
+// read again keeping those directives untouched (listed as not modelled).
+func (sp *sidePlan) load() (*files.Config, error) {
+	opts := files.LoadOptions{Version: sp.opts.Version}
+	cfg, err := files.LoadWith(sp.opts.Root, sp.main, sp.side.Dialect, opts)
+	if err == nil || sp.name != Server || sp.opts.SSHDAccepts == nil || sp.opts.SSHDAccepts(sp.main) != nil {
+		return cfg, err
+	}
+	opts.KeepUnknown = true
+	if kept, kerr := files.LoadWith(sp.opts.Root, sp.main, sp.side.Dialect, opts); kerr == nil {
+		for _, u := range kept.Unmodelled {
+			sp.opts.Log.Warn().Str("origin", u.Pos.String()).Str("keyword", u.Keyword).Msg("sshd accepts a keyword the model does not know: left as it is")
+		}
+		return kept, nil
+	}
+	return cfg, err
 }
 
 // DaemonFiles returns the pid file and the host key files an sshd

@@ -162,6 +162,8 @@ type Plan struct {
 	Changes []Change
 	// Files are the files whose content changes, in reading order.
 	Files []FileChange
+	// Version is the OpenSSH release the plan was made for.
+	Version files.Version
 	// ServerConfig is the sshd configuration's main file ("" when the plan
 	// has no sshd side).
 	ServerConfig string

@@ -316,37 +316,58 @@ func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// sshdVersionRE finds the version sshd -V prints (8.4, which has no -V,
-// prints it first in its usage).
-var sshdVersionRE = regexp.MustCompile(`OpenSSH_(\d+\.\d+(?:p\d+)?)`)
+// versionRE finds the version ssh -V (or sshd -V) prints.
+var versionRE = regexp.MustCompile(`OpenSSH_(\d+\.\d+(?:p\d+)?)`)
 
-// Version returns the OpenSSH version of the sshd that reads the
-// configuration: the running daemon's binary, or the one the view would
-// check with (the root's own), e.g. "9.2" or "10.0p2", from sshd -V.
+// Version returns the version of the OpenSSH that reads the configuration,
+// as its ssh -V says (e.g. "9.2p1", "10.0p2"), run where sshd runs: in the
+// running daemon's mount namespace, chrooted into a root with its own
+// OpenSSH, or on the host. Without an ssh there, sshd -V answers (8.4 has
+// no -V, but prints the version first in its usage; Debian 12's sshd -V
+// drops the portable suffix).
 func (s *SSHD) Version(ctx context.Context) (string, error) {
-	v, err := s.view()
-	if err != nil {
-		return "", err
-	}
-	defer v.close()
-	var cmd *exec.Cmd
-	if v.daemon || v.spec.Chroot != "" {
-		v.spec.Argv, v.spec.Binds = []string{v.spec.Argv[0], "-V"}, nil
-		if err := v.chooseScratch(); err != nil {
-			return "", err
+	var out []byte
+	for _, bin := range []string{"/usr/bin/ssh", ""} {
+		b, err := s.runVersion(ctx, bin)
+		if err == nil && versionRE.Match(b) {
+			out = b
+			break
 		}
-		if cmd, err = s.viewCmd(ctx, v); err != nil {
-			return "", err
-		}
-	} else {
-		cmd = command(ctx, v.spec.Argv[0], "-V") // it reads no configuration
+		out = b
 	}
-	out, _ := cmd.CombinedOutput() // 8.4 exits 1 after its usage
-	m := sshdVersionRE.FindSubmatch(out)
+	m := versionRE.FindSubmatch(out)
 	if m == nil {
-		return "", fmt.Errorf("sshd -V says no version: %s", strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("neither ssh -V nor sshd -V says a version: %s", strings.TrimSpace(string(out)))
 	}
 	return string(m[1]), nil
+}
+
+// runVersion runs bin -V (sshd's binary when bin is "") where the
+// configuration's sshd runs, and returns what it printed.
+func (s *SSHD) runVersion(ctx context.Context, bin string) ([]byte, error) {
+	v, err := s.view()
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	if bin == "" {
+		bin = v.spec.Argv[0]
+	}
+	if !v.daemon && v.spec.Chroot == "" {
+		if !isFile(bin) && bin == "/usr/bin/ssh" {
+			bin = "/bin/ssh"
+		}
+		return command(ctx, bin, "-V").CombinedOutput() // it reads no configuration
+	}
+	v.spec.Argv, v.spec.Binds = []string{bin, "-V"}, nil
+	if err := v.chooseScratch(); err != nil {
+		return nil, err
+	}
+	cmd, err := s.viewCmd(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	return cmd.CombinedOutput() // 8.4's sshd exits 1 after its usage
 }
 
 // RootSSHD returns the sshd a root has (its own binary, or binary), with

@@ -54,14 +54,14 @@ func VerifyDaemon(ctx context.Context, p *Plan, s *SSHD, applied bool) error {
 			}
 			dumps[c.Scope] = dump
 		}
-		c.verify(dump, s)
+		c.verify(dump, s, p.Version.Catalogue(files.Server))
 	}
 	return nil
 }
 
 // verify compares the change's desired value with the daemon's.
-func (c *Change) verify(dump files.Dump, s *SSHD) {
-	k, err := files.CatalogueFor(files.Server).Find(c.Keyword)
+func (c *Change) verify(dump files.Dump, s *SSHD, cat *files.Catalogue) {
+	k, err := cat.Find(c.Keyword)
 	if err != nil {
 		return
 	}
@@ -74,7 +74,7 @@ func (c *Change) verify(dump files.Dump, s *SSHD) {
 	default:
 		c.Verified, c.Daemon = Mismatch, dump[strings.ToLower(k.Name)]
 		c.Status = Mismatched
-		c.Reason = fmt.Sprintf("the running sshd (pid %d) uses %s: %s", s.Listener.PID, strings.Join(c.Daemon, ", "), s.explain(k))
+		c.Reason = fmt.Sprintf("the running sshd (pid %d) uses %s: %s", s.Listener.PID, strings.Join(c.Daemon, ", "), s.explain(k, cat))
 	}
 }
 
@@ -113,8 +113,8 @@ func connSpec(c files.Conn) string {
 
 // explain says why the daemon's value of k is not the files' value: an
 // -o option on its command line, or another configuration file.
-func (s *SSHD) explain(k *files.Keyword) string {
-	if opt, ok := s.commandLineOption(k); ok {
+func (s *SSHD) explain(k *files.Keyword, cat *files.Catalogue) string {
+	if opt, ok := s.commandLineOption(k, cat); ok {
 		return fmt.Sprintf("its command line overrides the files with %s (change how sshd is started)", opt)
 	}
 	if f := s.Listener.ConfigFile(); !s.readsOurs(f) {
@@ -125,7 +125,7 @@ func (s *SSHD) explain(k *files.Keyword) string {
 
 // commandLineOption finds an -o option setting k among the daemon's
 // arguments.
-func (s *SSHD) commandLineOption(k *files.Keyword) (string, bool) {
+func (s *SSHD) commandLineOption(k *files.Keyword, cat *files.Catalogue) (string, bool) {
 	args := s.Listener.Args
 	for i := 0; i < len(args); i++ {
 		opt, ok := strings.CutPrefix(args[i], "-o")
@@ -138,7 +138,7 @@ func (s *SSHD) commandLineOption(k *files.Keyword) (string, bool) {
 		}
 		name, _, _ := strings.Cut(strings.TrimSpace(opt), "=")
 		name, _, _ = strings.Cut(name, " ")
-		if kk, ok := files.CatalogueFor(files.Server).Lookup(name); ok && kk == k {
+		if kk, ok := cat.Lookup(name); ok && kk == k {
 			return "-o " + opt, true
 		}
 	}

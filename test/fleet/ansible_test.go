@@ -137,7 +137,7 @@ func TestAnsibleFleet(t *testing.T) {
 	h1, h2 := f.host("h1"), f.host("h2")
 	drift := func() string {
 		t.Helper()
-		dropIn := filepath.Join(h2.tree, "etc/ssh/sshd_config.d/50-cloud-init.conf")
+		dropIn := filepath.Join(h2.tree, "etc/ssh/sshd_config.d/00-sshconverge.conf") // where the agent set it (cloud-init's own file is left alone)
 		b, err := os.ReadFile(dropIn)
 		must(t, err)
 		drifted := strings.Replace(string(b), "ClientAliveInterval 300", "ClientAliveInterval 120", 1)
