@@ -65,6 +65,8 @@ func Compute(st *desired.State, opts Options) (*Plan, error) {
 		}
 		if sp.name == Server {
 			p.ServerConfig, p.PidFile, p.HostKeys = sp.main, sp.pidFile, sp.hostKeys
+		} else {
+			p.ClientConfig = sp.main
 		}
 	}
 	return p, nil

@@ -164,9 +164,9 @@ type Plan struct {
 	Files []FileChange
 	// Version is the OpenSSH release the plan was made for.
 	Version files.Version
-	// ServerConfig is the sshd configuration's main file ("" when the plan
-	// has no sshd side).
-	ServerConfig string
+	// ServerConfig and ClientConfig are the main files of the sshd and the
+	// ssh configuration ("" for a side the desired state does not have).
+	ServerConfig, ClientConfig string
 	// PidFile is the sshd PidFile the server configuration names (its
 	// default when unset).
 	PidFile string
