@@ -139,18 +139,6 @@ type dialectFacts struct {
 	defaults                                             string
 }
 
-// has reports whether the space-separated list holds word.
-func has(list, word string) bool {
-	for list != "" {
-		var w string
-		w, list, _ = strings.Cut(list, " ")
-		if w == word {
-			return true
-		}
-	}
-	return false
-}
-
 func (rf *releaseFacts) dialect(d Dialect) *dialectFacts {
 	if d == Client {
 		return &rf.client
@@ -170,26 +158,51 @@ func floorFacts(v Version) int {
 	return i
 }
 
-// factsFor returns the facts that describe keyword spelling name
-// (lowercase) for release v: those of the newest recorded release not
+// factsFor returns the index of the facts that describe keyword spelling
+// name (lowercase) for release v: those of the newest recorded release not
 // newer than v when it knows the spelling, else of the next newer one that
-// does, else of the newest older one that does; nil when none does.
-func factsFor(d Dialect, v Version, name string) (*dialectFacts, int) {
-	f := floorFacts(v)
-	if df := versionFacts[f].dialect(d); has(df.keywords, name) {
-		return df, f
-	}
+// does, else of the newest older one that does; -1 when none does.
+func (b *builder) factsFor(name string) int {
+	f := floorFacts(b.c.version)
+	order := make([]int, 0, len(versionFacts))
+	order = append(order, f)
 	for j := f + 1; j < len(versionFacts); j++ {
-		if df := versionFacts[j].dialect(d); has(df.keywords, name) {
-			return df, j
-		}
+		order = append(order, j)
 	}
 	for j := f - 1; j >= 0; j-- {
-		if df := versionFacts[j].dialect(d); has(df.keywords, name) {
-			return df, j
+		order = append(order, j)
+	}
+	for _, j := range order {
+		if b.sets(j).keywords[name] {
+			return j
 		}
 	}
-	return nil, -1
+	return -1
+}
+
+// factSets are one release's facts of the dialect being built, as sets.
+type factSets struct {
+	keywords, deprecated, unsupported, inMatch map[string]bool
+	defaults                                   map[string][]string
+}
+
+// sets returns the facts of release index j as sets, made on first use.
+func (b *builder) sets(j int) *factSets {
+	if fs := b.parsed[j]; fs != nil {
+		return fs
+	}
+	df := versionFacts[j].dialect(b.c.dialect)
+	set := func(list string) map[string]bool {
+		m := map[string]bool{}
+		for _, w := range strings.Fields(list) {
+			m[w] = true
+		}
+		return m
+	}
+	fs := &factSets{keywords: set(df.keywords), deprecated: set(df.deprecated), unsupported: set(df.unsupported),
+		inMatch: set(df.inMatch), defaults: parseDefaults(df.defaults)}
+	b.parsed[j] = fs
+	return fs
 }
 
 // known reports whether release v lies in since..until (zero bounds are
@@ -211,7 +224,7 @@ func buildCatalogue(d Dialect, v Version) *Catalogue {
 		vendor:   map[string]string{},
 		camel:    versionFacts[floorFacts(v)].dialect(d).camel,
 	}
-	b := builder{c: c, sp: sp, defaults: map[int]map[string][]string{}}
+	b := builder{c: c, sp: sp, parsed: map[int]*factSets{}}
 	canonical := map[string]*Keyword{} // table name -> keyword
 	for i := range kws {
 		k := &kws[i]
@@ -252,9 +265,9 @@ func (c *Catalogue) addCriteriaAndVendors(sp *dialectSpec) {
 
 // builder makes one catalogue's keywords.
 type builder struct {
-	c        *Catalogue
-	sp       *dialectSpec
-	defaults map[int]map[string][]string // facts index -> parsed defaults
+	c      *Catalogue
+	sp     *dialectSpec
+	parsed map[int]*factSets // facts index -> its sets
 }
 
 // version makes k, a fresh copy of a table entry the release knows, the
@@ -296,29 +309,27 @@ func (b *builder) version(k *Keyword) {
 func (b *builder) facts(k *Keyword) {
 	d := b.c.dialect
 	lower := strings.ToLower(k.Name)
-	df, fi := factsFor(d, b.c.version, lower)
-	if df == nil {
+	fi := b.factsFor(lower)
+	if fi < 0 {
 		return
 	}
+	fs := b.sets(fi)
 	// The binary's word wins, except that a keyword it takes silently
 	// may still be one the tables know to be refused on use (RDomain: "not
 	// supported on this platform").
 	switch {
-	case has(df.deprecated, lower):
+	case fs.deprecated[lower]:
 		k.Status = Deprecated
-	case has(df.unsupported, lower):
+	case fs.unsupported[lower]:
 		k.Status = Unsupported
 	}
 	if d == Server {
-		k.InMatch = has(df.inMatch, lower)
+		k.InMatch = fs.inMatch[lower]
 	}
 	if slices.Contains(b.sp.omitDefaults, lower) {
 		return
 	}
-	if b.defaults[fi] == nil {
-		b.defaults[fi] = parseDefaults(df.defaults)
-	}
-	if lines, ok := b.defaults[fi][lower]; ok {
+	if lines, ok := fs.defaults[lower]; ok {
 		k.Default = defaultArgs(d, k, lines)
 	}
 }
@@ -351,7 +362,7 @@ func defaultArgs(d Dialect, k *Keyword, lines []string) []string {
 	if len(args) == 0 {
 		return nil
 	}
-	if len(args) == 1 && (k.Type == TypeFlag || (k.Type == TypeEnum && slices.Contains(k.Enum, "yes"))) {
+	if len(args) == 1 && yesNo(k) {
 		args[0] = printedFlag(args[0])
 	}
 	if k.Type == TypeEnum || k.Type == TypeIPQoS || k.Type == TypeInt || k.Type == TypeTime || k.Type == TypeFlag {
@@ -360,6 +371,12 @@ func defaultArgs(d Dialect, k *Keyword, lines []string) []string {
 		}
 	}
 	return args
+}
+
+// yesNo reports whether k's values are yes and no (a flag, or an enum of
+// them), which sshd and ssh 10.6 print as true and false for some keywords.
+func yesNo(k *Keyword) bool {
+	return k.Type == TypeFlag || (k.Type == TypeEnum && slices.Contains(k.Enum, "yes") && slices.Contains(k.Enum, "no"))
 }
 
 // printedFlag returns a flag as printed by sshd -T / ssh -G in yes/no form
@@ -503,6 +520,26 @@ func nearestSpan(spans []nameSpan, v Version) nameSpan {
 		return *later
 	}
 	return *earlier
+}
+
+// Resolve returns the keyword that name (any case, canonical or alias)
+// stands for in any release from 8.4 on, as the catalogue's release knows
+// it, under whatever spelling: OpenSSH 8.4's PubkeyAcceptedKeyTypes for
+// PubkeyAcceptedAlgorithms. It is false when the release does not know the
+// keyword at all. Lookup, not Resolve, says whether the release accepts
+// the spelling name.
+func (c *Catalogue) Resolve(name string) (*Keyword, bool) {
+	if k, ok := c.Lookup(name); ok {
+		return k, true
+	}
+	for _, s := range availability(c.dialect)[strings.ToLower(name)] {
+		for _, k := range c.all {
+			if k.tableName() == s.canonical {
+				return k, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // tableName returns the keyword's name in the hand-written tables (its

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
@@ -13,25 +14,69 @@ import (
 // TestDifferentialServer generates random sshd_config trees and compares,
 // for every keyword a tree sets and for every connection it is queried
 // with, the model's effective value with real `sshd -T` (with and without
-// -C). A keyword the model finds unset must show sshd's default.
+// -C). A keyword the model finds unset must show sshd's default. It runs
+// for every OpenSSH release opensshtest.Installs offers (one subtest each),
+// with trees of the keywords and forms that release knows and the model
+// loaded for it.
 func TestDifferentialServer(t *testing.T) {
-	differential(t, Server)
+	forEachInstall(t, func(t *testing.T, in opensshtest.Install) { differential(t, Server, in) })
 }
 
 // TestDifferentialClient does the same for ssh_config trees and `ssh -G`.
 func TestDifferentialClient(t *testing.T) {
-	differential(t, Client)
+	forEachInstall(t, func(t *testing.T, in opensshtest.Install) { differential(t, Client, in) })
 }
 
-func differential(t *testing.T, d Dialect) {
-	o := opensshtest.New(t)
+// forEachInstall runs f as a subtest, named by the OpenSSH version, for
+// every installation the tests can ask.
+func forEachInstall(t *testing.T, f func(t *testing.T, in opensshtest.Install)) {
+	for _, in := range opensshtest.Installs(t) {
+		t.Run(in.Version, func(t *testing.T) { f(t, in) })
+	}
+}
+
+// installVersion returns the installation's version as a files.Version.
+func installVersion(t testing.TB, in opensshtest.Install) Version {
+	t.Helper()
+	v, err := ParseVersion(in.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// genFor returns generator options for the catalogue's release: its
+// keywords, spellings, Match permissions and aliases.
+func genFor(cat *Catalogue, version string) opensshtest.GenOptions {
+	return opensshtest.GenOptions{
+		Version: version,
+		Keyword: func(name string) (string, bool, bool) {
+			k, ok := cat.Resolve(name)
+			if !ok {
+				return "", false, false
+			}
+			return k.Name, k.InMatch, true
+		},
+		Alias: func(alias, name string) bool {
+			k, ok := cat.Lookup(alias)
+			r, _ := cat.Resolve(name)
+			return ok && k == r && !strings.EqualFold(k.Name, alias)
+		},
+	}
+}
+
+func differential(t *testing.T, d Dialect, in opensshtest.Install) {
+	start := time.Now()
+	o := opensshtest.NewFor(t, in)
+	v := installVersion(t, in)
+	cat := v.Catalogue(d)
 	defaults := oracleDefaults(t, o, d)
 	n := opensshtest.Count(t, 300)
 	var trees, queries, values, skipped int
-	var disagreements []string
+	var disagreements, rejected []string
 	for i := 0; i < n && len(disagreements) < 20; i++ {
 		r := rand.New(rand.NewPCG(uint64(i), uint64(d)))
-		tree := opensshtest.Generate(r, d == Server)
+		tree := opensshtest.GenerateFor(r, d == Server, genFor(cat, in.Version))
 		dir := t.TempDir()
 		if err := tree.Write(dir); err != nil {
 			t.Fatal(err)
@@ -44,7 +89,7 @@ func differential(t *testing.T, d Dialect) {
 		if d == Client {
 			main = "/etc/ssh/ssh_config"
 		}
-		cfg, loadErr := Load(root, main, d)
+		cfg, loadErr := LoadWith(root, main, d, LoadOptions{Version: v})
 		var dumps []opensshtest.Dump
 		if d == Server {
 			dumps, err = o.ServerT(dir, tree.Conns)
@@ -59,6 +104,9 @@ func differential(t *testing.T, d Dialect) {
 			continue
 		}
 		if err != nil {
+			if len(rejected) < 3 {
+				rejected = append(rejected, fmt.Sprintf("tree %d: %v", i, err))
+			}
 			continue // both reject it
 		}
 		trees++
@@ -75,11 +123,14 @@ func differential(t *testing.T, d Dialect) {
 				query = "ssh -G " + tree.Hosts[qi]
 			}
 			for _, name := range tree.Set {
-				k, ok := CatalogueFor(d).Lookup(name)
+				k, ok := cat.Lookup(name)
 				if !ok {
 					t.Fatalf("generator set unknown keyword %s", name)
 				}
-				want, comparable := expectedLines(d, k, eff, defaults)
+				want, comparable := expectedLines(cat, k, eff, defaults)
+				if clearedNone(cat, k, eff, d == Server && tree.Conns[qi] != (opensshtest.Conn{})) {
+					want = nil
+				}
 				if _, set := eff.Get(k); !set && k.Name == "Hostname" {
 					want = []string{strings.ToLower(tree.Hosts[qi])} // ssh -G prints the host
 				}
@@ -88,7 +139,7 @@ func differential(t *testing.T, d Dialect) {
 					continue
 				}
 				values++
-				if have := dump[strings.ToLower(k.Name)]; !slices.Equal(have, want) {
+				if have := printedNormal(k, dump[strings.ToLower(k.Name)]); !slices.Equal(have, want) {
 					origin := "unset"
 					if v, ok := eff.Get(k); ok {
 						origin = v.Origin().String()
@@ -98,13 +149,34 @@ func differential(t *testing.T, d Dialect) {
 			}
 		}
 	}
-	t.Logf("differential %s: %d trees, %d queries, %d values compared, %d not comparable, %d disagreements", d, trees, queries, values, skipped, len(disagreements))
+	t.Logf("differential %s, OpenSSH %s: %d trees, %d queries, %d values compared, %d not comparable, %d disagreements, %v",
+		d, in.Version, trees, queries, values, skipped, len(disagreements), time.Since(start).Round(time.Second))
 	for _, msg := range disagreements {
 		t.Error(msg)
 	}
 	if trees < n*9/10 {
-		t.Errorf("only %d of %d trees were accepted by OpenSSH", trees, n)
+		t.Errorf("only %d of %d trees were accepted by OpenSSH (and the model); the first refused: %s", trees, n, strings.Join(rejected, "; "))
 	}
+}
+
+// clearedNone reports whether sshd -T prints nothing for k's value "none":
+// from 10.3 on sshd empties AuthorizedKeysFile none once it has read the
+// configuration, but not when a Match block sets it for a -C query.
+func clearedNone(cat *Catalogue, k *Keyword, eff *Effective, withC bool) bool {
+	v, ok := eff.Get(k)
+	if !ok || k.Name != "AuthorizedKeysFile" || cat.Version().before(rel(10, 3)) || len(v.Args) != 1 || v.Args[0] != "none" {
+		return false
+	}
+	return !withC || v.From[0].Block == nil
+}
+
+// printedNormal returns the lines OpenSSH printed for k with yes/no flags
+// as the model writes them: sshd and ssh 10.6 print some as true/false.
+func printedNormal(k *Keyword, lines []string) []string {
+	if len(lines) != 1 || !yesNo(k) {
+		return lines
+	}
+	return []string{printedFlag(lines[0])}
 }
 
 // oracleDefaults returns what OpenSSH prints for an empty configuration.
@@ -130,7 +202,8 @@ func oracleDefaults(t *testing.T, o *opensshtest.Oracle, d Dialect) opensshtest.
 // or OpenSSH's default when the model finds k unset. comparable is false
 // for values OpenSSH prints only after expanding them (algorithm lists
 // with +/-/^, ~ and % tokens, ListenAddress).
-func expectedLines(d Dialect, k *Keyword, eff *Effective, defaults opensshtest.Dump) (lines []string, comparable bool) {
+func expectedLines(cat *Catalogue, k *Keyword, eff *Effective, defaults opensshtest.Dump) (lines []string, comparable bool) {
+	d := cat.Dialect()
 	lower := strings.ToLower(k.Name)
 	v, set := eff.Get(k)
 	if set && k.None && len(v.Args) == 1 && v.Args[0] == "none" && d == Client {
@@ -138,11 +211,11 @@ func expectedLines(d Dialect, k *Keyword, eff *Effective, defaults opensshtest.D
 	}
 	if !set {
 		if lower == "serveraliveinterval" {
-			if b, ok := eff.Get(mustKeyword(d, "BatchMode")); ok && b.Args[0] == "yes" {
+			if b, ok := eff.named(eff.well().batchMode); ok && b.Args[0] == "yes" {
 				return []string{"300"}, true // Debian: BatchMode implies 300
 			}
 		}
-		return defaults[lower], true
+		return printedNormal(k, defaults[lower]), true
 	}
 	args := v.Args
 	switch {
@@ -170,8 +243,8 @@ func expectedLines(d Dialect, k *Keyword, eff *Effective, defaults opensshtest.D
 	return []string{strings.Join(args, " ")}, true
 }
 
-func mustKeyword(d Dialect, name string) *Keyword {
-	k, ok := CatalogueFor(d).Lookup(name)
+func mustKeywordIn(cat *Catalogue, name string) *Keyword {
+	k, ok := cat.Lookup(name)
 	if !ok {
 		panic("no keyword " + name)
 	}

@@ -106,6 +106,11 @@ func (e *Effective) add(en *Entry) {
 		e.order = append(e.order, k)
 		return
 	}
+	switch {
+	case en.resets():
+		v.Args, v.From = en.Args, []*Entry{en} // sshd sets none whatever came before
+		return
+	}
 	switch k.Combine {
 	case Cumulative:
 		v.Args = append(v.Args[:len(v.Args):len(v.Args)], en.Args...)
@@ -156,6 +161,7 @@ func (c *Config) Server(conn Conn) *Effective {
 			matched.add(en)
 		}
 	}
+	c.Catalogue().releaseRules(global, matched)
 	for _, k := range matched.order {
 		if _, ok := global.values[k]; !ok {
 			global.order = append(global.order, k)

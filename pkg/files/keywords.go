@@ -165,6 +165,10 @@ type Keyword struct {
 	// nameSince is the first release that knows the spelling Name; older
 	// releases know the keyword only by an alias, which they print.
 	nameSince Version
+	// noneResets is true when the word "none" (any case) sets the keyword
+	// however it was set before (0, the same value, does not), and 0
+	// prints as none (sshd UnusedConnectionTimeout).
+	noneResets bool
 	// ipqos says how an older release reads IPQoS values.
 	ipqos ipqosRules
 	// matchSince, when set, is the first release that allows the keyword

@@ -209,8 +209,9 @@ func clientKeywords() []Keyword {
 
 // clientAliases lists the alternative spellings readconf.c's keyword table
 // maps onto the opcode of a canonical keyword, including Debian's
-// ProtocolKeepAlives and SetupTimeOut compatibility aliases, with the
-// releases that know them. Before 8.5 (HostbasedAcceptedAlgorithms: 8.7),
+// ProtocolKeepAlives and SetupTimeOut compatibility aliases (SetupTimeOut
+// is ConnectTimeout from Debian's 10.0 on), with the releases that know
+// them. Before 8.5 (HostbasedAcceptedAlgorithms: 8.7),
 // PubkeyAcceptedKeyTypes and HostbasedKeyTypes were the canonical names.
 var clientAliases = []alias{
 	{name: "ChallengeResponseAuthentication", canonical: "KbdInteractiveAuthentication", since: rel(8, 7)},
@@ -225,7 +226,8 @@ var clientAliases = []alias{
 	{name: "HostbasedAlgorithms", canonical: "HostbasedAcceptedAlgorithms", since: rel(8, 5), until: rel(8, 7)},
 	{name: "PubkeyAcceptedKeyTypes", canonical: "PubkeyAcceptedAlgorithms"},
 	{name: "ProtocolKeepAlives", canonical: "ServerAliveInterval"},
-	{name: "SetupTimeOut", canonical: "ServerAliveInterval"},
+	{name: "SetupTimeOut", canonical: "ServerAliveInterval", until: rel(10, 0)},
+	{name: "SetupTimeOut", canonical: "ConnectTimeout", since: rel(10, 0)}, // Debian's 10.0 on
 }
 
 // clientChanges are the ways older releases' ssh differs from the

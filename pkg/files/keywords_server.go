@@ -159,7 +159,8 @@ func serverKeywords() []Keyword {
 		{Name: "StreamLocalBindMask", Type: TypeString, Combine: LastWins, InMatch: true},
 		{Name: "StreamLocalBindUnlink", Type: TypeFlag, InMatch: true},
 		{Name: "TrustedUserCAKeys", Type: TypePath, InMatch: true},
-		{Name: "UnusedConnectionTimeout", Type: TypeTime, None: true, InMatch: true, Since: rel(9, 2)},
+		// "none" (any case) overrides an earlier value, and 0 prints as none.
+		{Name: "UnusedConnectionTimeout", Type: TypeTime, None: true, InMatch: true, Since: rel(9, 2), noneResets: true},
 		{Name: "X11DisplayOffset", Type: TypeInt, InMatch: true},
 		{Name: "X11Forwarding", Type: TypeFlag, InMatch: true},
 		{Name: "X11UseLocalhost", Type: TypeFlag, InMatch: true},

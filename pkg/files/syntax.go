@@ -341,19 +341,25 @@ func (c *Catalogue) lexLegacy(text string) view {
 	}
 	k, known := c.Lookup(kw)
 	if known && k.Type == TypeRawLine {
-		skip := whitespace
-		if c.dialect == Client {
-			skip += "="
-		}
-		if raw := strings.TrimLeft(v.rest, skip); next >= 0 && raw != "" {
-			v.args = []string{raw}
+		if next >= 0 {
+			v.args = c.legacyRaw(v.rest)
 		}
 		return v
 	}
 	// SetEnv uses strdelimw: '=' is part of the value.
-	v.args, v.err = legacyArgs(text, next, !known || k.Name != "SetEnv", c.dialect == Client && known && noGarbageCheck[k.Name])
+	var empty bool
+	v.args, empty, v.err = legacyArgs(text, next, !known || k.Name != "SetEnv", c.dialect == Client && known && noGarbageCheck[k.Name])
+	if known && empty && v.err == nil && len(v.args) == 1 && emptyIsValue[k.Name] {
+		// These read an optional second value unless strdelim says there
+		// is none; after a quoted value it says "" instead.
+		v.err = fmt.Errorf("bad %s value: an empty argument follows the quoted one (OpenSSH before 8.7 reads it so); remove the quotes", k.Name)
+	}
 	return v
 }
+
+// emptyIsValue are the keywords whose parser before 8.7 takes an empty
+// token after their first argument for a (bad) second one.
+var emptyIsValue = map[string]bool{"IPQoS": true, "ListenAddress": true, "AddKeysToAgent": true}
 
 // legacyKeyword returns the line as the parser sees it (cut at '#' for
 // sshd, trailing blanks stripped), its keyword and the offset of the rest
@@ -374,29 +380,41 @@ func (c *Catalogue) legacyKeyword(text string) (line, kw string, next int, ok bo
 	return text, kw, next, !null && kw != "" && kw[0] != '#'
 }
 
+// legacyRaw returns a raw-line keyword's value: the rest of the line after
+// blanks (and for ssh '='), none when nothing is left.
+func (c *Catalogue) legacyRaw(rest string) []string {
+	skip := whitespace
+	if c.dialect == Client {
+		skip += "="
+	}
+	if raw := strings.TrimLeft(rest, skip); raw != "" {
+		return []string{raw}
+	}
+	return nil
+}
+
 // noGarbageCheck are the ssh keywords whose parser returns before 8.4's
 // "garbage at end of line" check.
 var noGarbageCheck = map[string]bool{"Host": true, "UserKnownHostsFile": true, "GlobalKnownHostsFile": true}
 
 // legacyArgs splits the arguments from offset next with strdelim. They end
-// at the first empty token or unterminated quote; a token after an empty
-// one is "garbage at end of line" unless lenient.
-func legacyArgs(text string, next int, split, lenient bool) ([]string, error) {
-	var args []string
+// at the first empty token (empty is true then) or unterminated quote; a
+// token after an empty one is "garbage at end of line" unless lenient.
+func legacyArgs(text string, next int, split, lenient bool) (args []string, empty bool, err error) {
 	for next >= 0 {
 		tok, after, null := strdelimLegacy(text, next, split)
 		switch {
 		case null:
-			return args, nil
+			return args, false, nil
 		case tok == "":
 			if more, _, null := strdelimLegacy(text, after, true); !lenient && !null && more != "" {
-				return args, fmt.Errorf("garbage at end of line: %q", more)
+				return args, true, fmt.Errorf("garbage at end of line: %q", more)
 			}
-			return args, nil
+			return args, true, nil
 		}
 		args, next = append(args, tok), after
 	}
-	return args, nil
+	return args, false, nil
 }
 
 // strdelimLegacy is OpenSSH 8.4's strdelim_internal: the token starting at

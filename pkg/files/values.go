@@ -26,7 +26,7 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		}
 		return args[0], nil
 	}
-	if k.None && len(args) == 1 && args[0] == "none" { // case-sensitive in OpenSSH
+	if k.None && len(args) == 1 && (args[0] == "none" || k.noneResets && strings.EqualFold(args[0], "none")) { // case-sensitive in OpenSSH, mostly
 		return []string{"none"}, nil
 	}
 	switch k.Type {
@@ -58,6 +58,9 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		n, err := ParseTime(a)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k.Name, err)
+		}
+		if n == 0 && k.noneResets {
+			return []string{"none"}, nil
 		}
 		return []string{strconv.Itoa(n)}, nil
 	case TypeEnum:

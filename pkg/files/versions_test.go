@@ -283,3 +283,17 @@ func TestVersionDifferences(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCatalogueBuild measures what the first use of a release's
+// catalogue costs (once per process and dialect).
+func BenchmarkCatalogueBuild(b *testing.B) {
+	for _, v := range []Version{{8, 4, 1}, {9, 2, 1}, {10, 6, 1}} {
+		b.Run(v.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				buildCatalogue(Server, v)
+				buildCatalogue(Client, v)
+			}
+		})
+	}
+}

@@ -13,18 +13,44 @@ const maxIncludeDepth = 3
 
 // kw describes how the generator writes one keyword.
 type kw struct {
-	name    string   // canonical spelling
+	name    string   // canonical spelling (in the newest release)
 	aliases []string // other spellings OpenSSH accepts for it
 	match   bool     // sshd: allowed inside a Match block
 	raw     bool     // the value is the rest of the line, taken verbatim
 	val     func(g *gen) []string
 	avail   func(g *gen) bool // nil, or whether the tree may use the keyword
+	// since and until bound the releases that know the keyword, for
+	// GenOptions without a Keyword function ("" is unbounded).
+	since, until string
+}
+
+// GenOptions tailor generated trees to one OpenSSH release. The zero
+// GenOptions generate for OpenSSH 9.2, the host's.
+type GenOptions struct {
+	// Version is the release, e.g. "8.4p1" ("" is 9.2). It decides the
+	// lexical forms: before 8.7 (strdelim) no single quotes around blanks
+	// and no backslash escapes, and on ssh lines trailing comments only
+	// rarely (ssh 8.4 takes them for arguments or refuses them); and
+	// values a release reads differently (IPQoS numbers, PubkeyAuthentication
+	// words).
+	Version string
+	// Keyword reports whether the release knows the generator's keyword
+	// name (its canonical name in the newest release) under any spelling,
+	// the spelling the release prints, and whether sshd allows it inside
+	// Match. Nil: the tables' own match flags. (The tables' since and
+	// until always apply too.)
+	Keyword func(name string) (spelling string, inMatch, known bool)
+	// Alias reports whether the release knows alias as another spelling
+	// of keyword name. Nil: every alias of the tables.
+	Alias func(alias, name string) bool
 }
 
 // gen holds the state of one tree being generated.
 type gen struct {
 	r      *rand.Rand
 	server bool
+	opts   GenOptions
+	legacy bool // before 8.7: strdelim lexing
 	kws    []kw
 	hot    []kw // a few keywords drawn more often, so that repeats happen
 	files  map[string]*file
@@ -42,16 +68,17 @@ type file struct {
 	lines []string
 }
 
-func newGen(r *rand.Rand, server bool) *gen {
-	g := &gen{r: r, server: server, files: map[string]*file{}, set: map[string]bool{}}
+func newGen(r *rand.Rand, server bool, opts GenOptions) *gen {
+	g := &gen{r: r, server: server, opts: opts, files: map[string]*file{}, set: map[string]bool{}}
+	g.legacy = !g.atLeast("8.7")
+	table := clientKWs
 	if server {
-		g.kws = serverKWs
+		table = serverKWs
 		if g.pct(35) {
 			g.authMethods = g.some(1, 3, "publickey", "password", "keyboard-interactive")
 		}
-	} else {
-		g.kws = clientKWs
 	}
+	g.kws = g.releaseKWs(table)
 	for range 5 {
 		g.hot = append(g.hot, g.kws[r.IntN(len(g.kws))])
 	}
@@ -59,6 +86,43 @@ func newGen(r *rand.Rand, server bool) *gen {
 }
 
 func (g *gen) pct(p int) bool { return g.r.IntN(100) < p }
+
+// atLeast reports whether the release generated for is v or newer.
+func (g *gen) atLeast(v string) bool {
+	have := g.opts.Version
+	if have == "" {
+		have = "9.2p1"
+	}
+	return CompareVersions(have, v) >= 0
+}
+
+// releaseKWs returns the keywords of table the release knows, as it
+// spells them, with its Match permissions and aliases.
+func (g *gen) releaseKWs(table []kw) []kw {
+	var out []kw
+	for _, k := range table {
+		if (k.since != "" && !g.atLeast(k.since)) || (k.until != "" && g.atLeast(k.until)) {
+			continue
+		}
+		if g.opts.Keyword == nil {
+			out = append(out, k)
+			continue
+		}
+		spelling, inMatch, known := g.opts.Keyword(k.name)
+		if !known {
+			continue
+		}
+		var aliases []string
+		for _, a := range k.aliases {
+			if g.opts.Alias == nil || g.opts.Alias(a, k.name) {
+				aliases = append(aliases, a)
+			}
+		}
+		k.name, k.match, k.aliases = spelling, inMatch, aliases
+		out = append(out, k)
+	}
+	return out
+}
 
 func pick[T any](g *gen, xs ...T) T { return xs[g.r.IntN(len(xs))] }
 
@@ -173,6 +237,9 @@ func (g *gen) ws() string {
 // quote renders one argument, quoting it when it holds blanks and sometimes
 // when it does not.
 func (g *gen) quote(a string) string {
+	if g.legacy {
+		return g.quoteLegacy(a)
+	}
 	if strings.ContainsAny(a, " \t") {
 		switch g.r.IntN(8) {
 		case 0, 1:
@@ -196,9 +263,22 @@ func (g *gen) quote(a string) string {
 	return a
 }
 
+// quoteLegacy renders one argument for strdelim (before 8.7): only double
+// quotes group; single quotes are characters of the value.
+func (g *gen) quoteLegacy(a string) string {
+	if strings.ContainsAny(a, " \t") || (g.pct(3) && !strings.ContainsAny(a, `"`)) {
+		return `"` + a + `"`
+	}
+	return a
+}
+
 // tail is what follows the last argument of a non-raw line: nothing,
-// trailing blanks, or a comment.
+// trailing blanks, or a comment. ssh before 8.7 has no trailing comments
+// (it refuses most, takes them as values of list keywords): rarely there.
 func (g *gen) tail() string {
+	if g.legacy && !g.server && g.r.IntN(150) != 0 {
+		return pick(g, "", "", "", "", " ", "\t")
+	}
 	switch g.r.IntN(20) {
 	case 0, 1:
 		return pick(g, " # comment", "\t# set by hand", "  #x", " # ticket #42 = done", " #")
@@ -424,9 +504,7 @@ var serverKWs = []kw{
 	}},
 	{name: "Ciphers", val: func(g *gen) []string { return g.algos(ciphers) }},
 	{name: "MACs", val: func(g *gen) []string { return g.algos(macs) }},
-	{name: "IPQoS", match: true, val: func(g *gen) []string {
-		return g.some(1, 2, "af11", "AF21", "af42", "cs0", "cs1", "CS7", "ef", "le", "lowdelay", "throughput", "Reliability", "none", "0x10", "32")
-	}},
+	{name: "IPQoS", match: true, val: func(g *gen) []string { return g.ipqos() }},
 	{name: "FingerprintHash", val: func(g *gen) []string { return g.enum("md5", "sha256") }},
 	{name: "Port", val: func(g *gen) []string {
 		return []string{pick(g, "22", "2222", "0022", "8022", "65535", "1", g.intVal(1024, 65535))}
@@ -438,6 +516,39 @@ var serverKWs = []kw{
 	{name: "TCPKeepAlive", aliases: []string{"KeepAlive"}, val: func(g *gen) []string { return g.flag(false) }},
 	{name: "KbdInteractiveAuthentication", aliases: []string{"ChallengeResponseAuthentication"}, match: true,
 		val: func(g *gen) []string { return g.authFlag("keyboard-interactive") }},
+
+	// Keywords whose meaning or existence differs between releases.
+	{name: "ChallengeResponseAuthentication", until: "8.7", // a keyword of its own before 8.7
+		val: func(g *gen) []string { return g.authFlag("keyboard-interactive") }},
+	{name: "PubkeyAcceptedAlgorithms", aliases: []string{"PubkeyAcceptedKeyTypes"}, match: true, val: func(g *gen) []string {
+		return g.algos([]string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ecdsa-sha2-nistp256"})
+	}},
+	{name: "PerSourceMaxStartups", since: "8.5", val: func(g *gen) []string { // last wins before 9.5
+		return []string{pick(g, "none", g.intVal(1, 20))}
+	}},
+	{name: "MaxStartups", val: func(g *gen) []string { // last wins before 10.1
+		return []string{pick(g, "10:30:100", "5:20:50", "8:10:20", "3:50:60")}
+	}},
+	{name: "RequiredRSASize", since: "9.1", match: true, val: func(g *gen) []string {
+		return []string{pick(g, "1024", "2048", "3072", "04096")}
+	}},
+	{name: "UnusedConnectionTimeout", since: "9.2", match: true, val: func(g *gen) []string {
+		if g.pct(20) {
+			return []string{"none"}
+		}
+		return []string{g.timeVal()}
+	}},
+	{name: "RefuseConnection", since: "9.9", match: true, val: func(g *gen) []string { return []string{g.caseMangle("no")} }},
+}
+
+// ipqos is an IPQoS value: one or two names or numbers (hexadecimal only
+// before 9.8, which reads numbers as decimal).
+func (g *gen) ipqos() []string {
+	vals := []string{"af11", "AF21", "af42", "cs0", "cs1", "CS7", "ef", "le", "lowdelay", "throughput", "Reliability", "none", "32"}
+	if !g.atLeast("9.8") {
+		vals = append(vals, "0x10")
+	}
+	return g.some(1, 2, vals...)
 }
 
 // sctx is where in sshd's first (connection-less) parse a server line sits.
@@ -465,8 +576,10 @@ func (c sctx) allowed(k kw) bool { return k.match || !c.inMatch || c.activeAll }
 // that is active there (sshd accepts them there and applies them globally);
 // AuthenticationMethods appears only in trees whose flags keep its methods
 // enabled, and never as "any".
-func GenerateServer(r *rand.Rand) Tree {
-	g := newGen(r, true)
+func GenerateServer(r *rand.Rand) Tree { return generateServer(r, GenOptions{}) }
+
+func generateServer(r *rand.Rand, opts GenOptions) Tree {
+	g := newGen(r, true, opts)
 	main := g.newFile("sshd_config")
 	main.lines = append(main.lines, "# sshd_config generated by opensshtest")
 	g.filler(main)
@@ -787,6 +900,18 @@ var clientKWs = []kw{
 	{name: "BatchMode", val: func(g *gen) []string { return g.flag(true) }},
 	{name: "TCPKeepAlive", aliases: []string{"KeepAlive"}, val: func(g *gen) []string { return g.flag(true) }},
 	{name: "HashKnownHosts", val: func(g *gen) []string { return g.flag(true) }},
+
+	// Keywords whose meaning or existence differs between releases.
+	{name: "PubkeyAuthentication", val: func(g *gen) []string { // a multistate from 8.9 on
+		if g.atLeast("8.9") && g.pct(30) {
+			return []string{pick(g, "unbound", "host-bound")}
+		}
+		return g.flag(true)
+	}},
+	{name: "IPQoS", val: func(g *gen) []string { return g.ipqos() }}, // last wins before 8.7
+	{name: "CheckHostIP", val: func(g *gen) []string { return g.flag(true) }},
+	{name: "RequiredRSASize", since: "9.1", val: func(g *gen) []string { return []string{pick(g, "1024", "2048", "3072")} }},
+	{name: "Tag", since: "9.4", val: func(g *gen) []string { return []string{pick(g, "work", "home", "ci")} }},
 }
 
 // clientHosts are the names queried; clientHostPatterns hit and miss them,
@@ -804,8 +929,10 @@ var clientHostPatterns = []string{"web1.example.com", "*.example.com", "web?.exa
 // blocks), Host blocks with wildcard, negated and multiple patterns, Match
 // all/host/originalhost/user/localuser, and the hosts to query. Lexical form
 // is randomised as for GenerateServer.
-func GenerateClient(r *rand.Rand) Tree {
-	g := newGen(r, false)
+func GenerateClient(r *rand.Rand) Tree { return generateClient(r, GenOptions{}) }
+
+func generateClient(r *rand.Rand, opts GenOptions) Tree {
+	g := newGen(r, false, opts)
 	main := g.newFile("ssh_config")
 	main.lines = append(main.lines, "# ssh_config generated by opensshtest")
 	g.filler(main)

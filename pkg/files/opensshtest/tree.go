@@ -89,8 +89,14 @@ func Count(tb testing.TB, def int) int {
 // Generate returns a random server tree (GenerateServer) when server is
 // true, else a random client tree (GenerateClient).
 func Generate(r *rand.Rand, server bool) Tree {
+	return GenerateFor(r, server, GenOptions{})
+}
+
+// GenerateFor is Generate for the OpenSSH release opts describes: the tree
+// uses only keywords, spellings and lexical forms that release knows.
+func GenerateFor(r *rand.Rand, server bool, opts GenOptions) Tree {
 	if server {
-		return GenerateServer(r)
+		return generateServer(r, opts)
 	}
-	return GenerateClient(r)
+	return generateClient(r, opts)
 }
