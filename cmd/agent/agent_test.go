@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"testing"
 
@@ -13,7 +12,9 @@ import (
 func TestMain(m *testing.M) {
 	reconcile.RunViewHelper(os.Args[1:])
 	testscript.Main(m, map[string]func(){
-		"sshconverge": func() { os.Exit(Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) },
+		// Every JSON report a script makes is checked against
+		// docs/report.schema.json (exit 3 when it does not conform).
+		"sshconverge": func() { os.Exit(runReportChecked(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }
 
@@ -21,5 +22,5 @@ func TestMain(m *testing.M) {
 // builds a tree under $WORK, runs the agent and checks its output and exit
 // code.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata/scripts"})
+	testscript.Run(t, testscript.Params{Dir: "testdata/scripts", Setup: setupReportCheck(reportSchemaPath())})
 }

@@ -186,6 +186,7 @@ func (s *testSSHD) agentWith(desired string, args ...string) (code int, stdout, 
 	must(s.t, os.WriteFile(d, []byte(desired), 0o644))
 	var out, errb bytes.Buffer
 	code = Run(context.Background(), append(append([]string{"--root", s.tree}, args...), d), &out, &errb)
+	checkReportArgs(s.t, args, out.String())
 	return code, out.String(), errb.String()
 }
 
