@@ -139,7 +139,7 @@ func TestUnderSystemd(t *testing.T) {
 		"ssh_active":                "active",
 		"clientaliveinterval":       "300",
 		"clientalivecountmax":       "2",
-		"backups":                   "1",
+		"backups":                   "0", // only new files (the agent's drop-ins): no original to keep
 		"metrics":                   "yes",
 		"second_start":              "0",
 		"check":                     "0",

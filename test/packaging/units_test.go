@@ -116,7 +116,7 @@ func TestServiceHardening(t *testing.T) {
 		"ProcSubset":              "pid",
 		"RestrictAddressFamilies": "AF_UNIX",
 		"RestrictNamespaces":      "mnt",
-		"SystemCallFilter":        "@system-service",
+		"SystemCallFilter":        "@system-service @mount",
 		"SystemCallArchitectures": "native",
 		"LockPersonality":         "yes",
 		"MemoryDenyWriteExecute":  "yes",
