@@ -55,11 +55,12 @@ type Config struct {
 	// (DefaultVersion when none was given).
 	Version Version
 
-	cat         *Catalogue        // Version's catalogue of Dialect
-	assumed     bool              // Version was not given (DefaultVersion assumed)
-	keepUnknown bool              // see LoadOptions
-	localUsers  []string          // see WithLocalUsers
-	orig        map[string][]byte // bytes read from disk, by path; shared by derived Configs
+	cat         *Catalogue          // Version's catalogue of Dialect
+	assumed     bool                // Version was not given (DefaultVersion assumed)
+	keepUnknown bool                // see LoadOptions
+	localUsers  []string            // see WithLocalUsers
+	orig        map[string][]byte   // bytes read from disk, by path; shared by derived Configs
+	globs       map[string][]string // Include globs' matches on disk, by pattern; shared too
 }
 
 // Unmodelled is a directive the model does not cover.
@@ -198,7 +199,7 @@ type LoadOptions struct {
 func LoadWith(root *Root, name string, d Dialect, opts LoadOptions) (*Config, error) {
 	v := opts.Version.orDefault()
 	cfg := &Config{Dialect: d, Root: root, Version: v, cat: v.Catalogue(d), assumed: opts.Version.IsZero(),
-		keepUnknown: opts.KeepUnknown, orig: map[string][]byte{}}
+		keepUnknown: opts.KeepUnknown, orig: map[string][]byte{}, globs: map[string][]string{}}
 	l := newLoader(cfg, nil)
 	main, err := l.read(name)
 	if err != nil {
@@ -221,16 +222,15 @@ func (c *Config) derive(edited map[string]*File) (*Config, error) {
 	for p, f := range edited {
 		held[p] = f
 	}
-	l := newLoader(&Config{Dialect: c.Dialect, Root: c.Root, Version: c.Version, cat: c.cat, assumed: c.assumed, keepUnknown: c.keepUnknown, localUsers: c.localUsers, orig: c.orig}, held)
+	l := newLoader(&Config{Dialect: c.Dialect, Root: c.Root, Version: c.Version, cat: c.cat, assumed: c.assumed, keepUnknown: c.keepUnknown, localUsers: c.localUsers, orig: c.orig, globs: c.globs}, held)
+	l.sizeLike(c)
 	next, err := l.run(held[c.Main.Path])
 	for _, f := range c.Files {
-		if f = held[f.Path]; !slices.Contains(next.Files, f) {
-			next.Files = append(next.Files, f)
-		}
+		l.addFile(held[f.Path])
 	}
 	for p, f := range edited {
-		if !slices.Contains(next.Files, f) && held[p] == f {
-			next.Files = append(next.Files, f)
+		if held[p] == f {
+			l.addFile(f)
 		}
 	}
 	return next, err
@@ -240,9 +240,11 @@ type loader struct {
 	cfg     *Config
 	cat     *Catalogue
 	files   map[string]*File // files held in memory, by path
+	listed  map[*File]bool   // the files in cfg.Files
 	errs    ErrorList
 	walks   int  // files walked, counting repeats
 	aborted bool // a fatal Include error stops the load, as in OpenSSH
+	slab    []Entry
 
 	ignoreUnknown string // ssh IgnoreUnknown's pattern list, once seen
 }
@@ -251,15 +253,38 @@ func newLoader(cfg *Config, held map[string]*File) *loader {
 	if held == nil {
 		held = map[string]*File{}
 	}
-	return &loader{cfg: cfg, files: held, cat: cfg.Catalogue()}
+	return &loader{cfg: cfg, files: held, listed: map[*File]bool{}, cat: cfg.Catalogue()}
+}
+
+// sizeLike makes room for as many entries and blocks as c has (a
+// configuration derived from c has about as many).
+func (l *loader) sizeLike(c *Config) {
+	l.cfg.Entries = make([]*Entry, 0, len(c.Entries)+8)
+	l.cfg.Blocks = make([]*Block, 0, len(c.Blocks)+2)
+	l.slab = make([]Entry, 0, len(c.Entries)+8)
+}
+
+// addFile appends f to the configuration's files, once.
+func (l *loader) addFile(f *File) {
+	if !l.listed[f] {
+		l.listed[f] = true
+		l.cfg.Files = append(l.cfg.Files, f)
+	}
+}
+
+// newEntry returns a new Entry, allocated with many others.
+func (l *loader) newEntry(e Entry) *Entry {
+	if len(l.slab) == cap(l.slab) {
+		l.slab = make([]Entry, 0, max(1024, cap(l.slab)))
+	}
+	l.slab = append(l.slab, e)
+	return &l.slab[len(l.slab)-1]
 }
 
 // run walks the configuration from its main file.
 func (l *loader) run(main *File) (*Config, error) {
 	l.cfg.Main = main
-	if !slices.Contains(l.cfg.Files, main) {
-		l.cfg.Files = append(l.cfg.Files, main)
-	}
+	l.addFile(main)
 	l.walk(main, nil, 0)
 	return l.cfg, l.errs.Err()
 }
@@ -272,9 +297,7 @@ const maxWalks = 10000
 // held in memory already.
 func (l *loader) read(name string) (*File, error) {
 	if f, ok := l.files[name]; ok {
-		if !slices.Contains(l.cfg.Files, f) {
-			l.cfg.Files = append(l.cfg.Files, f)
-		}
+		l.addFile(f)
 		return f, nil
 	}
 	b, err := l.cfg.Root.ReadFile(name)
@@ -284,7 +307,7 @@ func (l *loader) read(name string) (*File, error) {
 	f := Parse(name, l.cfg.Dialect, b)
 	l.cfg.orig[name] = b
 	l.files[name] = f
-	l.cfg.Files = append(l.cfg.Files, f)
+	l.addFile(f)
 	return f, nil
 }
 
@@ -382,7 +405,7 @@ func (l *loader) entry(f *File, line *Line, dv view, pos Pos, k *Keyword, block 
 		l.errs.Add(pos, err.Error())
 		return
 	}
-	l.cfg.Entries = append(l.cfg.Entries, &Entry{File: f, Line: line, Num: pos.Line, Keyword: k, Args: args, Block: block})
+	l.cfg.Entries = append(l.cfg.Entries, l.newEntry(Entry{File: f, Line: line, Num: pos.Line, Keyword: k, Args: args, Block: block}))
 	if k.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
 		// Taken wherever it stands: whether its block applies depends on
 		// the host, and an error would be worse.
@@ -417,27 +440,37 @@ func (l *loader) matches(pos Pos, arg string) []string {
 	if !path.IsAbs(pattern) {
 		pattern = SSHDir + "/" + pattern
 	}
-	matches, err := l.cfg.Root.Glob(pattern)
+	matches, err := l.glob(pattern)
 	if err != nil {
 		l.errs.Addf(pos, "Include %s: %v", arg, err)
 		return nil
 	}
 	for name := range l.files {
-		if !slices.Contains(matches, name) && globMatch(pattern, name) {
-			matches = append(matches, name)
+		if _, onDisk := l.cfg.orig[name]; !onDisk && globMatch(pattern, name) && !slices.Contains(matches, name) {
+			matches = append(matches, name) // a new file, held in memory only
 		}
 	}
 	slices.Sort(matches)
 	return matches
 }
 
+// glob returns the files on disk that pattern matches. A configuration
+// lists a pattern once: those derived from it (after each edit of a plan)
+// see the disk as it was loaded, plus the files they hold in memory.
+func (l *loader) glob(pattern string) ([]string, error) {
+	if m, ok := l.cfg.globs[pattern]; ok {
+		return slices.Clone(m), nil
+	}
+	m, err := l.cfg.Root.Glob(pattern)
+	if err == nil {
+		l.cfg.globs[pattern] = slices.Clone(m)
+	}
+	return m, err
+}
+
 // includeFile reads and walks the included file m; it returns false when
 // the load must stop (OpenSSH aborts on these too).
 func (l *loader) includeFile(pos Pos, m string, block *Block, depth int) bool {
-	if st, err := l.cfg.Root.Stat(m); err == nil && st.IsDir() {
-		l.cfg.Warnings.Addf(pos, "Include %s matches a directory, which OpenSSH reads as an empty file", m)
-		return true
-	}
 	if depth+1 > MaxIncludeDepth {
 		l.errs.Addf(pos, "Include %s: more than %d nested Includes (an Include loop?)", m, MaxIncludeDepth)
 		l.aborted = true
@@ -449,14 +482,16 @@ func (l *loader) includeFile(pos Pos, m string, block *Block, depth int) bool {
 		return false
 	}
 	inc, err := l.read(m)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			err = errors.New("no such file")
-		}
+	switch {
+	case errors.Is(err, errIsDir):
+		l.cfg.Warnings.Addf(pos, "Include %s matches a directory, which OpenSSH reads as an empty file", m)
+	case errors.Is(err, fs.ErrNotExist):
+		l.errs.Addf(pos, "Include %s: no such file", m)
+	case err != nil:
 		l.errs.Addf(pos, "Include %s: %v", m, err)
-		return true
+	default:
+		l.walk(inc, block, depth+1)
 	}
-	l.walk(inc, block, depth+1)
 	return true
 }
 

@@ -201,12 +201,15 @@ func (r *Root) Stat(name string) (fs.FileInfo, error) {
 	return st, nil
 }
 
+// errIsDir is a directory where a file was to be read.
+var errIsDir = errors.New("is a directory, not a file")
+
 func checkRegular(st fs.FileInfo) error {
 	switch m := st.Mode(); {
 	case m.IsRegular():
 		return nil
 	case m.IsDir():
-		return errors.New("is a directory, not a file")
+		return errIsDir
 	case m&fs.ModeNamedPipe != 0:
 		return errors.New("is a FIFO, not a regular file")
 	default:
