@@ -99,9 +99,6 @@ func validateReport(out []byte) error {
 	if err != nil {
 		return fmt.Errorf("the report is not one JSON document: %w", err)
 	}
-	if err := wordEditKinds(doc); err != nil {
-		return err
-	}
 	if err := sch.Validate(doc); err != nil {
 		return fmt.Errorf("the report does not conform to %s:\n%v", reportSchemaPath(), err)
 	}
@@ -124,57 +121,6 @@ func validateReport(out []byte) error {
 		}
 	}
 	return nil
-}
-
-// editKindIsNumber is the one known defect of the report: files.EditKind
-// has no MarshalText, so an edit's "kind" is written as a number (1, 2,
-// 3) where the schema, the README and docs/report.md say "update",
-// "insert", "remove". Until it has, wordEditKinds puts the words in
-// before validating (and only that: any other number, or anything else
-// wrong, still fails); from then on reports are validated as they are,
-// and TestEditKindMarshalsAsNumber says to delete this.
-var editKindIsNumber = !reflect.TypeFor[files.EditKind]().Implements(reflect.TypeFor[encoding.TextMarshaler]())
-
-// wordEditKinds replaces, while editKindIsNumber, each numeric edit kind
-// of a decoded report by its word; a number that is no EditKind is an
-// error.
-func wordEditKinds(doc any) error {
-	if !editKindIsNumber {
-		return nil
-	}
-	top, _ := doc.(map[string]any)
-	results, _ := top["results"].([]any)
-	for i, r := range results {
-		r, _ := r.(map[string]any)
-		edits, _ := r["edits"].([]any)
-		for j, e := range edits {
-			e, _ := e.(map[string]any)
-			n, ok := e["kind"].(json.Number)
-			if !ok {
-				continue // a word (or something else): the schema judges it
-			}
-			k, err := n.Int64()
-			word := files.EditKind(k).String()
-			if err != nil || k < 1 || k > 255 || strings.Contains(word, "(") {
-				return fmt.Errorf("the report's results/%d/edits/%d/kind is %s, which is no edit kind", i, j, n)
-			}
-			e["kind"] = word
-		}
-	}
-	return nil
-}
-
-// TestEditKindMarshalsAsNumber is the tripwire of editKindIsNumber: it
-// fails once files.EditKind marshals as its word, to have the workaround
-// removed.
-func TestEditKindMarshalsAsNumber(t *testing.T) {
-	b, err := json.Marshal(files.EditInsert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(b) != "2" || !editKindIsNumber {
-		t.Fatalf("files.EditInsert marshals as %s: the defect is fixed; delete editKindIsNumber, wordEditKinds, this test and the exception in compareEnum", b)
-	}
 }
 
 // checkReport fails the test when stdout, an agent's --format json
@@ -493,10 +439,6 @@ func compareEnum(t *testing.T, typ reflect.Type, f reflect.StructField, prop map
 		return
 	}
 	if !ft.Implements(reflect.TypeFor[encoding.TextMarshaler]()) {
-		if ft == reflect.TypeFor[files.EditKind]() && editKindIsNumber {
-			t.Logf("%v.%s: %v has no MarshalText (the known defect; see editKindIsNumber)", typ, f.Name, ft)
-			return
-		}
 		t.Errorf("%v.%s: %v has no MarshalText, so the report has a number where the schema (and a reader) wants its word", typ, f.Name, ft)
 		return
 	}

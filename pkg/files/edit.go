@@ -20,6 +20,9 @@ const (
 	EditRemove // remove
 )
 
+// MarshalText returns the kind's word: update, insert or remove.
+func (k EditKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 // Edit is one line-level change made by a Draft's Set or Unset.
 type Edit struct {
 	Kind EditKind
