@@ -245,7 +245,8 @@ func buildCatalogue(d Dialect, v Version) *Catalogue {
 	}
 	c.addCriteriaAndVendors(sp)
 	if d == Client {
-		c.well = wellKnown{hostname: canonical["Hostname"], user: canonical["User"], batchMode: canonical["BatchMode"]}
+		c.well = wellKnown{hostname: canonical["Hostname"], user: canonical["User"], batchMode: canonical["BatchMode"],
+			negatedFinalPass: v.before(rel(10, 1))}
 	}
 	return c
 }

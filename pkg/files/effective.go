@@ -227,6 +227,9 @@ type clientState struct {
 // one catalogue holds them.
 type wellKnown struct {
 	hostname, user, batchMode *Keyword
+	// negatedFinalPass is true before 10.1, where "Match !final" asks for
+	// the second pass too.
+	negatedFinalPass bool
 }
 
 // well returns the keywords the evaluation consults, from the catalogue
@@ -330,7 +333,9 @@ func (e *Effective) clientMatch(crit []Criterion, st *clientState, final bool) (
 		case "all":
 			r = true
 		case "canonical", "final":
-			wantFinal = wantFinal || cr.Attr == "final"
+			// From 10.1 on, only a "Match final" that is not negated asks
+			// for the second pass.
+			wantFinal = wantFinal || cr.Attr == "final" && (!cr.Negate || e.well().negatedFinalPass)
 			r = final
 		case "exec":
 			unknown = true

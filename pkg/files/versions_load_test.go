@@ -141,6 +141,10 @@ func TestLoadLegacyLexing(t *testing.T) {
 		{Client, "Host foo # bar\nUser x\nHost *\nUser y\n", "9.2p1", "User", "y"},
 		{Client, "Match host foo # c\nUser x\n", "8.4p1", "User", "error: unsupported criterion"},
 		{Client, "Match host foo # c\nUser x\n", "9.2p1", "User", ""},
+		// Before 10.1, "Match !final" starts the second pass too, which
+		// matches Host against the new Hostname.
+		{Client, "Match !final\nHostname real.example\nHost real.example\nUser r\n", "10.0p2", "User", "r"},
+		{Client, "Match !final\nHostname real.example\nHost real.example\nUser r\n", "10.3p1", "User", ""},
 	} {
 		file := "etc/ssh/sshd_config"
 		if tc.d == Client {

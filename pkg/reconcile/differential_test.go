@@ -80,7 +80,7 @@ func differentialCheck(t *testing.T, in opensshtest.Install) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := opensshtest.Count(t, 300)
+	n := opensshtest.CountFor(t, in, 300, 100)
 	for _, d := range []files.Dialect{files.Server, files.Client} {
 		start := time.Now()
 		cat := v.Catalogue(d)
