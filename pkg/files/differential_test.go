@@ -128,7 +128,7 @@ func differential(t *testing.T, d Dialect, in opensshtest.Install) {
 					t.Fatalf("generator set unknown keyword %s", name)
 				}
 				want, comparable := expectedLines(cat, k, eff, defaults)
-				if clearedNone(cat, k, eff, d == Server && tree.Conns[qi] != (opensshtest.Conn{})) {
+				if clearedNone(cat, k, eff, d == Server && tree.Conns[qi].Spec() != "") {
 					want = nil
 				}
 				if _, set := eff.Get(k); !set && k.Name == "Hostname" {
