@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -229,6 +230,62 @@ func TestMatchOverrides(t *testing.T) {
 		}
 	}
 	if code, stdout, _ := s.agent(everywhere, "--check"); code != exitOK {
+		t.Errorf("second --check: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestMatchGroup: a Match Group scope is planned for a member of the
+// group, and the running sshd is asked as one (in its view, the probe's
+// account is made a member), so a value that differs from the global one
+// is confirmed by the daemon, not reported as a mismatch; a Match Group
+// block already in the files overrides a global value for its members.
+func TestMatchGroup(t *testing.T) {
+	s := startSSHD(t, map[string]string{
+		"etc/ssh/sshd_config.d/50-image.conf": "Match Group admins,!nobody\n\tX11Forwarding yes\n",
+	})
+	desired := `version: 1
+sshd:
+  settings: {AllowTcpForwarding: no, ClientAliveInterval: 300, X11Forwarding: no}
+  match:
+    - criteria: Group jump
+      settings: {AllowTcpForwarding: local, ClientAliveInterval: 60, PermitTTY: no}
+`
+	code, stdout, stderr := s.agent(desired, "--check")
+	if code != exitDrift {
+		t.Fatalf("--check exit %d, want 2\n%s\n%s", code, stdout, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^changed +sshd +Match Group jump +AllowTcpForwarding +yes \(default\) -> local`,
+		`(?m)^changed +sshd +Match Group jump +ClientAliveInterval +0 \(default\) -> 60`,
+		`warning: sshd global X11Forwarding is yes for connections matching "Group admins,!nobody" \(/etc/ssh/sshd_config.d/50-image.conf:2\)`,
+	} {
+		if !regexp.MustCompile(re).MatchString(stdout) {
+			t.Errorf("--check report lacks %s:\n%s", re, stdout)
+		}
+	}
+	code, stdout, stderr = s.agent(desired, "--format", "json")
+	if code != exitOK {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rep struct {
+		Results []struct {
+			Scope, Keyword, Verified string
+		}
+	}
+	must(t, json.Unmarshal([]byte(stdout), &rep))
+	groupResults := 0
+	for _, r := range rep.Results {
+		if r.Scope == "Match Group jump" {
+			groupResults++
+		}
+		if r.Verified != "daemon" {
+			t.Errorf("%s %s: verified %q, want daemon", r.Scope, r.Keyword, r.Verified)
+		}
+	}
+	if groupResults != 3 {
+		t.Errorf("%d results for Match Group jump, want 3:\n%s", groupResults, stdout)
+	}
+	if code, stdout, _ := s.agent(desired, "--check"); code != exitOK {
 		t.Errorf("second --check: exit %d\n%s", code, stdout)
 	}
 }

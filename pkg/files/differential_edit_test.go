@@ -129,7 +129,7 @@ func differentialEdits(t *testing.T, in opensshtest.Install) {
 					p.LPort, exact = 22, false
 				}
 				probeConn = p
-				conns = append(slices.Clone(tree.Conns), opensshtest.Conn{User: p.User, Host: p.Host, Addr: p.Addr, LAddr: p.LAddr, LPort: p.LPort})
+				conns = append(slices.Clone(tree.Conns), opensshtest.Conn{User: p.User, Host: p.Host, Addr: p.Addr, LAddr: p.LAddr, LPort: p.LPort, Groups: p.Groups})
 				for _, c := range conns {
 					selected = append(selected, scope.Global() || serverMatch(mustCriteriaIn(cat, scope.Match), Conn{User: c.User, Host: c.Host, Addr: c.Addr, LAddr: c.LAddr, LPort: c.LPort}))
 				}

@@ -13,6 +13,10 @@ type Conn struct {
 	User, Host, Addr, LAddr, RDomain string
 	// LPort is the local port; 0 means unknown.
 	LPort int
+	// Groups are the names of the groups User is a member of, for Match
+	// Group; none match when it is empty (sshd asks the account database,
+	// which the model does not read).
+	Groups []string
 }
 
 // Target is what `ssh -G HOST` evaluates the client configuration for.
@@ -190,13 +194,29 @@ func serverMatch(crit []Criterion, conn Conn) bool {
 			ok = err == nil && conn.LPort != 0 && p == conn.LPort
 		case "rdomain":
 			ok = conn.RDomain != "" && MatchPatternList(conn.RDomain, cr.Arg, false) == 1
+		case "group":
+			ok = conn.User != "" && matchGroups(conn.Groups, cr.Arg)
 		}
-		// group needs the account database: never matches here.
 		if !ok {
 			return false
 		}
 	}
 	return true
+}
+
+// matchGroups reports whether a user in groups matches sshd's Match Group
+// pattern list: some group matches it and none is negated by it.
+func matchGroups(groups []string, list string) bool {
+	found := false
+	for _, g := range groups {
+		switch MatchPatternList(g, list, false) {
+		case -1:
+			return false
+		case 1:
+			found = true
+		}
+	}
+	return found
 }
 
 // Client returns the effective ssh configuration for t, as `ssh -G HOST`

@@ -27,6 +27,10 @@ func ProbeHost(scope Scope) string {
 	return fillPattern(firstPositive(scope.Host, " "))
 }
 
+// ProbeUser is the account name a probe connection uses when its scope
+// names groups but no user.
+const ProbeUser = "sshconverge-probe"
+
 // ProbeConn returns a connection that scope's Match criteria select (the
 // zero Conn for the global section), or an error if it finds none.
 func ProbeConn(scope Scope) (Conn, error) {
@@ -37,6 +41,9 @@ func ProbeConn(scope Scope) (Conn, error) {
 	}
 	for _, cr := range crit {
 		probeCriterion(&conn, cr)
+	}
+	if len(conn.Groups) > 0 && conn.User == "" {
+		conn.User = ProbeUser // Match Group alone: any member will do
 	}
 	if !serverMatch(crit, conn) {
 		return conn, fmt.Errorf("Match %s: no connection satisfies these criteria", scope.Match)
@@ -70,6 +77,12 @@ func probeCriterion(conn *Conn, cr Criterion) {
 		conn.LAddr = addrs(conn.LAddr)
 	case "localport":
 		conn.LPort, _ = strconv.Atoi(cr.Arg)
+	case "group":
+		have := ""
+		if len(conn.Groups) > 0 {
+			have = conn.Groups[0]
+		}
+		conn.Groups = []string{names(have, false)}
 	}
 }
 

@@ -114,7 +114,7 @@ func differentialCheck(t *testing.T, in opensshtest.Install) {
 					if needLPort {
 						c.LPort = 22
 					}
-					conns = append(conns, opensshtest.Conn{User: c.User, Host: c.Host, Addr: c.Addr, LAddr: c.LAddr, LPort: c.LPort})
+					conns = append(conns, opensshtest.Conn{User: c.User, Host: c.Host, Addr: c.Addr, LAddr: c.LAddr, LPort: c.LPort, Groups: c.Groups})
 				} else {
 					hosts = append(hosts, files.ProbeHost(sc))
 				}

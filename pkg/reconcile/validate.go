@@ -40,6 +40,12 @@ func (s *SSHD) Validate(ctx context.Context, staged []FileChange) error {
 //   - on a bare configuration tree: with the tree's etc/ssh over /etc/ssh
 //     and the host's sshd (or Binary).
 func (s *SSHD) Run(ctx context.Context, staged []FileChange, args ...string) (string, error) {
+	return s.runAs(ctx, staged, nil, args...)
+}
+
+// runAs is Run with, when acct is not nil, acct's user made a member of
+// acct's groups in the view's account files.
+func (s *SSHD) runAs(ctx context.Context, staged []FileChange, acct *viewAccount, args ...string) (string, error) {
 	v, err := s.view()
 	if err != nil {
 		return "", err
@@ -64,6 +70,7 @@ func (s *SSHD) Run(ctx context.Context, staged []FileChange, args ...string) (st
 		v.spec.Argv = append(v.spec.Argv, "-h", path.Join(strings.TrimPrefix(v.spec.Scratch, v.spec.Chroot), hostKeyName))
 	}
 	v.spec.Argv = append(v.spec.Argv, args...)
+	v.spec.Account = acct
 	out, err := s.runView(ctx, v)
 	if dir, ok := missingPrivsep(err); ok && v.spec.PrivsepDir == "" {
 		v.spec.PrivsepDir = filepath.Join(v.spec.Chroot, dir)

@@ -88,11 +88,17 @@ func (s *SSHD) dump(ctx context.Context, scope files.Scope) (files.Dump, error) 
 	if spec := connSpec(conn); spec != "" {
 		args = append(args, "-C", spec)
 	}
-	out, err := s.Run(ctx, nil, args...)
+	var acct *viewAccount
+	if len(conn.Groups) > 0 {
+		// sshd looks the user's groups up: in its view, the probe's user
+		// is made a member of them.
+		acct = &viewAccount{User: conn.User, Groups: conn.Groups}
+	}
+	out, err := s.runAs(ctx, nil, acct, args...)
 	if err != nil && strings.Contains(err.Error(), "'lport' not in connection test specification") {
 		// A Match LocalPort block makes sshd -T want the local port.
 		conn.LPort = 22
-		out, err = s.Run(ctx, nil, "-T", "-C", connSpec(conn))
+		out, err = s.runAs(ctx, nil, acct, "-T", "-C", connSpec(conn))
 	}
 	return files.ParseDump(out), err
 }

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,9 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sshconverge/agent/pkg/files"
 )
 
 // A view is the file system sshd sees when the agent asks it to check a
@@ -44,8 +48,18 @@ type viewSpec struct {
 	// Chroot is the directory to change root to after mounting; "" for
 	// none.
 	Chroot string `json:"chroot,omitempty"`
+	// Account, when set, has copies of the view's /etc/passwd and
+	// /etc/group bound over them in which its user is a member of its
+	// groups (for sshd -T -C on a Match Group scope).
+	Account *viewAccount `json:"account,omitempty"`
 	// Argv is the command to execute in the view.
 	Argv []string `json:"argv"`
+}
+
+// viewAccount is a user and the groups it must be a member of.
+type viewAccount struct {
+	User   string   `json:"user"`
+	Groups []string `json:"groups"`
 }
 
 // viewBind mounts a copy of the inherited descriptor FD, or the path
@@ -104,6 +118,9 @@ func (s viewSpec) enter() error {
 		if err := unix.Mount(src, b.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("binding the staged %s: %w", b.Target, err)
 		}
+	}
+	if err := s.account(); err != nil {
+		return err
 	}
 	if err := s.privsep(); err != nil {
 		return err
@@ -173,6 +190,52 @@ func copyFile(src *os.File, dst string, perm os.FileMode) error {
 		return err
 	}
 	return os.WriteFile(dst, b, perm)
+}
+
+// account binds, when the spec asks for it, copies of the view's
+// /etc/passwd and /etc/group in which Account's user is a member of its
+// groups. The files are read and bound inside the view's root, whatever
+// symbolic links they are.
+func (s viewSpec) account() error {
+	if s.Account == nil {
+		return nil
+	}
+	root, err := os.OpenRoot(cmp.Or(s.Chroot, "/"))
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	passwd, err := root.ReadFile("etc/passwd")
+	if err != nil {
+		return err
+	}
+	group, err := root.ReadFile("etc/group")
+	if err != nil {
+		return err
+	}
+	passwd, group, err = files.ProbeAccount(passwd, group, files.Conn{User: s.Account.User, Groups: s.Account.Groups})
+	if err != nil {
+		return err
+	}
+	for name, content := range map[string][]byte{"passwd": passwd, "group": group} {
+		if err := bindCopy(root, "etc/"+name, filepath.Join(s.Scratch, "account-"+name), content); err != nil {
+			return fmt.Errorf("giving sshd a member of %s: %w", strings.Join(s.Account.Groups, ", "), err)
+		}
+	}
+	return nil
+}
+
+// bindCopy writes content to src and binds it over name inside root.
+func bindCopy(root *os.Root, name, src string, content []byte) error {
+	if err := os.WriteFile(src, content, 0o644); err != nil {
+		return err
+	}
+	f, err := root.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Mount(src, fdPath(int(f.Fd())), "", unix.MS_BIND, "")
 }
 
 // privsep makes sshd's privilege separation directory when it is missing

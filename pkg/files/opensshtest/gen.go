@@ -717,7 +717,7 @@ func (g *gen) conns() []Conn {
 		if c.LPort == 0 && g.lport {
 			c.LPort = pick(g, 22, 2222)
 		}
-		if c == (Conn{}) {
+		if c.Spec() == "" {
 			c.User = "bob"
 		}
 		cs = append(cs, c)

@@ -54,7 +54,7 @@ func TestGenerateDeterministic(t *testing.T) {
 		if !reflect.DeepEqual(c, d) {
 			t.Fatalf("GenerateClient(seed %d) differs between runs", seed)
 		}
-		if len(a.Conns) == 0 || (a.Conns[0] != (Conn{}) && a.Conns[0] != (Conn{LPort: 22})) {
+		if len(a.Conns) == 0 || (a.Conns[0].Spec() != "" && a.Conns[0].Spec() != "lport=22") {
 			t.Errorf("server tree %d: Conns must start with the zero Conn: %v", seed, a.Conns)
 		}
 		if len(c.Hosts) == 0 {

@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -274,6 +275,11 @@ func (d Dump) Value(kw string) string {
 type Conn struct {
 	User, Host, Addr, LAddr string
 	LPort                   int
+	// Groups, when set, are groups User is made a member of for the query
+	// (for Match Group): in the namespace, copies of /etc/passwd and
+	// /etc/group that say so are bound over them, the user added when it
+	// does not exist.
+	Groups []string
 }
 
 // Spec returns the -C argument, "user=u,host=h,addr=a,laddr=l,lport=p",
@@ -325,7 +331,8 @@ func (e *QueryError) Error() string {
 // /etc/ssh/QUERY, F: ssh -v -G -F /etc/ssh/QUERY, for probes), $4 the binary,
 // $5 the host key (as the binary sees it), $6 the home directory, $7 the empty
 // directory, $8 the chroot ("" for none), $9 the directory bound over the
-// chroot's /tmp; then one argument per query. After each query it prints
+// chroot's /tmp, $10 a directory whose passwd and group are bound over
+// /etc's ("" for none); then one argument per query. After each query it prints
 // "\nMARKER i status" on stdout and "\nMARKER i" on stderr, so the Go side
 // can split the streams.
 //
@@ -334,8 +341,8 @@ func (e *QueryError) Error() string {
 // /proc is mounted because OpenSSH 8.4's closefrom() otherwise closes every
 // possible descriptor one by one (about 0.1 s per run).
 const script = `set -u
-etc=$1 mark=$2 mode=$3 bin=$4 hk=$5 home=$6 empty=$7 r=$8 keydir=$9
-shift 9
+etc=$1 mark=$2 mode=$3 bin=$4 hk=$5 home=$6 empty=$7 r=$8 keydir=$9 acct=${10}
+shift 10
 if [ -n "$r" ]; then
 	{ mount --bind "$r" "$r" && mount -o remount,bind,ro "$r" &&
 		mount -t proc proc "$r/proc" && mount --bind "$keydir" "$r/tmp"; } ||
@@ -343,6 +350,10 @@ if [ -n "$r" ]; then
 fi
 x() { if [ -n "$r" ]; then chroot "$r" "$@"; else "$@"; fi; }
 mount --bind "$etc" "$r/etc/ssh" || { echo "opensshtest: cannot bind $etc over $r/etc/ssh" >&2; exit 97; }
+if [ -n "$acct" ]; then
+	{ mount --bind "$acct/passwd" "$r/etc/passwd" && mount --bind "$acct/group" "$r/etc/group"; } ||
+		{ echo "opensshtest: cannot bind the account files" >&2; exit 97; }
+fi
 if [ "$mode" = G ] || [ "$mode" = F ]; then
 	# Hide the invoking user's ~/.ssh (ssh reads ~/.ssh/config with the home
 	# directory from getpwuid): bind an empty directory over ~/.ssh, or over
@@ -382,6 +393,12 @@ type result struct {
 
 // run executes the queries of one call in one namespace.
 func (o *Oracle) run(root, mode, bin string, queries []string) ([]result, error) {
+	return o.runWith(root, mode, bin, "", queries)
+}
+
+// runWith is run with acct's passwd and group bound over /etc's ("" for
+// none).
+func (o *Oracle) runWith(root, mode, bin, acct string, queries []string) ([]result, error) {
 	if len(queries) == 0 {
 		return nil, nil
 	}
@@ -396,7 +413,7 @@ func (o *Oracle) run(root, mode, bin string, queries []string) ([]result, error)
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	cmd := o.namespaceCmd(ctx, etc, mark, mode, bin, queries)
+	cmd := o.namespaceCmd(ctx, etc, mark, mode, bin, acct, queries)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -433,13 +450,13 @@ func newMark() (string, error) {
 // namespaceCmd returns the command running script in a new private mount
 // namespace with the arguments it documents, in its own process group,
 // all of which is killed when ctx is done.
-func (o *Oracle) namespaceCmd(ctx context.Context, etc, mark, mode, bin string, queries []string) *exec.Cmd {
+func (o *Oracle) namespaceCmd(ctx context.Context, etc, mark, mode, bin, acct string, queries []string) *exec.Cmd {
 	hostKey := o.hostKey
 	if o.install.Root != "" {
 		hostKey = "/tmp/" + filepath.Base(o.hostKey) // o.keyDir is bound over ROOT/tmp
 	}
 	args := append([]string{"-m", "--propagation", "private", "/bin/sh", "-c", script, "opensshtest",
-		etc, mark, mode, bin, hostKey, o.home, o.empty, o.install.Root, o.keyDir}, queries...)
+		etc, mark, mode, bin, hostKey, o.home, o.empty, o.install.Root, o.keyDir, acct}, queries...)
 	cmd := exec.CommandContext(ctx, o.unshare, args...)
 	cmd.Env = []string{"PATH=" + filepath.Dir(o.mount) + ":/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=" + o.home}
 	cmd.Dir = "/"
@@ -527,7 +544,7 @@ func (o *Oracle) ServerT(root string, conns []Conn) ([]Dump, error) {
 	for i, c := range conns {
 		qs[i] = c.Spec()
 	}
-	res, err := o.run(root, "T", o.sshd, qs)
+	res, err := o.serverQueries(root, conns, qs)
 	if err != nil {
 		return nil, err
 	}
@@ -537,6 +554,77 @@ func (o *Oracle) ServerT(root string, conns []Conn) ([]Dump, error) {
 		}
 		return "sshd -T -C " + qs[i]
 	})
+}
+
+// serverQueries runs sshd -T for the queries qs of conns: those without
+// groups in one namespace, each with groups in its own, with its account.
+func (o *Oracle) serverQueries(root string, conns []Conn, qs []string) ([]result, error) {
+	var plain []int
+	res := make([]result, len(conns))
+	for i, c := range conns {
+		if len(c.Groups) == 0 {
+			plain = append(plain, i)
+			continue
+		}
+		acct, err := o.accountDir(c)
+		if err != nil {
+			return nil, err
+		}
+		r, err := o.runWith(root, "T", o.sshd, acct, qs[i:i+1])
+		os.RemoveAll(acct)
+		if err != nil {
+			return nil, err
+		}
+		res[i] = r[0]
+	}
+	pq := make([]string, len(plain))
+	for j, i := range plain {
+		pq[j] = qs[i]
+	}
+	r, err := o.run(root, "T", o.sshd, pq)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range plain {
+		res[i] = r[j]
+	}
+	return res, nil
+}
+
+// accountDir writes, into a new directory, the binary's /etc/passwd and
+// /etc/group with c.User added (when missing) and made a member of
+// c.Groups (each added when missing).
+func (o *Oracle) accountDir(c Conn) (string, error) {
+	read := func(name string) []string {
+		b, _ := os.ReadFile(filepath.Join(o.install.Root, "/etc", name))
+		return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	}
+	passwd, group := read("passwd"), read("group")
+	if !slices.ContainsFunc(passwd, func(l string) bool { return strings.HasPrefix(l, c.User+":") }) {
+		passwd = append(passwd, c.User+":x:61234:61234::/nonexistent:/usr/sbin/nologin")
+	}
+	for i, g := range c.Groups {
+		j := slices.IndexFunc(group, func(l string) bool { return strings.HasPrefix(l, g+":") })
+		if j < 0 {
+			group = append(group, fmt.Sprintf("%s:x:%d:%s", g, 61300+i, c.User))
+			continue
+		}
+		if strings.HasSuffix(group[j], ":") {
+			group[j] += c.User
+		} else {
+			group[j] += "," + c.User
+		}
+	}
+	dir, err := os.MkdirTemp(o.keyDir, "account")
+	if err != nil {
+		return "", err
+	}
+	for name, lines := range map[string][]string{"passwd": passwd, "group": group} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 // ServerCheck runs `sshd -t` (configuration test mode) on the tree. It
