@@ -254,40 +254,18 @@ func exampleTrees(config string) (trees, skipped []string) {
 // applied there as it stands.
 type knownConflict struct{ scope, keyword, reason string }
 
-// rhelIdentityFile is the conflict the agent reports for a Host block's
-// IdentityFile on the Red Hat family's client layout. It is the agent's
-// error, not OpenSSH's: ssh_config includes ssh_config.d at its end, and
-// 50-redhat.conf there opens a `Match final all` block, so the new Host
-// blocks land after a Match final; the agent's model then runs the final
-// pass and adds the block's IdentityFile a second time (`show ssh
-// web1.prod.example.net` says "IdentityFile ~/.ssh/id_ed25519_fleet
-// ~/.ssh/id_ed25519_fleet"), where ssh skips a duplicate identity and
-// `ssh -G web1.prod.example.net` shows the one file. The bastion's block
-// escapes it because its Hostname changes the name the final pass
-// matches. When the model is fixed, these entries go.
-func rhelIdentityFile() []knownConflict {
-	var cs []knownConflict
-	for _, h := range []string{"*.prod.example.net", "*.staging.example.net"} {
-		cs = append(cs, knownConflict{"Host " + h, "IdentityFile",
-			"IdentityFile for Host " + h + " cannot take effect: the new line would sit where it does not apply"})
-	}
-	return cs
-}
-
 // clientLargeIdentityFile is a real conflict: client-large's main file
 // ends with a `Host *` block that adds three IdentityFile lines, and
 // IdentityFile adds up across blocks, so ssh offers those keys too
 // whatever a Host block before it says (IdentitiesOnly does not remove
 // them); only changing the defaults every other host gets would make the
-// fleet key the only one. (The agent's hint, to move the default into a
-// Host * block at the end of the main file, does not apply to a keyword
-// that adds up: it is there already.)
+// fleet key the only one, and the agent's hint says so.
 func clientLargeIdentityFile() []knownConflict {
 	var cs []knownConflict
 	for h, line := range map[string]int{"bastion": 333, "*.prod.example.net": 337, "*.staging.example.net": 345} {
 		cs = append(cs, knownConflict{"Host " + h, "IdentityFile", fmt.Sprintf("IdentityFile for Host %s cannot take effect: /etc/ssh/ssh_config:%d wins "+
 			"(it sets ~/.ssh/id_ed25519 ~/.ssh/id_ecdsa ~/.ssh/keys/%%u@%%l_ed25519, and changing it would change what other hosts get; "+
-			"move that default into a Host * block at the end of the main file)", h, line)})
+			"IdentityFile lines add up wherever they sit, so remove that line or set it only for the hosts that need it)", h, line)})
 	}
 	return cs
 }
@@ -297,12 +275,7 @@ func clientLargeIdentityFile() []knownConflict {
 // of the example without those keys.
 var knownConflicts = map[string]map[string][]knownConflict{
 	"client-fleet.yaml": {
-		"client-large":    clientLargeIdentityFile(),
-		"rhel9":           rhelIdentityFile(),
-		"rocky9":          rhelIdentityFile(),
-		"rocky9-stig":     rhelIdentityFile(),
-		"fedora40":        rhelIdentityFile(),
-		"amazonlinux2023": rhelIdentityFile(),
+		"client-large": clientLargeIdentityFile(),
 	},
 }
 
@@ -317,12 +290,12 @@ var knownConflicts = map[string]map[string][]knownConflict{
 // sshd of its own, so the agent checks with the host's, Debian 12's 9.2,
 // which does not know them. On a Red Hat host, checked with its own sshd,
 // the tree would load (the agent leaves Red Hat's keywords untouched).
-// sshd ends its lines with CR LF on stderr, and the agent passes them on
-// as they are (into the JSON report's error message too).
+// sshd ends its lines with CR LF on stderr; the agent's message has the
+// lines without the CR (in the JSON report's error message too).
 var sshdRejects = map[string]map[string]string{
 	"sshd_config": {
-		"rocky9-stig": "/etc/ssh/sshd_config.d/00-complianceascode-hardening.conf: line 9: Bad configuration option: KerberosUseKuserok\r\n" +
-			"/etc/ssh/sshd_config.d/00-complianceascode-hardening.conf: line 10: Bad configuration option: GSSAPIEnablek5users\r\n" +
+		"rocky9-stig": "/etc/ssh/sshd_config.d/00-complianceascode-hardening.conf: line 9: Bad configuration option: KerberosUseKuserok\n" +
+			"/etc/ssh/sshd_config.d/00-complianceascode-hardening.conf: line 10: Bad configuration option: GSSAPIEnablek5users\n" +
 			"/etc/ssh/sshd_config.d/00-complianceascode-hardening.conf: terminating, 2 bad configuration options",
 	},
 }
@@ -512,11 +485,9 @@ var versionDeviations = map[string]map[string]string{
 
 // kbdInteractive84 is what an audit for OpenSSH 8.4 of the demo tree,
 // once an example with KbdInteractiveAuthentication no is applied, says
-// about that key (see versionDeviations). The reason names the Debian 12
-// file's "KbdInteractiveAuthentication no" line as the one that "sets
-// yes": it is ChallengeResponseAuthentication's default that does.
-const kbdInteractive84 = "KbdInteractiveAuthentication for global cannot take effect: /etc/ssh/sshd_config:62 wins " +
-	"(it sets yes, and changing it would change what other connections get; narrow that block's criteria or remove the line there)"
+// about that key (see versionDeviations): the cause, and the fix.
+const kbdInteractive84 = "KbdInteractiveAuthentication for global cannot take effect: OpenSSH 8.4p1 turns keyboard-interactive authentication on " +
+	"while ChallengeResponseAuthentication is yes (its default); set ChallengeResponseAuthentication no as well, before this key"
 
 // assertAudit84 checks that an audit for OpenSSH 8.4 reports exactly
 // kbdInteractive84 when the example sets KbdInteractiveAuthentication, and

@@ -117,7 +117,7 @@ func differentialEdits(t *testing.T, in opensshtest.Install) {
 			var selected []bool
 			exact, probeConn := true, Conn{}
 			if d == Server {
-				p, err := ProbeConn(scope)
+				p, err := cat.ProbeConn(scope)
 				if err != nil {
 					skipped++
 					continue
@@ -134,7 +134,7 @@ func differentialEdits(t *testing.T, in opensshtest.Install) {
 					selected = append(selected, scope.Global() || serverMatch(mustCriteriaIn(cat, scope.Match), Conn{User: c.User, Host: c.Host, Addr: c.Addr, LAddr: c.LAddr, LPort: c.LPort}))
 				}
 			} else {
-				hosts = append(slices.Clone(tree.Hosts), ProbeHost(scope))
+				hosts = append(slices.Clone(tree.Hosts), cat.ProbeHost(scope))
 				for _, h := range hosts {
 					selected = append(selected, matchHostPatterns(h, strings.Fields(scope.Host)))
 				}

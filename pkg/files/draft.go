@@ -230,17 +230,28 @@ func (c *Config) holds(scope Scope, k *Keyword, norm []string) (bool, *Value, er
 // the value norm in scope.
 func (c *Config) conflict(scope Scope, k *Keyword, norm []string) *Conflict {
 	cf := &Conflict{Keyword: k.Name, Scope: scope, Reason: "the new line would sit where it does not apply"}
-	if _, v, _ := c.holds(scope, k, norm); v != nil && !v.Default {
+	_, v, _ := c.holds(scope, k, norm)
+	switch {
+	case v != nil && v.cause != "":
+		if v.From[0].Keyword != k {
+			cf.Winner = v.Origin()
+		}
+		cf.Reason = v.cause
+	case v != nil && !v.Default:
 		cf.Winner = v.Origin()
-		cf.Reason = fmt.Sprintf("it sets %s, and changing it would change what other %s get; %s", FormatValue(k, v.Args), c.others(), c.fixHint())
+		cf.Reason = fmt.Sprintf("it sets %s, and changing it would change what other %s get; %s", FormatValue(k, v.Args), c.others(), c.fixHint(k))
 	}
 	return cf
 }
 
-// fixHint says how a person resolves a conflict.
-func (c *Config) fixHint() string {
-	if c.Dialect == Server {
+// fixHint says how a person resolves a conflict over k.
+func (c *Config) fixHint(k *Keyword) string {
+	switch {
+	case c.Dialect == Server:
 		return "narrow that block's criteria or remove the line there"
+	case k.Combine == Cumulative:
+		// Where the default sits does not matter: every line adds up.
+		return fmt.Sprintf("%s lines add up wherever they sit, so remove that line or set it only for the hosts that need it", k.Name)
 	}
 	return "move that default into a Host * block at the end of the main file"
 }
@@ -281,7 +292,7 @@ func (c *Config) ValueIn(scope Scope, name string) (*Value, error) {
 // criterion selects).
 func (c *Config) valuesIn(scope Scope, k *Keyword) ([]*Value, error) {
 	if c.Dialect == Server {
-		conn, err := ProbeConn(scope)
+		conn, err := c.Catalogue().ProbeConn(scope)
 		if err != nil {
 			return nil, err
 		}
@@ -293,7 +304,7 @@ func (c *Config) valuesIn(scope Scope, k *Keyword) ([]*Value, error) {
 	}
 	vs := make([]*Value, len(users))
 	for i, u := range users {
-		vs[i] = c.Client(Target{Host: ProbeHost(scope), LocalUser: u}).valueOrDefault(c.Dialect, k)
+		vs[i] = c.Client(Target{Host: c.Catalogue().ProbeHost(scope), LocalUser: u}).valueOrDefault(c.Dialect, k)
 	}
 	return vs, nil
 }

@@ -2,6 +2,7 @@ package files
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -42,6 +43,9 @@ type Value struct {
 	// Default is true when no directive sets the keyword and Args is
 	// OpenSSH's default.
 	Default bool
+	// cause, when set, says why the value is not what its lines say (a
+	// release rule overrode them).
+	cause string
 }
 
 // Origin returns the position of the directive that decides the value,
@@ -117,6 +121,9 @@ func (e *Effective) add(en *Entry) {
 	}
 	switch k.Combine {
 	case Cumulative:
+		if k.unique && slices.ContainsFunc(v.From, func(f *Entry) bool { return slices.Equal(f.Args, en.Args) }) {
+			return // ssh keeps one copy
+		}
 		v.Args = append(v.Args[:len(v.Args):len(v.Args)], en.Args...)
 		v.From = append(v.From, en)
 	case LastWins, LastWinsAnywhere:

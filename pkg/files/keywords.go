@@ -169,6 +169,9 @@ type Keyword struct {
 	// however it was set before (0, the same value, does not), and 0
 	// prints as none (sshd UnusedConnectionTimeout).
 	noneResets bool
+	// unique is true when a line that repeats an earlier line's arguments
+	// adds nothing (ssh IdentityFile, CertificateFile and forwardings).
+	unique bool
 	// ipqos says how an older release reads IPQoS values.
 	ipqos ipqosRules
 	// matchSince, when set, is the first release that allows the keyword

@@ -120,8 +120,8 @@ func clientKeywords() []Keyword {
 			Enum: []string{"true", "false", "unbound", "host-bound"}, Synonyms: trueFalse},
 		{Name: "HostbasedAuthentication", Type: TypeFlag},
 		{Name: "EnableSSHKeysign", Type: TypeFlag},
-		{Name: "IdentityFile", Type: TypePath, Combine: Cumulative},
-		{Name: "CertificateFile", Type: TypePath, Combine: Cumulative},
+		{Name: "IdentityFile", Type: TypePath, Combine: Cumulative, unique: true},
+		{Name: "CertificateFile", Type: TypePath, Combine: Cumulative, unique: true},
 		{Name: "IdentitiesOnly", Type: TypeFlag},
 		{Name: "IdentityAgent", Type: TypeString}, // a path, SSH_AUTH_SOCK, $VAR or none
 		{Name: "AddKeysToAgent", Type: TypeList},  // yes, no, ask, confirm [time], or a time
@@ -147,9 +147,9 @@ func clientKeywords() []Keyword {
 		{Name: "GatewayPorts", Type: TypeFlag},
 		{Name: "ExitOnForwardFailure", Type: TypeFlag},
 		{Name: "ClearAllForwardings", Type: TypeFlag},
-		{Name: "LocalForward", Type: TypeList, Combine: Cumulative},
-		{Name: "RemoteForward", Type: TypeList, Combine: Cumulative},
-		{Name: "DynamicForward", Type: TypeString, Combine: Cumulative},
+		{Name: "LocalForward", Type: TypeList, Combine: Cumulative, unique: true},
+		{Name: "RemoteForward", Type: TypeList, Combine: Cumulative, unique: true},
+		{Name: "DynamicForward", Type: TypeString, Combine: Cumulative, unique: true},
 		{Name: "PermitRemoteOpen", Type: TypeList, Since: rel(8, 5)},
 		{Name: "StreamLocalBindMask", Type: TypeString, Combine: LastWinsAnywhere},
 		{Name: "StreamLocalBindUnlink", Type: TypeFlag},

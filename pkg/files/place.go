@@ -181,10 +181,10 @@ func (c *Config) shadows(f *File, l *Line, scope Scope) bool {
 		return false
 	}
 	if c.Dialect == Server {
-		conn, err := ProbeConn(scope)
+		conn, err := c.Catalogue().ProbeConn(scope)
 		return err == nil && serverMatch(b.Criteria, conn)
 	}
-	host := ProbeHost(scope)
+	host := c.Catalogue().ProbeHost(scope)
 	if b.Host {
 		return matchHostPatterns(host, b.Patterns)
 	}

@@ -12,11 +12,12 @@ import (
 
 // ProbeHost returns a host name that scope's Host patterns select: the
 // first positive pattern with wildcards filled in. For the global scope it
-// returns a name no sensible pattern list names.
-func ProbeHost(scope Scope) string {
+// returns a name no sensible pattern list names. The scope's criteria are
+// read as cat's release reads them (cat is of the Client dialect).
+func (cat *Catalogue) ProbeHost(scope Scope) string {
 	if scope.Host == "" {
 		if scope.Match != "" {
-			for _, c := range mustCriteria(Client, scope.Match) {
+			for _, c := range cat.mustCriteria(scope.Match) {
 				if (c.Attr == "host" || c.Attr == "originalhost") && !c.Negate {
 					return fillPattern(firstPositive(c.Arg, ","))
 				}
@@ -32,10 +33,12 @@ func ProbeHost(scope Scope) string {
 const ProbeUser = "sshconverge-probe"
 
 // ProbeConn returns a connection that scope's Match criteria select (the
-// zero Conn for the global section), or an error if it finds none.
-func ProbeConn(scope Scope) (Conn, error) {
+// zero Conn for the global section), or an error if it finds none. The
+// criteria are read as cat's release reads them (cat is of the Server
+// dialect).
+func (cat *Catalogue) ProbeConn(scope Scope) (Conn, error) {
 	var conn Conn
-	crit := mustCriteria(Server, scope.Match)
+	crit := cat.mustCriteria(scope.Match)
 	if scope.Match != "" && crit == nil {
 		return conn, fmt.Errorf("Match %s: not valid sshd Match criteria", scope.Match)
 	}
@@ -134,11 +137,12 @@ func addrCandidates(list string) []string {
 	return append(out, "192.0.2.1", "198.51.100.1", "203.0.113.1", "10.0.0.1", "127.0.0.1", "::1")
 }
 
-func mustCriteria(d Dialect, s string) []Criterion {
+// mustCriteria returns the criteria s, or nil when s is empty or not valid.
+func (cat *Catalogue) mustCriteria(s string) []Criterion {
 	if s == "" {
 		return nil
 	}
-	c, _ := ParseCriteria(d, s)
+	c, _ := cat.ParseCriteria(s)
 	return c
 }
 

@@ -1,6 +1,9 @@
 package files
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // releaseRules applies to sshd's global values what a release does to
 // them after reading its configuration and before applying Match blocks
@@ -26,12 +29,15 @@ func (c *Catalogue) releaseRules(global, matched *Effective) {
 	craOn := !craSet || craV.Args[0] == "yes"
 	kbdV, kbdSet := global.values[kbd]
 	var from []*Entry
+	where := "its default"
 	if craSet {
-		from = craV.From
+		from, where = craV.From, craV.Origin().String()
 	}
 	switch {
 	case craOn && kbdSet && kbdV.Args[0] == "no":
-		global.values[kbd] = &Value{Keyword: kbd, Args: []string{"yes"}, From: append(from, kbdV.From...)}
+		global.values[kbd] = &Value{Keyword: kbd, Args: []string{"yes"}, From: append(from, kbdV.From...),
+			cause: fmt.Sprintf("OpenSSH %s turns keyboard-interactive authentication on while ChallengeResponseAuthentication is yes (%s); "+
+				"set ChallengeResponseAuthentication no as well, before this key", c.version, where)}
 	case !craOn && !kbdSet:
 		global.values[kbd] = &Value{Keyword: kbd, Args: []string{"no"}, From: from}
 		global.order = append(global.order, kbd)

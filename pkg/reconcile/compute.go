@@ -269,12 +269,13 @@ func (sp *sidePlan) overrides() error {
 // desiredInBlock reports whether the desired state sets keyword in a Match
 // block with these criteria.
 func (sp *sidePlan) desiredInBlock(criteria, keyword string) bool {
-	want, err := files.ParseCriteria(files.Server, criteria)
+	cat := sp.cfg.Catalogue()
+	want, err := cat.ParseCriteria(criteria)
 	if err != nil {
 		return false
 	}
 	for _, b := range sp.side.Blocks {
-		have, err := files.ParseCriteria(files.Server, b.Scope.Match)
+		have, err := cat.ParseCriteria(b.Scope.Match)
 		if err == nil && slices.Equal(have, want) && slices.ContainsFunc(b.Settings, func(s desired.Setting) bool { return s.Keyword.Name == keyword }) {
 			return true
 		}

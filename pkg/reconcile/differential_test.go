@@ -107,7 +107,7 @@ func differentialCheck(t *testing.T, in opensshtest.Install) {
 			var hosts []string
 			for _, sc := range scopes {
 				if d == files.Server {
-					c, err := files.ProbeConn(sc)
+					c, err := cat.ProbeConn(sc)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -116,7 +116,7 @@ func differentialCheck(t *testing.T, in opensshtest.Install) {
 					}
 					conns = append(conns, opensshtest.Conn{User: c.User, Host: c.Host, Addr: c.Addr, LAddr: c.LAddr, LPort: c.LPort, Groups: c.Groups})
 				} else {
-					hosts = append(hosts, files.ProbeHost(sc))
+					hosts = append(hosts, cat.ProbeHost(sc))
 				}
 			}
 			if needLPort {

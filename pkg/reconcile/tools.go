@@ -71,7 +71,7 @@ func output(cmd *exec.Cmd) (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		msg := strings.TrimSpace(stderr.String())
+		msg := printable(strings.TrimSpace(stderr.String()))
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && msg != "" {
 			return string(out), errors.New(msg)
@@ -79,4 +79,22 @@ func output(cmd *exec.Cmd) (string, error) {
 		return string(out), fmt.Errorf("%s: %w", cmd.Path, err)
 	}
 	return string(out), nil
+}
+
+// printable returns a tool's message fit for a terminal and a report:
+// sshd ends its lines with CR LF on stderr, and a hostile file name could
+// carry escape sequences, so CRs go and other control characters become
+// '?' (newlines and tabs stay).
+func printable(msg string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\r':
+			return -1
+		case r == '\n' || r == '\t':
+			return r
+		case r < 0x20 || r == 0x7f:
+			return '?'
+		}
+		return r
+	}, msg)
 }

@@ -37,6 +37,7 @@ func (v Verified) MarshalText() ([]byte, error) { return []byte(v.String()), nil
 // sshd keys are marked ByFiles. ssh keys are always ByFiles.
 func VerifyDaemon(ctx context.Context, p *Plan, s *SSHD, applied bool) error {
 	dumps := map[files.Scope]files.Dump{}
+	cat := p.Version.Catalogue(files.Server)
 	for i := range p.Changes {
 		c := &p.Changes[i]
 		if c.Absent || c.Status != InSync && (!applied || c.Status != Changed) {
@@ -49,12 +50,12 @@ func VerifyDaemon(ctx context.Context, p *Plan, s *SSHD, applied bool) error {
 		dump, ok := dumps[c.Scope]
 		if !ok {
 			var err error
-			if dump, err = s.dump(ctx, c.Scope); err != nil {
+			if dump, err = s.dump(ctx, cat, c.Scope); err != nil {
 				return fmt.Errorf("asking sshd %d for its configuration: %w", s.Listener.PID, err)
 			}
 			dumps[c.Scope] = dump
 		}
-		c.verify(dump, s, p.Version.Catalogue(files.Server))
+		c.verify(dump, s, cat)
 	}
 	return nil
 }
@@ -79,8 +80,8 @@ func (c *Change) verify(dump files.Dump, s *SSHD, cat *files.Catalogue) {
 }
 
 // dump runs sshd -T (with -C for a Match scope) in the daemon's view.
-func (s *SSHD) dump(ctx context.Context, scope files.Scope) (files.Dump, error) {
-	conn, err := files.ProbeConn(scope)
+func (s *SSHD) dump(ctx context.Context, cat *files.Catalogue, scope files.Scope) (files.Dump, error) {
+	conn, err := cat.ProbeConn(scope)
 	if err != nil {
 		return nil, err
 	}
