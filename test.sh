@@ -30,7 +30,7 @@ go test -race -count=1 -timeout 40m -skip '^TestDifferential' "$@" ./...
 # The differential tests against real sshd -T / ssh -G, verbose so that the
 # log shows how many trees and values they compared.
 progress "differential tests against real OpenSSH"
-go test -race -count=1 -v -run '^TestDifferential' "$@" ./pkg/files ./pkg/reconcile | grep --line-buffered -Ev '^=== (RUN|PAUSE|CONT)'
+go test -race -count=1 -timeout 40m -v -run '^TestDifferential' "$@" ./pkg/files ./pkg/reconcile | grep --line-buffered -Ev '^=== (RUN|PAUSE|CONT)'
 progress "fuzzing (each target for ${FUZZTIME:-20s})"
 .ci/fuzz.sh
 progress "all checks passed in $((SECONDS - start)) s"

@@ -16,30 +16,17 @@ import (
 // line uses; an existing user keeps its other groups (a negated pattern
 // may still exclude it, as it would for a real login).
 func ProbeAccount(passwd, group []byte, conn Conn) (newPasswd, newGroup []byte, err error) {
-	if err := checkAccountName(conn.User); err != nil {
+	if err := checkProbeConn(conn); err != nil {
 		return nil, nil, err
-	}
-	if len(conn.Groups) == 0 {
-		return nil, nil, fmt.Errorf("no group to make %s a member of", conn.User)
-	}
-	for _, g := range conn.Groups {
-		if err := checkAccountName(g); err != nil {
-			return nil, nil, err
-		}
 	}
 	users, groups := parseColonFile(passwd), parseColonFile(group)
 	gids := make(map[string]string, len(groups))
-	usedGID, usedUID := map[string]bool{}, map[string]bool{}
 	for _, f := range groups {
 		if len(f) > 2 {
-			gids[f[0]], usedGID[f[2]] = f[2], true
+			gids[f[0]] = f[2]
 		}
 	}
-	for _, f := range users {
-		if len(f) > 2 {
-			usedUID[f[2]] = true
-		}
-	}
+	usedGID, usedUID := usedIDs(groups), usedIDs(users)
 	for _, g := range conn.Groups {
 		if _, ok := gids[g]; !ok {
 			gids[g] = freeID(usedGID)
@@ -55,6 +42,35 @@ func ProbeAccount(passwd, group []byte, conn Conn) (newPasswd, newGroup []byte, 
 		users = append(users, []string{conn.User, "x", freeID(usedUID), gids[conn.Groups[0]], "", "/nonexistent", "/usr/sbin/nologin"})
 	}
 	return joinColonFile(users), joinColonFile(groups), nil
+}
+
+// checkProbeConn refuses a probe connection whose user or groups cannot be
+// written into passwd and group, or that names no group.
+func checkProbeConn(conn Conn) error {
+	if err := checkAccountName(conn.User); err != nil {
+		return err
+	}
+	if len(conn.Groups) == 0 {
+		return fmt.Errorf("no group to make %s a member of", conn.User)
+	}
+	for _, g := range conn.Groups {
+		if err := checkAccountName(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// usedIDs returns the set of ids (third field) the lines of a passwd- or
+// group-style file use.
+func usedIDs(lines [][]string) map[string]bool {
+	used := make(map[string]bool, len(lines))
+	for _, f := range lines {
+		if len(f) > 2 {
+			used[f[2]] = true
+		}
+	}
+	return used
 }
 
 // freeID returns the first id from 60000 on that used lacks, and marks it
