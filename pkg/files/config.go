@@ -58,6 +58,7 @@ type Config struct {
 	cat         *Catalogue          // Version's catalogue of Dialect
 	assumed     bool                // Version was not given (DefaultVersion assumed)
 	keepUnknown bool                // see LoadOptions
+	onlyUnknown bool                // every load error was an unknown keyword
 	localUsers  []string            // see WithLocalUsers
 	orig        map[string][]byte   // bytes read from disk, by path; shared by derived Configs
 	globs       map[string][]string // Include globs' matches on disk, by pattern; shared too
@@ -209,6 +210,13 @@ func LoadWith(root *Root, name string, d Dialect, opts LoadOptions) (*Config, er
 	return l.run(main)
 }
 
+// OnlyUnknownKeywords reports whether every error of the load that made c
+// was a keyword the model's release does not know: the one kind of error
+// an OpenSSH that accepts the configuration can overrule (see
+// LoadOptions.KeepUnknown). Any other error (an unreadable Include, a FIFO,
+// a fan-out) is the model's to report without asking OpenSSH.
+func (c *Config) OnlyUnknownKeywords() bool { return c.onlyUnknown }
+
 // derive returns the configuration c becomes when the files in edited
 // (by path) replace or join its files: Includes are expanded again over
 // the files held in memory (reading from disk only files an Include newly
@@ -224,6 +232,7 @@ func (c *Config) derive(edited map[string]*File) (*Config, error) {
 	}
 	l := newLoader(&Config{Dialect: c.Dialect, Root: c.Root, Version: c.Version, cat: c.cat, assumed: c.assumed, keepUnknown: c.keepUnknown, localUsers: c.localUsers, orig: c.orig, globs: c.globs}, held)
 	l.sizeLike(c)
+	l.prev = c
 	next, err := l.run(held[c.Main.Path])
 	for _, f := range c.Files {
 		l.addFile(held[f.Path])
@@ -245,6 +254,15 @@ type loader struct {
 	walks   int  // files walked, counting repeats
 	aborted bool // a fatal Include error stops the load, as in OpenSSH
 	slab    []Entry
+	// unknowns counts the errors that are a keyword the catalogue does
+	// not know.
+	unknowns int
+	// prev is the configuration derive starts from: its entries and
+	// blocks are taken over where the walk meets them unchanged.
+	prev       *Config
+	prevEntry  int // the next of prev.Entries the walk may meet
+	prevBlock  int // the next of prev.Blocks
+	reusedFrom map[*Block]bool
 
 	ignoreUnknown string // ssh IgnoreUnknown's pattern list, once seen
 }
@@ -253,7 +271,7 @@ func newLoader(cfg *Config, held map[string]*File) *loader {
 	if held == nil {
 		held = map[string]*File{}
 	}
-	return &loader{cfg: cfg, files: held, listed: map[*File]bool{}, cat: cfg.Catalogue()}
+	return &loader{cfg: cfg, files: held, listed: map[*File]bool{}, cat: cfg.Catalogue(), reusedFrom: map[*Block]bool{}}
 }
 
 // sizeLike makes room for as many entries and blocks as c has (a
@@ -286,12 +304,15 @@ func (l *loader) run(main *File) (*Config, error) {
 	l.cfg.Main = main
 	l.addFile(main)
 	l.walk(main, nil, 0)
+	l.cfg.onlyUnknown = l.unknowns > 0 && l.unknowns == l.errs.count()
 	return l.cfg, l.errs.Err()
 }
 
 // maxWalks bounds the files one load walks (a file included n times counts
-// n times), so that Include fan-out cannot make a load run for ever.
-const maxWalks = 10000
+// n times), so that Include fan-out cannot make a load run for ever. sshd
+// and ssh have no such bound (only Include depth 16) and read 30,000
+// drop-ins; ten times the largest fleet layouts seen leaves room.
+const maxWalks = 100000
 
 // read returns the parsed file at name, reading it from disk unless it is
 // held in memory already.
@@ -322,6 +343,9 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 		if line.Kind != Directive {
 			continue
 		}
+		if l.reuse(f, line, i+1, parent, &block) {
+			continue
+		}
 		pos := Pos{File: f.Path, Line: i + 1}
 		dv := l.cat.view(line)
 		switch {
@@ -340,18 +364,91 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 		case "Include":
 			l.include(dv, pos, block, depth)
 		case "Host", "Match":
-			b, err := l.cat.parseBlock(f, line, dv, parent)
-			if err != nil {
-				l.errs.Add(pos, err.Error())
-				continue
+			if b := l.block(f, line, dv, pos, parent); b != nil {
+				block = b
 			}
-			b.Num, b.Index = pos.Line, len(l.cfg.Blocks)
-			block = b
-			l.cfg.Blocks = append(l.cfg.Blocks, b)
 		default:
 			l.entry(f, line, dv, pos, k, block)
 		}
 	}
+}
+
+// block appends the Host or Match block line opens; nil (and an error)
+// when its criteria do not parse.
+func (l *loader) block(f *File, line *Line, dv view, pos Pos, parent *Block) *Block {
+	b, err := l.cat.parseBlock(f, line, dv, parent)
+	if err != nil {
+		l.errs.Add(pos, err.Error())
+		return nil
+	}
+	b.Num, b.Index = pos.Line, len(l.cfg.Blocks)
+	l.cfg.Blocks = append(l.cfg.Blocks, b)
+	return b
+}
+
+// lookahead is how far past its cursor derive looks for an entry or block
+// of the configuration it starts from: an edit inserts or removes a line
+// or two at a time.
+const lookahead = 4
+
+// reuse takes over the block or entry of the previous configuration (see
+// derive) that line stands for, when the walk meets it unchanged; a block
+// taken over becomes *block.
+func (l *loader) reuse(f *File, line *Line, num int, parent *Block, block **Block) bool {
+	if l.prev == nil {
+		return false
+	}
+	if b, ok := l.reuseBlock(f, line, num, parent); ok {
+		*block = b
+		l.cfg.Blocks = append(l.cfg.Blocks, b)
+		return true
+	}
+	return l.reuseEntry(f, line, num, *block)
+}
+
+// reuseBlock returns the block of the previous configuration (see derive)
+// that header line opens, when the walk meets it where that configuration
+// had it: same file and line number, same place in Blocks, same parent.
+// A block is immutable, so the two configurations share it.
+func (l *loader) reuseBlock(f *File, line *Line, num int, parent *Block) (*Block, bool) {
+	bs := l.prev.Blocks
+	for j := l.prevBlock; j < len(bs) && j < l.prevBlock+lookahead; j++ {
+		if b := bs[j]; b.Line == line {
+			if b.File != f || b.Num != num || b.Index != len(l.cfg.Blocks) || b.Parent != parent || parent != nil && !l.reusedFrom[parent] {
+				return nil, false
+			}
+			l.prevBlock = j + 1
+			l.reusedFrom[b] = true
+			return b, true
+		}
+	}
+	return nil, false
+}
+
+// reuseEntry appends the entry of the previous configuration for
+// directive line, when the walk meets it where that configuration had it:
+// same file and line number, inside the same (shared) block.
+func (l *loader) reuseEntry(f *File, line *Line, num int, block *Block) bool {
+	if block != nil && !l.reusedFrom[block] {
+		return false
+	}
+	es := l.prev.Entries
+	for j := l.prevEntry; j < len(es) && j < l.prevEntry+lookahead; j++ {
+		if e := es[j]; e.Line == line {
+			// A global-only keyword in a Match all block is recorded at
+			// global scope (see entry).
+			if e.File != f || e.Num != num || e.Block != block && e.Block != nil {
+				return false
+			}
+			l.prevEntry = j + 1
+			l.cfg.Entries = append(l.cfg.Entries, e)
+			if e.Keyword.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
+				l.ignoreUnknown = e.Args[0]
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // find looks a keyword up; once the error list is full, an unknown one
@@ -382,6 +479,7 @@ func (l *loader) unknown(pos Pos, keyword string, err error) {
 		l.cfg.Warnings.Addf(pos, "%s (kept as it is: OpenSSH accepts this configuration, the model of OpenSSH %s does not know the keyword)", err, l.cfg.Version)
 	default:
 		l.errs.Add(pos, err.Error())
+		l.unknowns++
 	}
 }
 

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,5 +226,41 @@ func TestDropInDir(t *testing.T) {
 		if got, _ := c.DropInDir(); got != tt.want {
 			t.Errorf("DropInDir(%q) = %q, want %q", tt.main, got, tt.want)
 		}
+	}
+}
+
+// TestManyDropIns: sshd reads any number of drop-ins (only Include depth
+// is bounded); so does the model, 10,001 files here.
+func TestManyDropIns(t *testing.T) {
+	dir := t.TempDir()
+	d := filepath.Join(dir, "etc/ssh/sshd_config.d")
+	must(t, os.MkdirAll(d, 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "etc/ssh/sshd_config"), []byte("Include /etc/ssh/sshd_config.d/*.conf\n"), 0o644))
+	const n = 10001
+	for i := range n {
+		must(t, os.WriteFile(filepath.Join(d, fmt.Sprintf("%05d.conf", i)), []byte(fmt.Sprintf("AcceptEnv V%d\n", i)), 0o644))
+	}
+	r, err := NewRoot(dir)
+	must(t, err)
+	c := mustLoad(t, r, "/etc/ssh/sshd_config", Server)
+	if len(c.Files) != n+1 {
+		t.Fatalf("%d files read, want %d", len(c.Files), n+1)
+	}
+	k, _ := c.Catalogue().Lookup("AcceptEnv")
+	if v, _ := c.Server(Conn{}).Get(k); v == nil || len(v.Args) != n || v.Args[n-1] != fmt.Sprintf("V%d", n-1) {
+		t.Fatalf("AcceptEnv has %d values, want %d", len(v.Args), n)
+	}
+}
+
+// TestFileTooLarge: a file larger than sshd reads is refused with its
+// size, before it is read.
+func TestFileTooLarge(t *testing.T) {
+	r := writeTree(t, map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/big.conf\n"})
+	big := filepath.Join(r.Dir(), "etc/ssh/big.conf")
+	must(t, os.WriteFile(big, nil, 0o644))
+	must(t, os.Truncate(big, MaxFileSize+1)) // sparse: nothing to write
+	_, err := Load(r, "/etc/ssh/sshd_config", Server)
+	if err == nil || !strings.Contains(err.Error(), "/etc/ssh/sshd_config:1: Include /etc/ssh/big.conf: 134217729 bytes: larger than any configuration OpenSSH reads (sshd refuses more than 128 MiB)") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -42,6 +42,15 @@ func (d *Draft) AddFile(name, content string) error {
 		return nil
 	}
 	f := Parse(name, d.cfg.Dialect, []byte(content))
+	if !slices.ContainsFunc(f.Lines, func(l *Line) bool { return l.Kind == Directive }) {
+		// Nothing to walk (a header comment): the file joins the files,
+		// and the derive of the first edit into it places it where an
+		// Include reads it.
+		next := *d.cfg
+		next.Files = append(slices.Clip(d.cfg.Files), f)
+		d.cfg, d.fresh[name] = &next, []byte(content)
+		return nil
+	}
 	next, err := d.cfg.derive(map[string]*File{name: f})
 	if err != nil {
 		return err

@@ -67,6 +67,14 @@ func (l *ErrorList) Add(pos Pos, msg string) {
 	}
 }
 
+// count returns how many errors were added, those only counted included.
+func (l ErrorList) count() int {
+	if n := len(l); n > MaxErrors {
+		return MaxErrors + l[n-1].more
+	}
+	return len(l)
+}
+
 // Full reports whether the list keeps no more errors (so that a caller
 // can skip the work of describing them, e.g. spelling suggestions).
 func (l ErrorList) Full() bool { return len(l) >= MaxErrors }

@@ -1,6 +1,7 @@
 package files
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -180,11 +181,18 @@ func (r *Root) ReadFile(name string) ([]byte, error) {
 	if err := checkRegular(st); err != nil {
 		return nil, err
 	}
-	b, err := io.ReadAll(f)
-	if err != nil {
+	if st.Size() > MaxFileSize {
+		return nil, fileTooLarge(st.Size())
+	}
+	// One allocation of the size the file has (and room to see it grew).
+	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1)); err != nil {
 		return nil, unwrapPathError(err)
 	}
-	return b, nil
+	if buf.Len() > MaxFileSize {
+		return nil, fileTooLarge(int64(buf.Len()))
+	}
+	return buf.Bytes(), nil
 }
 
 // Stat returns the file info of the configuration path name, following
@@ -330,4 +338,13 @@ func globMatch(pattern, name string) bool {
 		}
 	}
 	return true
+}
+
+// MaxFileSize is the largest configuration file Root.ReadFile reads:
+// sshd keeps its configuration in one buffer of at most 128 MiB and
+// refuses a larger one, so no working configuration has a larger file.
+const MaxFileSize = 128 << 20
+
+func fileTooLarge(size int64) error {
+	return fmt.Errorf("%d bytes: larger than any configuration OpenSSH reads (sshd refuses more than %d MiB)", size, MaxFileSize>>20)
 }

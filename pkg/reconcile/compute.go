@@ -167,7 +167,9 @@ func (sp *sidePlan) read() error {
 func (sp *sidePlan) load() (*files.Config, error) {
 	opts := files.LoadOptions{Version: sp.opts.Version}
 	cfg, err := files.LoadWith(sp.opts.Root, sp.main, sp.side.Dialect, opts)
-	if err == nil || sp.name != Server || sp.opts.SSHDAccepts == nil || sp.opts.SSHDAccepts(sp.main) != nil {
+	// Only an unknown keyword is worth asking sshd about: it hangs on an
+	// Included FIFO and spins on an Include fan-out the model refuses.
+	if err == nil || sp.name != Server || !cfg.OnlyUnknownKeywords() || sp.opts.SSHDAccepts == nil || sp.opts.SSHDAccepts(sp.main) != nil {
 		return cfg, err
 	}
 	opts.KeepUnknown = true
