@@ -51,6 +51,9 @@ func runConverge(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		return exitError, err
 	}
 	c := &converge{args: a, log: newLogger(stderr, a.logLevel), start: time.Now()}
+	if a.root != "/" {
+		c.log = c.log.With().Str("root", a.root).Logger()
+	}
 	if err := c.splay(ctx); err != nil {
 		return exitError, err
 	}
@@ -61,6 +64,11 @@ func runConverge(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	}
 	if c.fs != nil {
 		c.fs.Close()
+	}
+	if c.desired != nil {
+		// Past the desired file, errors are about the root's files: on
+		// stderr they name the root (the JSON report has it as "root").
+		err = underRoot(a.root, err)
 	}
 	return code, err
 }
@@ -81,6 +89,11 @@ func (c *converge) execute(ctx context.Context) error {
 	if err := c.prepare(ctx); err != nil {
 		return err
 	}
+	return c.converge(ctx)
+}
+
+// converge locks (to apply), plans, checks or applies, and verifies.
+func (c *converge) converge(ctx context.Context) error {
 	if !c.args.check {
 		release, err := c.lock(ctx)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/sshconverge/agent/pkg/files"
 )
 
 // Exit codes, decided here and nowhere else.
@@ -59,6 +61,16 @@ func printError(w io.Writer, err error) {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintf(w, "%s: %s\n", progName, line)
 	}
+}
+
+// underRoot names the root on every line of err when it is not /: the
+// paths in messages are the root's own (/etc/ssh/...), and a reader must
+// know which tree they are in.
+func underRoot(root string, err error) error {
+	if err == nil || root == "/" || root == "" {
+		return err
+	}
+	return files.Prefix("root "+root+": ", err)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {

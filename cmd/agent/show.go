@@ -66,14 +66,14 @@ func (a *showArgs) effective(ctx context.Context, stderr io.Writer) (*files.Effe
 	}
 	cfg, err := files.Load(root, main, a.dialect)
 	if err != nil {
-		return nil, err
+		return nil, underRoot(a.root, err)
 	}
 	for _, w := range cfg.Warnings {
-		fmt.Fprintf(stderr, "%s: warning: %v\n", progName, w)
+		printError(stderr, fmt.Errorf("warning: %w", underRoot(a.root, w)))
 	}
 	if a.dialect == files.Server {
 		if err := sshdCheck(ctx, root, main, cfg); err != nil {
-			return nil, err
+			return nil, underRoot(a.root, err)
 		}
 		return cfg.Server(a.conn), nil
 	}
