@@ -244,10 +244,22 @@ finish() {
 	exit 0
 }
 
-# last_error prints the last line of FILE that says something (ssh's own
-# "debug" lines and blank lines skipped).
+# last_error prints the last line of FILE that says something: ssh's own
+# "debug" lines, blank lines, and what ssh -v says of every connection
+# (a shared connection's master may write its closing figures last) are
+# skipped.
 last_error() {
-	grep -v -e '^debug[0-9]*:' -e '^[[:space:]]*$' -- "$1" 2>/dev/null | tail -n 1 || true
+	grep -v -e '^debug[0-9]*:' -e '^[[:space:]]*$' -e '^OpenSSH_' -e '^Authenticated to ' \
+		-e '^Transferred: ' -e '^Bytes per second: ' -- "$1" 2>/dev/null | tail -n 1 || true
+}
+
+# step_failed ends the host's work as failed in STEP, which exited RC and
+# wrote its errors to LOG: the last thing LOG says, and the exit status
+# (all there is when the step said nothing).
+step_failed() {
+	local why
+	why=$(last_error "$3")
+	finish failed "$1: exit $2${why:+: $why}"
 }
 
 work() {
@@ -262,10 +274,17 @@ work() {
 	mkdir -p -- "$OUT"
 	OPENSSH='' DRIFTED='' CHANGED='' STAGE=''
 
+	# One shared connection per inventory line, named after the host as the
+	# inventory gives it: ssh's %C hashes the address an alias resolves to,
+	# so two names of one machine (a HostKeyAlias, another root=) would
+	# share a connection, skip the host key check through it, and close
+	# it under each other's feet.
+	local ctl_id
+	ctl_id=$(printf '%s' "$HOST" | sha256sum)
 	SSH_OPTS=()
 	local common=(-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=15
 		-o ServerAliveInterval=15 -o ServerAliveCountMax=4
-		-o ControlMaster=auto -o "ControlPath=$BS_CTL/%C" -o ControlPersist=60)
+		-o ControlMaster=auto -o "ControlPath=$BS_CTL/${ctl_id:0:24}" -o ControlPersist=60)
 	[ -z "$BS_SSH_CONFIG" ] || common=(-F "$BS_SSH_CONFIG" "${common[@]}")
 	SSH_OPTS=("${common[@]}")
 	local scp_opts=(-q "${common[@]}")
@@ -278,16 +297,23 @@ work() {
 	# 1. Probe; the first connection (-v to a log) also yields the banner.
 	local sched=0 probe rc=0
 	if [ "$BS_CHECK_ONLY" = 0 ] && [ "$BS_INSTALL" != none ]; then sched=1; fi
-	probe=$(ssh -v -E "$OUT/ssh.log" "${SSH_OPTS[@]}" "$HOST" \
-		"$(shquote sh -c "$PROBE_SCRIPT" sh "$root" "$bin" "$desired" "$BS_BIN_SHA" "$BS_DESIRED_SHA" "$sched" "$BIN_PATH")" \
-		2>"$OUT/probe.err") || rc=$?
+	local cmd
+	cmd=$(shquote sh -c "$PROBE_SCRIPT" sh "$root" "$bin" "$desired" "$BS_BIN_SHA" "$BS_DESIRED_SHA" "$sched" "$BIN_PATH")
+	probe=$(ssh -v -E "$OUT/ssh.log" "${SSH_OPTS[@]}" "$HOST" "$cmd" 2>"$OUT/probe.err") || rc=$?
+	if [ "$rc" -eq 255 ] && ! grep -q -e 'Host key verification failed' -e 'Connection refused' -- "$OUT/ssh.log"; then
+		# ssh itself failed (not the probe), for a reason that may pass:
+		# once more, on a connection of its own.
+		log "ssh failed ($(last_error "$OUT/ssh.log")); trying once more"
+		rc=0
+		probe=$(ssh -v -E "$OUT/ssh.log" "${SSH_OPTS[@]}" -o ControlMaster=no -o ControlPath=none "$HOST" "$cmd" 2>"$OUT/probe.err") || rc=$?
+	fi
 	OPENSSH=$(grep -m 1 -o 'remote software version [^ ,]*' -- "$OUT/ssh.log") || true
 	OPENSSH=${OPENSSH##* }
 	if [ "$rc" -ne 0 ]; then
 		local why
 		why=$(last_error "$OUT/probe.err")
 		[ -n "$why" ] || why=$(last_error "$OUT/ssh.log")
-		finish failed "${why:-ssh exited $rc}"
+		finish failed "${why:-ssh exited $rc}${why:+ (exit $rc)}"
 	fi
 	local sys='' rhash='' dhash='' stage='' version=''
 	{ read -r sys && read -r rhash && read -r dhash && read -r stage && read -r version; } <<<"$probe" || true
@@ -323,12 +349,9 @@ work() {
 	fi
 	if [ ${#send[@]} -gt 0 ]; then
 		[ -n "$STAGE" ] || finish failed "the probe made no staging directory"
-		if ! scp "${scp_opts[@]}" -- "${send[@]}" "$rhost:$STAGE/" 2>"$OUT/scp.log"; then
-			finish failed "scp: $(last_error "$OUT/scp.log")"
-		fi
-		if ! ssh_run "$INSTALL_SCRIPT" "$STAGE" "$bin" "$desired" >"$OUT/version.txt" 2>"$OUT/install.log"; then
-			finish failed "install: $(last_error "$OUT/install.log")"
-		fi
+		scp "${scp_opts[@]}" -- "${send[@]}" "$rhost:$STAGE/" 2>"$OUT/scp.log" || step_failed scp $? "$OUT/scp.log"
+		ssh_run "$INSTALL_SCRIPT" "$STAGE" "$bin" "$desired" >"$OUT/version.txt" 2>"$OUT/install.log" ||
+			step_failed install $? "$OUT/install.log"
 	else
 		printf '%s\n' "$version" >"$OUT/version.txt"
 	fi
@@ -351,7 +374,7 @@ work() {
 		DRIFTED=$((${c:-0} + ${k:-0}))
 		log "check: exit $rc, $DRIFTED keys drifted"
 		;;
-	*) finish failed "check: exit $rc: $(last_error "$OUT/check.log")" ;;
+	*) step_failed check "$rc" "$OUT/check.log" ;;
 	esac
 	local check_rc=$rc
 	if [ "$BS_CHECK_ONLY" = 1 ]; then
@@ -371,14 +394,13 @@ work() {
 	case $rc in
 	0) if [ "$check_rc" -eq 0 ]; then status=ok; else status=changed; fi ;;
 	2) status=changed ;;
-	*) finish failed "apply: exit $rc: $(last_error "$OUT/apply.log")" ;;
+	*) step_failed apply "$rc" "$OUT/apply.log" ;;
 	esac
 
 	# 5. Schedule.
 	if [ "$BS_INSTALL" != none ]; then
-		if ! ssh_run "$SCHEDULE_SCRIPT" "$STAGE" "$BS_INSTALL" "$root" "$UNIT_DIR" "$TMPFILES_PATH" "$CRON_PATH" >>"$OUT/bootstrap.log" 2>"$OUT/schedule.log"; then
-			finish failed "install $BS_INSTALL: $(last_error "$OUT/schedule.log")"
-		fi
+		ssh_run "$SCHEDULE_SCRIPT" "$STAGE" "$BS_INSTALL" "$root" "$UNIT_DIR" "$TMPFILES_PATH" "$CRON_PATH" >>"$OUT/bootstrap.log" 2>"$OUT/schedule.log" ||
+			step_failed "install $BS_INSTALL" $? "$OUT/schedule.log"
 	fi
 	finish "$status"
 }

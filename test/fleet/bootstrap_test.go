@@ -94,6 +94,25 @@ type row struct {
 }
 
 // readSummary reads RESULTS_DIR/summary.tsv by host.
+// hostLogs returns what bootstrap.sh kept of one host's run (its results
+// directory, file by file), for a failure's message.
+func hostLogs(results, host string) string {
+	var b strings.Builder
+	dir := filepath.Join(results, host)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			data = []byte(err.Error())
+		}
+		fmt.Fprintf(&b, "--- %s:\n%s\n", e.Name(), data)
+	}
+	return b.String()
+}
+
 func readSummary(t *testing.T, results string) map[string]row {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(results, "summary.tsv"))
@@ -280,7 +299,7 @@ func TestBootstrapFleet(t *testing.T) {
 	rows = readSummary(t, results)
 	for _, h := range f.good() {
 		if r := rows[h.name]; r.status != "ok" || r.drifted != "0" || r.changed != "0" {
-			t.Errorf("%s: second run row %+v, want ok 0 0", h.name, r)
+			t.Errorf("%s: second run row %+v, want ok 0 0\n%s", h.name, r, hostLogs(results, h.name))
 		}
 		if got := h.snapshot(t); fmt.Sprint(got) != fmt.Sprint(snaps[h.name]) {
 			t.Errorf("%s: the second run touched etc/ssh", h.name)
