@@ -279,7 +279,8 @@ func newLoader(cfg *Config, held map[string]*File) *loader {
 func (l *loader) sizeLike(c *Config) {
 	l.cfg.Entries = make([]*Entry, 0, len(c.Entries)+8)
 	l.cfg.Blocks = make([]*Block, 0, len(c.Blocks)+2)
-	l.slab = make([]Entry, 0, len(c.Entries)+8)
+	// No slab: derive takes over c's entries, and only the few lines an
+	// edit touched need new ones.
 }
 
 // addFile appends f to the configuration's files, once.
