@@ -22,9 +22,6 @@ type Tools struct {
 	Nsenter string
 	// Unshare makes a private copy of a mount namespace (util-linux).
 	Unshare string
-	// SSHKeygen makes the ephemeral host key for validating a tree that
-	// has none.
-	SSHKeygen string
 }
 
 // DefaultTools are the commands' paths on the distributions the agent
@@ -35,7 +32,6 @@ func DefaultTools() Tools {
 		Service:   firstExisting("/usr/sbin/service", "/sbin/service"),
 		Nsenter:   firstExisting("/usr/bin/nsenter", "/bin/nsenter"),
 		Unshare:   firstExisting("/usr/bin/unshare", "/bin/unshare"),
-		SSHKeygen: firstExisting("/usr/bin/ssh-keygen", "/bin/ssh-keygen"),
 	}
 }
 

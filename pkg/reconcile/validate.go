@@ -292,16 +292,20 @@ func (s *SSHD) ephemeralHostKey(v *view) error {
 	return nil
 }
 
-// makeHostKey makes an ed25519 key with ssh-keygen in a private directory
-// and returns it opened (the directory is gone by then).
+// makeHostKey makes an ed25519 key in a private directory and returns it
+// opened (the directory is gone by then).
 func (s *SSHD) makeHostKey() (*os.File, error) {
+	key, err := ed25519HostKey("sshconverge-ephemeral")
+	if err != nil {
+		return nil, fmt.Errorf("making an ephemeral host key: %w", err)
+	}
 	dir, err := os.MkdirTemp(stageParent(), "sshconverge-key-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	p := filepath.Join(dir, "key")
-	if _, err := output(command(context.Background(), s.Tools.SSHKeygen, "-q", "-t", "ed25519", "-N", "", "-C", "sshconverge-ephemeral", "-f", p)); err != nil {
+	if err := os.WriteFile(p, key, 0o600); err != nil {
 		return nil, fmt.Errorf("making an ephemeral host key: %w", err)
 	}
 	return os.Open(p)
