@@ -1,0 +1,150 @@
+package reconcile
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sshconverge/agent/pkg/desired"
+	"github.com/sshconverge/agent/pkg/files"
+)
+
+// benchHosts writes an ssh_config of n Host blocks (HostName, User and, by
+// turns, Port or ServerAliveInterval) and returns the desired state that
+// sets two keywords the second-to-last block lacks: the plan must find it
+// near the end and insert both (bench/gen -kind hosts, in small).
+func benchHosts(b *testing.B, dir string, n int) *desired.State {
+	var sb strings.Builder
+	sb.WriteString("Include /etc/ssh/ssh_config.d/*.conf\n\n")
+	for i := range n {
+		fmt.Fprintf(&sb, "Host web-%06d web-%06d.example.net\n    HostName 10.0.%d.%d\n    User deploy\n", i, i, i>>8&255, i&255)
+		if i%2 == 0 {
+			fmt.Fprintf(&sb, "    Port %d\n", 2200+i%50)
+		} else {
+			sb.WriteString("    ServerAliveInterval 30\n")
+		}
+		sb.WriteByte('\n')
+	}
+	sb.WriteString("Host *\n    SendEnv LANG LC_*\n    HashKnownHosts yes\n")
+	benchWrite(b, dir, map[string]string{"etc/ssh/ssh_config": sb.String(), "etc/ssh/ssh_config.d/.keep": ""})
+	t := max(n-2, 0)
+	return benchDesired(b, fmt.Sprintf("version: 1\nssh:\n  hosts:\n    - host: web-%06d web-%06d.example.net\n      settings:\n        ServerAliveInterval: 180\n        ServerAliveCountMax: 2\n", t, t))
+}
+
+// benchDropIns writes an sshd_config that includes n drop-ins, every tenth
+// ending in a Match block, and returns the desired state that changes a
+// keyword the first drop-in sets and one only the last sets (bench/gen
+// -kind dropins, in small).
+func benchDropIns(b *testing.B, dir string, n int) *desired.State {
+	tree := map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\nSubsystem sftp /usr/lib/openssh/sftp-server\n"}
+	for i := range n {
+		c := fmt.Sprintf("# drop-in %d\nClientAliveInterval %d\nMaxAuthTries %d\n", i, 60+i%5, 3+i%4)
+		if i == n-1 {
+			c += "LogLevel INFO\n"
+		}
+		if i%10 == 9 {
+			c += fmt.Sprintf("Match User svc-%05d\n    PasswordAuthentication no\n", i)
+		}
+		tree[fmt.Sprintf("etc/ssh/sshd_config.d/%05d-bench.conf", i)] = c
+	}
+	benchWrite(b, dir, tree)
+	return benchDesired(b, "version: 1\nsshd:\n  settings:\n    ClientAliveInterval: 300\n    LogLevel: VERBOSE\n")
+}
+
+func benchWrite(b *testing.B, dir string, tree map[string]string) {
+	for name, content := range tree {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchDesired(b *testing.B, yaml string) *desired.State {
+	st, err := desired.Parse("desired.yaml", []byte(yaml))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// planCases are BenchmarkPlan's and BenchmarkDiff's inputs: ssh_configs
+// of many Host blocks and sshd trees of many drop-ins.
+var planCases = []struct {
+	kind string
+	ns   []int
+	make func(*testing.B, string, int) *desired.State
+}{
+	{"hosts", []int{100, 10_000, 100_000}, benchHosts},
+	{"dropins", []int{10, 1_000, 5_000}, benchDropIns},
+}
+
+// benchPlans runs f for every plan case, with the tree written and the
+// desired state parsed, and reports ns per Host block or drop-in.
+func benchPlans(b *testing.B, f func(b *testing.B, st *desired.State, opts Options)) {
+	for _, c := range planCases {
+		for _, n := range c.ns {
+			b.Run(fmt.Sprintf("%s=%d", c.kind, n), func(b *testing.B) {
+				dir := b.TempDir()
+				st := c.make(b, dir, n)
+				root, err := files.NewRoot(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				f(b, st, Options{Root: root, Log: zerolog.Nop()})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/unit")
+			})
+		}
+	}
+}
+
+// benchPlan computes the plan and checks it: the two changes every case asks
+// for.
+func benchPlan(b *testing.B, st *desired.State, opts Options) *Plan {
+	p, err := Compute(st, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if s := p.Summary(); s.Changed != 2 {
+		var sb strings.Builder
+		_ = p.WriteText(&sb)
+		b.Fatalf("%d changes planned, want 2:\n%s", s.Changed, sb.String())
+	}
+	return p
+}
+
+// BenchmarkPlan measures what --check costs past process start and the
+// OpenSSH checks: load, plan (edits and their verification included) and
+// the text report.
+func BenchmarkPlan(b *testing.B) {
+	benchPlans(b, func(b *testing.B, st *desired.State, opts Options) {
+		for b.Loop() {
+			p := benchPlan(b, st, opts)
+			if err := (Outcome{Check: true, Plan: p}).WriteText(&strings.Builder{}, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkDiff measures rendering a plan's unified diff (--diff) of the
+// files it changes.
+func BenchmarkDiff(b *testing.B) {
+	benchPlans(b, func(b *testing.B, st *desired.State, opts Options) {
+		p := benchPlan(b, st, opts)
+		b.ResetTimer()
+		for b.Loop() {
+			if d := p.Diff(); !strings.Contains(d, "+") {
+				b.Fatalf("no diff:\n%s", d)
+			}
+		}
+	})
+}
