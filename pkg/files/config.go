@@ -259,10 +259,9 @@ type loader struct {
 	unknowns int
 	// prev is the configuration derive starts from: its entries and
 	// blocks are taken over where the walk meets them unchanged.
-	prev       *Config
-	prevEntry  int // the next of prev.Entries the walk may meet
-	prevBlock  int // the next of prev.Blocks
-	reusedFrom map[*Block]bool
+	prev      *Config
+	prevEntry int // the next of prev.Entries the walk may meet
+	prevBlock int // the next of prev.Blocks
 
 	ignoreUnknown string // ssh IgnoreUnknown's pattern list, once seen
 }
@@ -271,7 +270,7 @@ func newLoader(cfg *Config, held map[string]*File) *loader {
 	if held == nil {
 		held = map[string]*File{}
 	}
-	return &loader{cfg: cfg, files: held, listed: map[*File]bool{}, cat: cfg.Catalogue(), reusedFrom: map[*Block]bool{}}
+	return &loader{cfg: cfg, files: held, listed: map[*File]bool{}, cat: cfg.Catalogue()}
 }
 
 // sizeLike makes room for as many entries and blocks as c has (a
@@ -409,28 +408,35 @@ func (l *loader) reuse(f *File, line *Line, num int, parent *Block, block **Bloc
 
 // reuseBlock returns the block of the previous configuration (see derive)
 // that header line opens, when the walk meets it where that configuration
-// had it: same file and line number, same place in Blocks, same parent.
-// A block is immutable, so the two configurations share it.
+// had it: same file and line number, same place in Blocks, same parent
+// (which the walk then took over too: a block made anew is never a parent
+// in the previous configuration). A block is immutable, so the two
+// configurations share it.
 func (l *loader) reuseBlock(f *File, line *Line, num int, parent *Block) (*Block, bool) {
 	bs := l.prev.Blocks
 	for j := l.prevBlock; j < len(bs) && j < l.prevBlock+lookahead; j++ {
 		if b := bs[j]; b.Line == line {
-			if b.File != f || b.Num != num || b.Index != len(l.cfg.Blocks) || b.Parent != parent || parent != nil && !l.reusedFrom[parent] {
+			if b.File != f || b.Num != num || b.Index != len(l.cfg.Blocks) || b.Parent != parent {
 				return nil, false
 			}
 			l.prevBlock = j + 1
-			l.reusedFrom[b] = true
 			return b, true
 		}
 	}
 	return nil, false
 }
 
+// fromPrev reports whether b was taken over from the previous
+// configuration: a block keeps its place in Blocks when it is.
+func (l *loader) fromPrev(b *Block) bool {
+	return b.Index < len(l.prev.Blocks) && l.prev.Blocks[b.Index] == b
+}
+
 // reuseEntry appends the entry of the previous configuration for
 // directive line, when the walk meets it where that configuration had it:
 // same file and line number, inside the same (shared) block.
 func (l *loader) reuseEntry(f *File, line *Line, num int, block *Block) bool {
-	if block != nil && !l.reusedFrom[block] {
+	if block != nil && !l.fromPrev(block) {
 		return false
 	}
 	es := l.prev.Entries
