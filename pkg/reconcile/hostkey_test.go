@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/pem"
 	"os"
 	"os/exec"
@@ -32,15 +33,15 @@ func TestEd25519HostKeyReadByOpenSSH(t *testing.T) {
 		if blk == nil || blk.Type != "OPENSSH PRIVATE KEY" || len(rest) != 0 {
 			t.Fatalf("not one OPENSSH PRIVATE KEY block:\n%s", key)
 		}
-		// The public key blob is the third string after the magic and
-		// the three cipher/KDF strings and the key count.
+		// After the magic: cipher, KDF and KDF options (three strings),
+		// the key count, then the public key blob.
 		b := blk.Bytes[len("openssh-key-v1\x00"):]
 		for range 3 {
-			b = b[4+int(b[3]):] // each of "none", "none", "" is short
+			b = b[4+binary.BigEndian.Uint32(b):]
 		}
-		b = b[4:] // one key
-		n := int(b[0])<<24 | int(b[1])<<16 | int(b[2])<<8 | int(b[3])
-		want := "ssh-ed25519 " + base64.StdEncoding.EncodeToString(b[4:4+n]) + " sshconverge-ephemeral"
+		b = b[4:]
+		blob := b[4 : 4+binary.BigEndian.Uint32(b)]
+		want := "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob) + " sshconverge-ephemeral"
 		if seen[want] {
 			t.Fatalf("the same key twice: %s", want)
 		}

@@ -282,7 +282,7 @@ func (s *SSHD) ephemeralHostKey(v *view) error {
 			return nil
 		}
 	}
-	key, err := s.makeHostKey()
+	key, err := makeHostKey()
 	if err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func (s *SSHD) ephemeralHostKey(v *view) error {
 
 // makeHostKey makes an ed25519 key in a private directory and returns it
 // opened (the directory is gone by then).
-func (s *SSHD) makeHostKey() (*os.File, error) {
+func makeHostKey() (*os.File, error) {
 	key, err := ed25519HostKey("sshconverge-ephemeral")
 	if err != nil {
 		return nil, fmt.Errorf("making an ephemeral host key: %w", err)

@@ -93,7 +93,6 @@ type row struct {
 	host, openssh, status, drifted, changed, err string
 }
 
-// readSummary reads RESULTS_DIR/summary.tsv by host.
 // hostLogs returns what bootstrap.sh kept of one host's run (its results
 // directory, file by file), for a failure's message.
 func hostLogs(results, host string) string {
@@ -113,6 +112,7 @@ func hostLogs(results, host string) string {
 	return b.String()
 }
 
+// readSummary reads RESULTS_DIR/summary.tsv by host.
 func readSummary(t *testing.T, results string) map[string]row {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(results, "summary.tsv"))
