@@ -62,6 +62,7 @@ type Config struct {
 	localUsers  []string            // see WithLocalUsers
 	orig        map[string][]byte   // bytes read from disk, by path; shared by derived Configs
 	globs       map[string][]string // Include globs' matches on disk, by pattern; shared too
+	walked      map[*File]int       // how many times the walk read each file
 }
 
 // Unmodelled is a directive the model does not cover.
@@ -335,6 +336,10 @@ func (l *loader) read(name string) (*File, error) {
 // walk appends f's directives to the configuration. parent is the block the
 // Include that read f sat in; depth is the Include nesting.
 func (l *loader) walk(f *File, parent *Block, depth int) {
+	if l.cfg.walked == nil {
+		l.cfg.walked = map[*File]int{}
+	}
+	l.cfg.walked[f]++
 	block := parent
 	for i, line := range f.Lines {
 		if l.aborted {

@@ -150,7 +150,7 @@ func (d *Draft) Unset(scope Scope, name string) ([]Edit, error) {
 		if en.Keyword != k || !c.inScope(scope, en) || slices.ContainsFunc(doomed, func(x *Entry) bool { return x.Line == en.Line }) {
 			continue
 		}
-		if other := c.sharedOutside(scope, en.Line); other != nil {
+		if other := c.sharedOutside(scope, en); other != nil {
 			return nil, &Conflict{Keyword: k.Name, Scope: scope, Winner: en.Pos(),
 				Reason: fmt.Sprintf("that line sits in a file that is also read %s, so removing it would change what other %s get", where(other), c.others())}
 		}
@@ -341,12 +341,15 @@ func sameCriteria(have []Criterion, want string, cat *Catalogue) bool {
 	return err == nil && slices.Equal(have, w)
 }
 
-// sharedOutside returns an entry for line l that lies outside scope (its
-// file is included at several places), or nil.
-func (c *Config) sharedOutside(scope Scope, l *Line) *Entry {
-	for _, en := range c.Entries {
-		if en.Line == l && !c.inScope(scope, en) {
-			return en
+// sharedOutside returns an entry for en's line that lies outside scope
+// (its file is included at several places), or nil.
+func (c *Config) sharedOutside(scope Scope, en *Entry) *Entry {
+	if c.walked[en.File] < 2 {
+		return nil // one reading, one entry: en itself
+	}
+	for _, other := range c.Entries {
+		if other.Line == en.Line && !c.inScope(scope, other) {
+			return other
 		}
 	}
 	return nil

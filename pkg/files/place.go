@@ -118,7 +118,7 @@ func (ch *change) setInto(scope Scope, k *Keyword, value, into string) {
 func (ch *change) setInPlace(scope Scope, k *Keyword, value string, occ []*Entry) error {
 	c := ch.cfg
 	for _, en := range occ {
-		if other := c.sharedOutside(scope, en.Line); other != nil {
+		if other := c.sharedOutside(scope, en); other != nil {
 			return &Conflict{Keyword: k.Name, Scope: scope, Winner: en.Pos(),
 				Reason: fmt.Sprintf("that line sits in a file that is also read %s, so editing it would change what other %s get; set the value in %s by hand", where(other), c.others(), scope)}
 		}

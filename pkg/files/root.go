@@ -1,7 +1,6 @@
 package files
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -27,9 +26,10 @@ import (
 type Root struct {
 	dir string
 
-	mu     sync.Mutex
-	dirs   map[string]bool // configuration paths seen to be real directories
-	osRoot *os.Root        // opened on the first read
+	mu      sync.Mutex
+	dirs    map[string]bool     // configuration paths seen to be real directories
+	osRoot  *os.Root            // opened on the first read
+	dirFile map[string]*os.File // real directories opened for reading their files, by path
 }
 
 // maxSymlinks bounds symbolic-link resolution, as the kernel's ELOOP does.
@@ -48,7 +48,7 @@ func NewRoot(dir string) (*Root, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("root %s: not a directory", dir)
 	}
-	return &Root{dir: abs, dirs: map[string]bool{}}, nil
+	return &Root{dir: abs, dirs: map[string]bool{}, dirFile: map[string]*os.File{}}, nil
 }
 
 // knownDir reports whether the configuration path p was seen to be a
@@ -154,8 +154,17 @@ func (r *Root) component(cur string) (target string, isLink bool, err error) {
 
 // ReadFile returns the contents of the regular file at the configuration
 // path name. Directories, FIFOs, devices and sockets are refused without
-// being opened, so a FIFO cannot hang the reader.
+// being read, so a FIFO cannot hang the reader.
+//
+// A file in a directory already seen to be real (the drop-ins of a
+// directory after the first) is opened with one openat(2) on that
+// directory, refusing a link, and read with one read(2) when it has the
+// size fstat(2) gave; a link, or any other file, is resolved component by
+// component inside the root first.
 func (r *Root) ReadFile(name string) ([]byte, error) {
+	if b, ok, err := r.readInKnownDir(name); ok {
+		return b, err
+	}
 	resolved, err := r.Resolve(name)
 	if err != nil {
 		return nil, err
@@ -168,31 +177,158 @@ func (r *Root) ReadFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// O_NONBLOCK: opening a FIFO must not wait for a writer.
-	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := root.OpenFile(rel, fileFlags, 0)
 	if err != nil {
 		return nil, unwrapPathError(err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
-	}
-	if err := checkRegular(st); err != nil {
-		return nil, err
-	}
-	if st.Size() > MaxFileSize {
-		return nil, fileTooLarge(st.Size())
-	}
-	// One allocation of the size the file has (and room to see it grew).
-	buf := bytes.NewBuffer(make([]byte, 0, st.Size()+bytes.MinRead))
-	if _, err := buf.ReadFrom(io.LimitReader(f, MaxFileSize+1)); err != nil {
 		return nil, unwrapPathError(err)
 	}
-	if buf.Len() > MaxFileSize {
-		return nil, fileTooLarge(int64(buf.Len()))
+	if err := checkRegular(st.Mode()); err != nil {
+		return nil, err
 	}
-	return buf.Bytes(), nil
+	return readSized(st.Size(), func(b []byte) (int, error) {
+		n, err := f.Read(b)
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		return n, unwrapPathError(err)
+	})
+}
+
+// fileFlags open a configuration file: O_NONBLOCK so that opening a FIFO
+// does not wait for a writer, O_NOCTTY so that a terminal is not taken.
+const fileFlags = os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
+
+// readInKnownDir reads name when its directory is known to be a real
+// directory and its last component is not a link, with four system calls
+// (openat, fstat, read, close). ok is false when the caller must take the
+// general path.
+func (r *Root) readInKnownDir(name string) (b []byte, ok bool, err error) {
+	name = path.Clean(name)
+	dir, base := path.Split(name)
+	dir = path.Clean(dir)
+	if !path.IsAbs(name) || base == "" || base == ".." || !r.knownDir(dir) {
+		return nil, false, nil
+	}
+	d, err := r.dirHandle(dir)
+	if err != nil {
+		return nil, false, nil // the general path reports what is wrong
+	}
+	var fd int
+	err = ignoringEINTR(func() error {
+		fd, err = syscall.Openat(int(d.Fd()), base, fileFlags|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		return err
+	})
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+		return nil, true, fs.ErrNotExist
+	case err != nil: // ELOOP (a link) and the rest: the general path decides
+		return nil, false, nil
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := ignoringEINTR(func() error { return syscall.Fstat(fd, &st) }); err != nil {
+		return nil, true, err
+	}
+	if err := checkRegular(modeOf(st.Mode)); err != nil {
+		return nil, true, err
+	}
+	b, err = readSized(st.Size, func(b []byte) (n int, err error) {
+		err = ignoringEINTR(func() error {
+			n, err = syscall.Read(fd, b)
+			return err
+		})
+		return max(n, 0), err
+	})
+	return b, true, err
+}
+
+// dirHandle returns the real directory dir of the root, opened once.
+func (r *Root) dirHandle(dir string) (*os.File, error) {
+	r.mu.Lock()
+	d := r.dirFile[dir]
+	r.mu.Unlock()
+	if d != nil {
+		return d, nil
+	}
+	root, err := r.open()
+	if err != nil {
+		return nil, err
+	}
+	rel := strings.TrimPrefix(dir, "/")
+	if rel == "" {
+		rel = "."
+	}
+	d, err = root.OpenFile(rel, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if prev := r.dirFile[dir]; prev != nil {
+		d.Close()
+		return prev, nil
+	}
+	r.dirFile[dir] = d
+	return d, nil
+}
+
+// readSized reads a file whose fstat(2) size is size through read (which
+// returns 0 and no error at the end). A file that still has that size
+// takes one read; one that grew is read to its end, up to MaxFileSize.
+func readSized(size int64, read func([]byte) (int, error)) ([]byte, error) {
+	if size > MaxFileSize {
+		return nil, fileTooLarge(size)
+	}
+	buf := make([]byte, size+1) // one byte more shows that it grew
+	n := 0
+	for {
+		if n == len(buf) {
+			if n > MaxFileSize {
+				return nil, fileTooLarge(int64(n))
+			}
+			buf = append(buf, make([]byte, max(n/2, 512))...)
+		}
+		m, err := read(buf[n:])
+		if err != nil {
+			return nil, err
+		}
+		n += m
+		if m == 0 || n == int(size) && size > 0 {
+			return buf[:n:n], nil
+		}
+	}
+}
+
+// modeOf is the fs.FileMode type bits of a stat(2) mode.
+func modeOf(m uint32) fs.FileMode {
+	switch m & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		return 0
+	case syscall.S_IFDIR:
+		return fs.ModeDir
+	case syscall.S_IFIFO:
+		return fs.ModeNamedPipe
+	case syscall.S_IFLNK:
+		return fs.ModeSymlink
+	case syscall.S_IFSOCK:
+		return fs.ModeSocket
+	case syscall.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	default:
+		return fs.ModeDevice
+	}
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
 }
 
 // Stat returns the file info of the configuration path name, following
@@ -212,8 +348,8 @@ func (r *Root) Stat(name string) (fs.FileInfo, error) {
 // errIsDir is a directory where a file was to be read.
 var errIsDir = errors.New("is a directory, not a file")
 
-func checkRegular(st fs.FileInfo) error {
-	switch m := st.Mode(); {
+func checkRegular(m fs.FileMode) error {
+	switch {
 	case m.IsRegular():
 		return nil
 	case m.IsDir():

@@ -1,0 +1,75 @@
+package files
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// TestReadSized: a file of the size fstat gave is read with one read; one
+// that grew, shrank or reports no size (procfs) is read to its end.
+func TestReadSized(t *testing.T) {
+	tests := []struct {
+		name      string
+		size      int64
+		data      string
+		wantReads int
+	}{
+		{"as stated", 5, "hello", 1},
+		{"empty", 0, "", 1},
+		{"no size stated", 0, "abc", 3},
+		{"grew", 3, "abcdef", 3},
+		{"shrank", 10, "abc", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, reads := bytes.NewReader([]byte(tt.data)), 0
+			got, err := readSized(tt.size, func(b []byte) (int, error) {
+				reads++
+				n, _ := src.Read(b) // io.EOF: 0 bytes
+				return n, nil
+			})
+			if err != nil || string(got) != tt.data || reads != tt.wantReads {
+				t.Fatalf("readSized = %q, %v in %d reads; want %q in %d", got, err, reads, tt.data, tt.wantReads)
+			}
+		})
+	}
+}
+
+// TestReadFileKnownDir: once a directory is known, its files are read
+// through the directory's handle, and a link there is still resolved
+// inside the root (not followed on the host), as is a FIFO refused.
+func TestReadFileKnownDir(t *testing.T) {
+	outside := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "x.conf"), []byte("outside\n"), 0o644))
+	r := writeTree(t, map[string]string{
+		"etc/ssh/d/a.conf":      "a\n",
+		"etc/ssh/d/b.conf":      "b\n",
+		outside[1:] + "/x.conf": "inside\n",
+	})
+	must(t, os.Symlink(outside+"/x.conf", filepath.Join(r.Dir(), "etc/ssh/d/link.conf")))
+	if b, err := r.ReadFile("/etc/ssh/d/a.conf"); err != nil || string(b) != "a\n" {
+		t.Fatalf("a.conf = %q, %v", b, err)
+	}
+	if !r.knownDir("/etc/ssh/d") {
+		t.Fatal("/etc/ssh/d not known after a read in it: the fast path is not taken")
+	}
+	if b, ok, err := r.readInKnownDir("/etc/ssh/d/b.conf"); !ok || err != nil || string(b) != "b\n" {
+		t.Fatalf("readInKnownDir(b.conf) = %q, %v, %v", b, ok, err)
+	}
+	if _, ok, _ := r.readInKnownDir("/etc/ssh/d/link.conf"); ok {
+		t.Fatal("readInKnownDir took a link")
+	}
+	if b, err := r.ReadFile("/etc/ssh/d/link.conf"); err != nil || string(b) != "inside\n" {
+		t.Fatalf("link.conf = %q, %v; want the root's copy", b, err)
+	}
+	if _, err := r.ReadFile("/etc/ssh/d/missing.conf"); !os.IsNotExist(err) {
+		t.Fatalf("missing.conf: err = %v", err)
+	}
+	must(t, syscall.Mkfifo(filepath.Join(r.Dir(), "etc/ssh/d/fifo"), 0o644))
+	if _, err := r.ReadFile("/etc/ssh/d/fifo"); err == nil || err.Error() != "is a FIFO, not a regular file" {
+		t.Fatalf("fifo: err = %v", err)
+	}
+}
