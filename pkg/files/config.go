@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // MaxIncludeDepth is OpenSSH's limit on nested Include (SERVCONF_MAX_DEPTH
@@ -60,9 +61,15 @@ type Config struct {
 	keepUnknown bool                // see LoadOptions
 	onlyUnknown bool                // every load error was an unknown keyword
 	localUsers  []string            // see WithLocalUsers
-	orig        map[string][]byte   // bytes read from disk, by path; shared by derived Configs
+	orig        map[string]origFile // files read from disk, by path; shared by derived Configs
 	globs       map[string][]string // Include globs' matches on disk, by pattern; shared too
-	walked      map[*File]int       // how many times the walk read each file
+	walked      map[string]int      // how many times the walk read each file, by path
+}
+
+// origFile is a file as read from disk: its bytes and their parse.
+type origFile struct {
+	text string
+	file *File
 }
 
 // Unmodelled is a directive the model does not cover.
@@ -87,8 +94,11 @@ func (c *Config) Catalogue() *Catalogue {
 // Original returns the bytes the file at path had when it was read, or
 // false for a file that was not read from disk.
 func (c *Config) Original(path string) ([]byte, bool) {
-	b, ok := c.orig[path]
-	return b, ok
+	o, ok := c.orig[path]
+	if !ok {
+		return nil, false
+	}
+	return []byte(o.text), true
 }
 
 // File returns the file at the configuration path name, or nil when the
@@ -114,7 +124,9 @@ func (c *Config) WithLocalUsers(users []string) *Config {
 // Entry is one value directive at one place in the evaluation order.
 type Entry struct {
 	// File and Line locate the directive; Num is its 1-based line number
-	// in File.
+	// in File. File may be an earlier version of the configuration's file
+	// of that Path (an edit after the line leaves its entry as it was):
+	// both versions hold Line at Num.
 	File *File
 	Line *Line
 	Num  int
@@ -135,7 +147,7 @@ func (e *Entry) Pos() Pos { return Pos{File: e.File.Path, Line: e.Num} }
 // or the end of that file.
 type Block struct {
 	// File and Line locate the header line; Num is its 1-based line
-	// number in File.
+	// number in File (which may be an earlier version, as for Entry).
 	File *File
 	Line *Line
 	Num  int
@@ -201,7 +213,7 @@ type LoadOptions struct {
 func LoadWith(root *Root, name string, d Dialect, opts LoadOptions) (*Config, error) {
 	v := opts.Version.orDefault()
 	cfg := &Config{Dialect: d, Root: root, Version: v, cat: v.Catalogue(d), assumed: opts.Version.IsZero(),
-		keepUnknown: opts.KeepUnknown, orig: map[string][]byte{}, globs: map[string][]string{}}
+		keepUnknown: opts.KeepUnknown, orig: map[string]origFile{}, globs: map[string][]string{}}
 	l := newLoader(cfg, nil)
 	main, err := l.read(name)
 	if err != nil {
@@ -326,8 +338,11 @@ func (l *loader) read(name string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := Parse(name, l.cfg.Dialect, b)
-	l.cfg.orig[name] = b
+	// b is this load's alone and never written: the lines and the
+	// original share its bytes instead of copying them.
+	text := unsafe.String(unsafe.SliceData(b), len(b))
+	f := parse(name, l.cfg.Dialect, text)
+	l.cfg.orig[name] = origFile{text: text, file: f}
 	l.files[name] = f
 	l.addFile(f)
 	return f, nil
@@ -337,9 +352,9 @@ func (l *loader) read(name string) (*File, error) {
 // Include that read f sat in; depth is the Include nesting.
 func (l *loader) walk(f *File, parent *Block, depth int) {
 	if l.cfg.walked == nil {
-		l.cfg.walked = map[*File]int{}
+		l.cfg.walked = map[string]int{}
 	}
-	l.cfg.walked[f]++
+	l.cfg.walked[f.Path]++
 	block := parent
 	for i, line := range f.Lines {
 		if l.aborted {
@@ -413,7 +428,7 @@ func (l *loader) reuse(f *File, line *Line, num int, parent *Block, block **Bloc
 
 // reuseBlock returns the block of the previous configuration (see derive)
 // that header line opens, when the walk meets it where that configuration
-// had it: same file and line number, same place in Blocks, same parent
+// had it: same file path and line number, same place in Blocks, same parent
 // (which the walk then took over too: a block made anew is never a parent
 // in the previous configuration). A block is immutable, so the two
 // configurations share it.
@@ -421,7 +436,7 @@ func (l *loader) reuseBlock(f *File, line *Line, num int, parent *Block) (*Block
 	bs := l.prev.Blocks
 	for j := l.prevBlock; j < len(bs) && j < l.prevBlock+lookahead; j++ {
 		if b := bs[j]; b.Line == line {
-			if b.File != f || b.Num != num || b.Index != len(l.cfg.Blocks) || b.Parent != parent {
+			if b.File.Path != f.Path || b.Num != num || b.Index != len(l.cfg.Blocks) || b.Parent != parent {
 				return nil, false
 			}
 			l.prevBlock = j + 1
@@ -439,7 +454,7 @@ func (l *loader) fromPrev(b *Block) bool {
 
 // reuseEntry appends the entry of the previous configuration for
 // directive line, when the walk meets it where that configuration had it:
-// same file and line number, inside the same (shared) block.
+// same file path and line number, inside the same (shared) block.
 func (l *loader) reuseEntry(f *File, line *Line, num int, block *Block) bool {
 	if block != nil && !l.fromPrev(block) {
 		return false
@@ -449,7 +464,7 @@ func (l *loader) reuseEntry(f *File, line *Line, num int, block *Block) bool {
 		if e := es[j]; e.Line == line {
 			// A global-only keyword in a Match all block is recorded at
 			// global scope (see entry).
-			if e.File != f || e.Num != num || e.Block != block && e.Block != nil {
+			if e.File.Path != f.Path || e.Num != num || e.Block != block && e.Block != nil {
 				return false
 			}
 			l.prevEntry = j + 1
@@ -461,6 +476,25 @@ func (l *loader) reuseEntry(f *File, line *Line, num int, block *Block) bool {
 		}
 	}
 	return false
+}
+
+// prevArgs returns the normalized arguments the previous configuration
+// (see derive) has for directive line, when the walk meets that line
+// where the previous configuration had it but cannot take its entry over
+// (an edit made a new File or Block around it): the same line read by the
+// same catalogue has the same arguments.
+func (l *loader) prevArgs(line *Line, k *Keyword) ([]string, bool) {
+	if l.prev == nil {
+		return nil, false
+	}
+	es := l.prev.Entries
+	for j := l.prevEntry; j < len(es) && j < l.prevEntry+lookahead; j++ {
+		if e := es[j]; e.Line == line && e.Keyword == k {
+			l.prevEntry = j + 1
+			return e.Args, true
+		}
+	}
+	return nil, false
 }
 
 // find looks a keyword up; once the error list is full, an unknown one
@@ -510,10 +544,13 @@ func (l *loader) entry(f *File, line *Line, dv view, pos Pos, k *Keyword, block 
 	if len(dv.args) == 0 && l.cat.legacy && (k.Type == TypeList || k.Type == TypePatterns || k.Combine == Cumulative) {
 		return // before 8.7, a list keyword without arguments is a no-op
 	}
-	args, err := Normalize(l.cfg.Dialect, k, dv.args)
-	if err != nil {
-		l.errs.Add(pos, err.Error())
-		return
+	args, ok := l.prevArgs(line, k)
+	if !ok {
+		var err error
+		if args, err = Normalize(l.cfg.Dialect, k, dv.args); err != nil {
+			l.errs.Add(pos, err.Error())
+			return
+		}
 	}
 	l.cfg.Entries = append(l.cfg.Entries, l.newEntry(Entry{File: f, Line: line, Num: pos.Line, Keyword: k, Args: args, Block: block}))
 	if k.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {

@@ -47,11 +47,11 @@ func editScopes(r *rand.Rand, d Dialect, c *Config) Scope {
 	}
 	for _, f := range c.Files {
 		for _, l := range f.Lines {
-			if isHeader(l) && l.Args != nil && !strings.ContainsAny(l.Value, `"'#`) {
+			if isHeader(l) && l.Args != nil && !strings.ContainsAny(l.Value(), `"'#`) {
 				if strings.EqualFold(l.Keyword, "host") {
 					scopes = append(scopes, Scope{Host: strings.Join(l.Args, " ")})
-				} else if d == Server && !strings.EqualFold(l.Value, "all") {
-					scopes = append(scopes, Scope{Match: l.Value})
+				} else if d == Server && !strings.EqualFold(l.Value(), "all") {
+					scopes = append(scopes, Scope{Match: l.Value()})
 				}
 			}
 		}

@@ -192,10 +192,14 @@ type FileChange struct {
 func (d *Draft) FileChanges() []FileChange {
 	var out []FileChange
 	for _, f := range d.cfg.Files {
+		before, ok := d.cfg.orig[f.Path]
+		if ok && before.file == f {
+			continue // not edited
+		}
 		after := f.Bytes()
-		if before, ok := d.cfg.orig[f.Path]; ok {
-			if !bytes.Equal(before, after) {
-				out = append(out, FileChange{Path: f.Path, Before: before, After: after})
+		if ok {
+			if before.text != string(after) {
+				out = append(out, FileChange{Path: f.Path, Before: []byte(before.text), After: after})
 			}
 		} else if fresh, ok := d.fresh[f.Path]; ok && !bytes.Equal(fresh, after) {
 			out = append(out, FileChange{Path: f.Path, After: after})
@@ -344,7 +348,7 @@ func sameCriteria(have []Criterion, want string, cat *Catalogue) bool {
 // sharedOutside returns an entry for en's line that lies outside scope
 // (its file is included at several places), or nil.
 func (c *Config) sharedOutside(scope Scope, en *Entry) *Entry {
-	if c.walked[en.File] < 2 {
+	if c.walked[en.File.Path] < 2 {
 		return nil // one reading, one entry: en itself
 	}
 	for _, other := range c.Entries {

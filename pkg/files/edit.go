@@ -77,7 +77,7 @@ func (l *Line) withValue(value string) string {
 
 // newLine lexes text as a line of dialect d ending in eol.
 func newLine(d Dialect, text, eol string) *Line {
-	l := &Line{Text: text, EOL: eol}
+	l := &Line{Text: text, eol: eolOf(eol)}
 	l.lex(d)
 	return l
 }
@@ -85,7 +85,7 @@ func newLine(d Dialect, text, eol string) *Line {
 // replaced returns a copy of f whose line i has the text text.
 func (f *File) replaced(i int, text string) *File {
 	lines := slices.Clone(f.Lines)
-	lines[i] = newLine(f.Dialect, text, f.Lines[i].EOL)
+	lines[i] = newLine(f.Dialect, text, f.Lines[i].EOL())
 	return &File{Path: f.Path, Dialect: f.Dialect, Lines: lines}
 }
 
@@ -103,9 +103,9 @@ func (f *File) inserted(i int, text string) *File {
 	lines := make([]*Line, 0, len(f.Lines)+1)
 	lines = append(lines, f.Lines[:i]...)
 	eol := f.EOL()
-	if i > 0 && i == len(f.Lines) && f.Lines[i-1].EOL == "" {
+	if i > 0 && i == len(f.Lines) && f.Lines[i-1].eol == eolNone {
 		prev := *f.Lines[i-1]
-		prev.EOL, eol = eol, ""
+		prev.eol, eol = eolOf(eol), ""
 		lines[i-1] = &prev
 	}
 	lines = append(lines, newLine(f.Dialect, text, eol))

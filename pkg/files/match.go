@@ -14,7 +14,7 @@ type Override struct {
 }
 
 // Criteria returns the block's criteria as written after "Match".
-func (o Override) Criteria() string { return strings.TrimSpace(o.Block.Line.Value) }
+func (o Override) Criteria() string { return strings.TrimSpace(o.Block.Line.Value()) }
 
 // Scope returns the block's scope, or false when the block sits in a file
 // included inside another block (it is no scope of its own then).

@@ -17,9 +17,13 @@ type change struct {
 
 func newChange(c *Config) *change { return &change{cfg: c, files: map[string]*File{}} }
 
-// file returns the current version of f.
+// file returns the current version of f: this change's, else the
+// configuration's (an Entry or Block may hold an earlier version).
 func (ch *change) file(f *File) *File {
 	if g, ok := ch.files[f.Path]; ok {
+		return g
+	}
+	if g := ch.cfg.File(f.Path); g != nil {
 		return g
 	}
 	return f

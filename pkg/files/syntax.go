@@ -23,27 +23,60 @@ const (
 // meaningful for Directive lines.
 //
 // A Line is never changed once lexed: an edit makes a new Line, so every
-// File and Config holding the old one stays as it was.
+// File and Config holding the old one stays as it was. It is kept small
+// (88 bytes, Text sharing the file's bytes): a configuration holds one per
+// line.
 type Line struct {
 	// Text is the line without its terminator.
 	Text string
-	// EOL is the terminator: "\n", "\r\n", or "" for a last line without one.
-	EOL string
-	// Kind classifies the line.
-	Kind LineKind
 	// Keyword is the keyword as written (quotes removed, case kept).
 	Keyword string
 	// Args are the arguments as OpenSSH splits them: quotes and escapes
 	// removed, a trailing comment dropped.
 	Args []string
-	// Value is the argument text as written: for raw-line keywords the rest
-	// of the line verbatim, otherwise the bytes from the first to the last
-	// argument (quotes kept, trailing comment excluded).
-	Value string
 	// Err is a lexing error OpenSSH would report for this line, or nil.
 	Err error
 
-	kwStart, valStart, valEnd int // byte offsets into Text
+	kwStart, valStart, valEnd int32 // byte offsets into Text
+	// Kind classifies the line.
+	Kind LineKind
+	eol  eol
+}
+
+// eol is a line terminator.
+type eol uint8
+
+const (
+	eolNone eol = iota // the last line, without a terminator
+	eolLF              // "\n"
+	eolCRLF            // "\r\n"
+)
+
+var eolText = [...]string{eolNone: "", eolLF: "\n", eolCRLF: "\r\n"}
+
+func eolOf(s string) eol {
+	switch s {
+	case "\n":
+		return eolLF
+	case "\r\n":
+		return eolCRLF
+	}
+	return eolNone
+}
+
+// EOL returns the line's terminator: "\n", "\r\n", or "" for a last line
+// without one.
+func (l *Line) EOL() string { return eolText[l.eol] }
+
+// Value returns a directive's argument text as written: for raw-line
+// keywords the rest of the line verbatim, otherwise the bytes from the
+// first to the last argument (quotes kept, trailing comment excluded). It
+// is "" for a line with a lexing error and for other kinds of line.
+func (l *Line) Value() string {
+	if l.Kind != Directive || l.Err != nil {
+		return ""
+	}
+	return l.Text[l.valStart:l.valEnd]
 }
 
 // File is one configuration file held losslessly: Bytes returns exactly
@@ -62,22 +95,27 @@ type File struct {
 // fails: lexing errors are recorded on the lines (see File.Errors), so that
 // any input, valid or not, renders back to the same bytes.
 func Parse(path string, d Dialect, src []byte) *File {
+	return parse(path, d, string(src)) // one copy; every line's Text slices it
+}
+
+// parse is Parse of src held as a string: the lines share its bytes.
+func parse(path string, d Dialect, s string) *File {
 	f := &File{Path: path, Dialect: d}
-	s := string(src) // one copy; every line's Text slices it
 	n := strings.Count(s, "\n") + 1
 	backing := make([]Line, 0, n)
 	f.Lines = make([]*Line, 0, n)
 	for len(s) > 0 {
-		var text, eol string
+		var text string
+		end := eolNone
 		if i := strings.IndexByte(s, '\n'); i >= 0 {
-			text, eol, s = s[:i], "\n", s[i+1:]
+			text, end, s = s[:i], eolLF, s[i+1:]
 			if strings.HasSuffix(text, "\r") {
-				text, eol = text[:len(text)-1], "\r\n"
+				text, end = text[:len(text)-1], eolCRLF
 			}
 		} else {
 			text, s = s, ""
 		}
-		backing = append(backing, Line{Text: text, EOL: eol})
+		backing = append(backing, Line{Text: text, eol: end})
 		l := &backing[len(backing)-1]
 		l.lex(d)
 		f.Lines = append(f.Lines, l)
@@ -89,12 +127,12 @@ func Parse(path string, d Dialect, src []byte) *File {
 func (f *File) Bytes() []byte {
 	n := 0
 	for _, l := range f.Lines {
-		n += len(l.Text) + len(l.EOL)
+		n += len(l.Text) + len(l.EOL())
 	}
 	b := make([]byte, 0, n)
 	for _, l := range f.Lines {
 		b = append(b, l.Text...)
-		b = append(b, l.EOL...)
+		b = append(b, l.EOL()...)
 	}
 	return b
 }
@@ -115,10 +153,10 @@ func (f *File) Errors() ErrorList {
 func (f *File) EOL() string {
 	crlf, lf := 0, 0
 	for _, l := range f.Lines {
-		switch l.EOL {
-		case "\r\n":
+		switch l.eol {
+		case eolCRLF:
 			crlf++
-		case "\n":
+		case eolLF:
 			lf++
 		}
 	}
@@ -137,7 +175,7 @@ const (
 // process_config_line: strip trailing whitespace, take the keyword with
 // strdelim, then split the rest with argv_split.
 func (l *Line) lex(d Dialect) {
-	*l = Line{Text: l.Text, EOL: l.EOL}
+	*l = Line{Text: l.Text, eol: l.eol}
 	if i := strings.IndexByte(l.Text, 0); i >= 0 {
 		l.Kind = Directive
 		l.Err = fmt.Errorf("NUL byte at column %d (OpenSSH would silently truncate the line there); remove it", i+1)
@@ -163,25 +201,25 @@ func (l *Line) lex(d Dialect) {
 		l.Kind = Comment
 		return
 	}
-	l.Kind, l.Keyword, l.kwStart = Directive, kw, kwStart
+	l.Kind, l.Keyword, l.kwStart = Directive, kw, int32(kwStart)
 	if next < 0 || next >= len(content) {
-		l.valStart, l.valEnd = len(content), len(content)
+		l.valStart, l.valEnd = int32(len(content)), int32(len(content))
 		l.Err = fmt.Errorf("no argument after keyword %q", kw)
 		return
 	}
 	rest := content[next:]
 	args, end, err := argvSplit(rest)
 	l.Args = args
-	l.valStart, l.valEnd = next, next+end
+	l.valStart, l.valEnd = int32(next), int32(next+end)
 	if err != nil {
 		l.Err = err
 		return
 	}
 	if isRawLine(d, kw) {
-		l.valStart, l.valEnd = rawValue(d, content, next)
-		l.Args = []string{content[l.valStart:l.valEnd]}
+		start, end := rawValue(d, content, next)
+		l.valStart, l.valEnd = int32(start), int32(end)
+		l.Args = []string{content[start:end]}
 	}
-	l.Value = l.Text[l.valStart:l.valEnd]
 }
 
 // rawValue returns the span of a raw-line keyword's value within content:

@@ -5,8 +5,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -83,8 +85,8 @@ func TestLex(t *testing.T) {
 			if diff := cmp.Diff(tt.args, l.Args); diff != "" {
 				t.Errorf("args (-want +got):\n%s", diff)
 			}
-			if l.Value != tt.value {
-				t.Errorf("value = %q, want %q", l.Value, tt.value)
+			if l.Value() != tt.value {
+				t.Errorf("value = %q, want %q", l.Value(), tt.value)
 			}
 		})
 	}
@@ -98,8 +100,8 @@ func TestParseLineEndings(t *testing.T) {
 	}
 	wantEOL := []string{"\r\n", "\n", ""}
 	for i, l := range f.Lines {
-		if l.EOL != wantEOL[i] {
-			t.Errorf("line %d EOL = %q, want %q", i+1, l.EOL, wantEOL[i])
+		if l.EOL() != wantEOL[i] {
+			t.Errorf("line %d EOL = %q, want %q", i+1, l.EOL(), wantEOL[i])
 		}
 	}
 	if f.Lines[0].Args[0] != "22" {
@@ -162,8 +164,16 @@ func FuzzRoundTrip(f *testing.F) {
 				t.Fatalf("%s: round trip of %q gave %q", d, src, got)
 			}
 			for _, l := range file.Lines {
-				if l.Kind == Directive && l.Err == nil && l.Value != l.Text[l.valStart:l.valEnd] {
-					t.Fatalf("value span of %q is off", l.Text)
+				if l.Kind != Directive || l.Err != nil {
+					continue
+				}
+				// The value span holds exactly the arguments.
+				want := []string{l.Value()}
+				if !isRawLine(d, l.Keyword) {
+					want, _, _ = argvSplit(l.Value())
+				}
+				if !slices.Equal(want, l.Args) {
+					t.Fatalf("%s: value %q of %q splits into %q, not the arguments %q", d, l.Value(), l.Text, want, l.Args)
 				}
 			}
 		}
@@ -206,4 +216,12 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLineSize: a configuration holds one Line per line of its files, so
+// a Line stays small; a field added to it shows here.
+func TestLineSize(t *testing.T) {
+	if got := unsafe.Sizeof(Line{}); got > 88 {
+		t.Fatalf("a Line takes %d bytes, more than 88", got)
+	}
 }

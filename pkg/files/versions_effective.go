@@ -51,5 +51,5 @@ func (en *Entry) resets() bool {
 	if !en.Keyword.noneResets || len(en.Args) != 1 || en.Args[0] != "none" {
 		return false
 	}
-	return strings.EqualFold(strings.Trim(en.Line.Value, `"'`), "none")
+	return strings.EqualFold(strings.Trim(en.Line.Value(), `"'`), "none")
 }
