@@ -68,6 +68,7 @@ func TestSmokeQuick(t *testing.T) {
 	for _, r := range rows[1:] {
 		section, tool, exit := r[col["section"]], r[col["tool"]], r[col["exit"]]
 		seen[section+"/"+tool] = true
+		seen[section+"/"+r[col["case"]]+"/"+tool] = true
 		if tool == "sshd -t" {
 			if exit != "0" {
 				t.Errorf("%v: sshd -t rejects a generated tree", r)
@@ -93,6 +94,7 @@ func TestSmokeQuick(t *testing.T) {
 		"keepalive/agent --check", "keepalive/ansible-playbook --check", "keepalive/agent", "keepalive/ansible-playbook",
 		"hosts/agent --check", "hosts/ssh -G", "bigfile/agent --check", "bigfile/ssh -G",
 		"dropins/agent --check", "dropins/sshd -T", "dropins/sshd -t",
+		"keepalive/recheck/agent --check", // the cron case: sshd's verdict remembered
 	} {
 		if !seen[k] {
 			t.Errorf("results.csv has no %s row", k)
@@ -106,6 +108,7 @@ func TestSmokeQuick(t *testing.T) {
 	for _, s := range []string{
 		"## Keepalive on the Debian demo tree", "## ssh_config growth", "## sshd drop-in growth",
 		"## Targets of issue 12", "## Does the edit take effect?",
+		"| audit again, same files (the cron case) |",
 		// The finding: Ansible's lineinfile loses to the cloud-init drop-in.
 		"| sshd clientaliveinterval | 300 | 300 | 120 **(wrong)** |",
 	} {

@@ -144,12 +144,13 @@ func (c *converge) lock(ctx context.Context) (func(), error) {
 }
 
 // detectVersion learns which OpenSSH the root has: --openssh-version, or
-// what its ssh -V says.
+// what its ssh -V says (remembered in the state directory while its
+// binaries stay the same).
 func (c *converge) detectVersion(ctx context.Context) error {
 	s := c.args.opensshVersion
 	if s == "" {
 		var err error
-		if s, err = reconcile.RootSSHD(c.root, c.args.sshd).Version(ctx); err != nil {
+		if s, err = c.rootVersion(ctx); err != nil {
 			c.log.Warn().Err(err).Msgf("the OpenSSH version is unknown; the model assumes %s (say it with --openssh-version)", files.DefaultVersion())
 			return nil
 		}
@@ -161,6 +162,29 @@ func (c *converge) detectVersion(ctx context.Context) error {
 	c.version = v
 	c.log = c.log.With().Stringer("openssh", v).Logger()
 	return nil
+}
+
+// rootVersion asks the root's OpenSSH its release, unless an earlier run
+// asked the same binaries.
+func (c *converge) rootVersion(ctx context.Context) (string, error) {
+	sshd := reconcile.RootSSHD(c.root, c.args.sshd)
+	memo := reconcile.OpenMemo(c.fs, c.args.stateDir, "openssh")
+	key, err := sshd.VersionKey()
+	if err != nil {
+		c.log.Debug().Err(err).Msg("the OpenSSH release cannot be remembered")
+	}
+	if v, ok := memo.Get(key); ok {
+		c.log.Debug().Str("release", v).Msg("the OpenSSH binaries are those an earlier run asked: release not asked again")
+		return v, nil
+	}
+	v, err := sshd.Version(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := memo.Put(key, v); err != nil {
+		c.log.Debug().Err(err).Msg("the OpenSSH release is not remembered")
+	}
+	return v, nil
 }
 
 // findSSHD finds the sshd serving the configuration (when the desired
@@ -182,13 +206,27 @@ func (c *converge) closeSSHD() {
 }
 
 // checkCurrent has sshd check the configuration as it stands (--check):
-// one sshd rejects is an error, whatever the desired state says.
+// one sshd rejects is an error, whatever the desired state says. sshd's
+// verdict on files it accepted is remembered in the state directory (see
+// reconcile.Memo), so an audit of an unchanged host does not ask again.
 func (c *converge) checkCurrent(ctx context.Context) error {
 	if c.sshd == nil {
 		return nil
 	}
+	memo := reconcile.OpenMemo(c.fs, c.args.stateDir, "accepted")
+	key, err := c.sshd.AcceptKey(c.plan.ServerDigest)
+	if err != nil {
+		c.log.Debug().Err(err).Msg("sshd's verdict cannot be remembered")
+	}
+	if _, ok := memo.Get(key); ok {
+		c.log.Debug().Msg("sshd accepted these files before, with the same binary and host keys: not asked again")
+		return nil
+	}
 	if err := c.sshd.Validate(ctx, nil); err != nil {
 		return fmt.Errorf("sshd rejects the configuration as it stands:\n%w", err)
+	}
+	if err := memo.Put(key, "accepted"); err != nil {
+		c.log.Debug().Err(err).Msg("sshd's verdict is not remembered")
 	}
 	return nil
 }

@@ -1,8 +1,12 @@
 package files
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"path"
@@ -881,4 +885,24 @@ func (c *Config) DropInDir() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// DiskDigest returns the SHA-256, in hex, of the configuration's files as
+// they were read from disk: every file read, in reading order, by path and
+// content. Two loads with the same digest read the same bytes.
+func (c *Config) DiskDigest() string {
+	h := sha256.New()
+	var n [8]byte
+	for _, f := range c.Files {
+		o, ok := c.orig[f.Path]
+		if !ok {
+			continue // not on disk (a Draft added it)
+		}
+		for _, s := range []string{f.Path, o.text} {
+			binary.LittleEndian.PutUint64(n[:], uint64(len(s)))
+			h.Write(n[:])
+			_, _ = io.WriteString(h, s) // a hash.Hash never fails
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

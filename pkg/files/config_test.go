@@ -2,6 +2,7 @@ package files
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,5 +263,48 @@ func TestFileTooLarge(t *testing.T) {
 	_, err := Load(r, "/etc/ssh/sshd_config", Server)
 	if err == nil || !strings.Contains(err.Error(), "/etc/ssh/sshd_config:1: Include /etc/ssh/big.conf: 134217729 bytes: larger than any configuration OpenSSH reads (sshd refuses more than 128 MiB)") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestDiskDigest: the digest changes with any file's bytes or name and
+// not with an edit that is not on disk.
+func TestDiskDigest(t *testing.T) {
+	files := map[string]string{
+		"etc/ssh/sshd_config":          "Include /etc/ssh/sshd_config.d/*.conf\nPort 22\n",
+		"etc/ssh/sshd_config.d/a.conf": "MaxAuthTries 3\n",
+	}
+	digest := func(files map[string]string) string {
+		r := writeTree(t, files)
+		return mustLoad(t, r, "/etc/ssh/sshd_config", Server).DiskDigest()
+	}
+	base := digest(files)
+	if again := digest(files); again != base {
+		t.Fatalf("same tree, digests %s and %s", base, again)
+	}
+	for name, change := range map[string]map[string]string{
+		"drop-in content": {"etc/ssh/sshd_config.d/a.conf": "MaxAuthTries 4\n"},
+		"drop-in name":    {"etc/ssh/sshd_config.d/a.conf": "", "etc/ssh/sshd_config.d/b.conf": "MaxAuthTries 3\n"},
+		"main file":       {"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nPort 2222\n"},
+	} {
+		tree := maps.Clone(files)
+		for p, s := range change {
+			if s == "" {
+				delete(tree, p)
+			} else {
+				tree[p] = s
+			}
+		}
+		if got := digest(tree); got == base {
+			t.Errorf("%s changed, digest did not", name)
+		}
+	}
+	r := writeTree(t, files)
+	c := mustLoad(t, r, "/etc/ssh/sshd_config", Server)
+	d := NewDraft(c)
+	if _, err := d.Set(Scope{}, "Port", []string{"2222"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Config().DiskDigest(); got != base {
+		t.Errorf("an edit not written changed the digest")
 	}
 }

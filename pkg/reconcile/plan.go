@@ -176,6 +176,9 @@ type Plan struct {
 	// Dirs are the directories of every configuration file read, where
 	// the agent's temp files may be.
 	Dirs []string
+	// ServerDigest is the digest of the sshd configuration's files as
+	// read from disk (see files.Config.DiskDigest); "" without an sshd side.
+	ServerDigest string
 }
 
 // Summary counts changes by status.
