@@ -100,11 +100,11 @@ func (s *SSHD) VersionKey() (string, error) {
 // AcceptKey returns the key under which sshd's verdict on the
 // configuration whose files have digest (Plan.ServerDigest) is
 // remembered: the digest, how sshd is run (its arguments, chroot and
-// binds), the identity of its binary (device, inode, size, modification
-// and change times: an upgrade changes it) and the content of every host
-// key file. It
-// is "" when no verdict may be remembered: a running daemon is asked in its
-// own view, whose files the agent does not read.
+// binds), the identity (device, inode, size, modification and change
+// times: an upgrade changes it) of its binary and of the password file it
+// looks its privilege separation user up in, and the content of every host
+// key file. It is "" when no verdict may be remembered: a running daemon
+// is asked in its own view, whose files the agent does not read.
 func (s *SSHD) AcceptKey(digest string) (string, error) {
 	if s.Listener != nil || digest == "" {
 		return "", nil
@@ -119,7 +119,7 @@ func (s *SSHD) AcceptKey(digest string) (string, error) {
 	for _, b := range v.spec.Binds {
 		fmt.Fprintf(h, "bind %q %q\n", b.Source, b.Target)
 	}
-	fmt.Fprintf(h, "binary %s\n", identity(path.Join(v.spec.Chroot, v.spec.Argv[0])))
+	fmt.Fprintf(h, "binary %s\npasswd %s\n", identity(path.Join(v.spec.Chroot, v.spec.Argv[0])), identity(path.Join(v.spec.Chroot, "/etc/passwd")))
 	for _, k := range s.HostKeys {
 		b, err := s.Root.ReadFile(k)
 		id := "unreadable"
