@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -81,6 +82,17 @@ func ownedBySelf(st fs.FileInfo) bool {
 // would ask (an upgrade replaces them). It is "" when none may be
 // remembered (a running daemon's binaries are asked in its own view).
 func (s *SSHD) VersionKey() (string, error) {
+	return s.viewKey(func(h io.Writer, v *view) {
+		fmt.Fprintf(h, "sshconverge openssh 1\nchroot %q\n", v.spec.Chroot)
+		for _, bin := range []string{"/usr/bin/ssh", "/bin/ssh", v.spec.Argv[0]} {
+			fmt.Fprintf(h, "%q %s\n", bin, identity(path.Join(v.spec.Chroot, bin)))
+		}
+	})
+}
+
+// viewKey hashes what describe writes about the view sshd would run in;
+// "" with a running daemon, whose view the agent does not read.
+func (s *SSHD) viewKey(describe func(io.Writer, *view)) (string, error) {
 	if s.Listener != nil {
 		return "", nil
 	}
@@ -90,10 +102,7 @@ func (s *SSHD) VersionKey() (string, error) {
 	}
 	defer v.close()
 	h := sha256.New()
-	fmt.Fprintf(h, "sshconverge openssh 1\nchroot %q\n", v.spec.Chroot)
-	for _, bin := range []string{"/usr/bin/ssh", "/bin/ssh", v.spec.Argv[0]} {
-		fmt.Fprintf(h, "%q %s\n", bin, identity(path.Join(v.spec.Chroot, bin)))
-	}
+	describe(h, v)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
@@ -106,30 +115,24 @@ func (s *SSHD) VersionKey() (string, error) {
 // key file. It is "" when no verdict may be remembered: a running daemon
 // is asked in its own view, whose files the agent does not read.
 func (s *SSHD) AcceptKey(digest string) (string, error) {
-	if s.Listener != nil || digest == "" {
+	if digest == "" {
 		return "", nil
 	}
-	v, err := s.view()
-	if err != nil {
-		return "", err
-	}
-	defer v.close()
-	h := sha256.New()
-	fmt.Fprintf(h, "sshconverge accepted 1\nfiles %s\nargv %q\nchroot %q\n", digest, v.spec.Argv, v.spec.Chroot)
-	for _, b := range v.spec.Binds {
-		fmt.Fprintf(h, "bind %q %q\n", b.Source, b.Target)
-	}
-	fmt.Fprintf(h, "binary %s\npasswd %s\n", identity(path.Join(v.spec.Chroot, v.spec.Argv[0])), identity(path.Join(v.spec.Chroot, "/etc/passwd")))
-	for _, k := range s.HostKeys {
-		b, err := s.Root.ReadFile(k)
-		id := "unreadable"
-		if err == nil {
-			sum := sha256.Sum256(b)
-			id = hex.EncodeToString(sum[:])
+	return s.viewKey(func(h io.Writer, v *view) {
+		fmt.Fprintf(h, "sshconverge accepted 1\nfiles %s\nargv %q\nchroot %q\n", digest, v.spec.Argv, v.spec.Chroot)
+		for _, b := range v.spec.Binds {
+			fmt.Fprintf(h, "bind %q %q\n", b.Source, b.Target)
 		}
-		fmt.Fprintf(h, "hostkey %q %s\n", k, id)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+		fmt.Fprintf(h, "binary %s\npasswd %s\n", identity(path.Join(v.spec.Chroot, v.spec.Argv[0])), identity(path.Join(v.spec.Chroot, "/etc/passwd")))
+		for _, k := range s.HostKeys {
+			id := "unreadable"
+			if b, err := s.Root.ReadFile(k); err == nil {
+				sum := sha256.Sum256(b)
+				id = hex.EncodeToString(sum[:])
+			}
+			fmt.Fprintf(h, "hostkey %q %s\n", k, id)
+		}
+	})
 }
 
 // identity names the file at the host path p as it is now: a file
