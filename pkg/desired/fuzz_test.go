@@ -263,15 +263,15 @@ func checkConfigLines(t *testing.T, side *Side) {
 			t.Fatalf("%q is written as %d lines", line, len(f.Lines))
 		}
 		l := f.Lines[0]
-		if l.Kind != files.Directive || l.Err != nil || !strings.EqualFold(l.Keyword, s.Keyword.Name) {
-			t.Fatalf("%q lexes as kind %v, keyword %q, error %v", line, l.Kind, l.Keyword, l.Err)
+		if l.Kind != files.Directive || l.Err() != nil || !strings.EqualFold(l.Keyword(), s.Keyword.Name) {
+			t.Fatalf("%q lexes as kind %v, keyword %q, error %v", line, l.Kind, l.Keyword(), l.Err())
 		}
-		norm, err := files.Normalize(side.Dialect, s.Keyword, l.Args)
+		norm, err := files.Normalize(side.Dialect, s.Keyword, l.Args())
 		if err != nil {
-			t.Fatalf("%q: the desired value %q is written as a line OpenSSH reads as %q, which is invalid: %v", line, s.Args, l.Args, err)
+			t.Fatalf("%q: the desired value %q is written as a line OpenSSH reads as %q, which is invalid: %v", line, s.Args, l.Args(), err)
 		}
 		if !slices.Equal(norm, s.Normal) {
-			t.Fatalf("%q: the desired value %q (normal %q) is written as a line OpenSSH reads as %q (normal %q)", line, s.Args, s.Normal, l.Args, norm)
+			t.Fatalf("%q: the desired value %q (normal %q) is written as a line OpenSSH reads as %q (normal %q)", line, s.Args, s.Normal, l.Args(), norm)
 		}
 	}
 }

@@ -359,42 +359,56 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 		l.cfg.walked = map[string]int{}
 	}
 	l.cfg.walked[f.Path]++
+	if l.prev == nil {
+		// Room for an entry per line, so that a large file's entries do
+		// not grow the list by copies (derive sized it already).
+		l.cfg.Entries = slices.Grow(l.cfg.Entries, len(f.Lines))
+	}
 	block := parent
 	for i, line := range f.Lines {
 		if l.aborted {
 			return
 		}
-		if line.Kind != Directive {
-			continue
-		}
-		if l.reuse(f, line, i+1, parent, &block) {
-			continue
-		}
-		pos := Pos{File: f.Path, Line: i + 1}
-		dv := l.cat.view(line)
-		switch {
-		case dv.ignored:
-			continue
-		case dv.err != nil:
-			l.errs.Add(pos, dv.err.Error())
-			continue
-		}
-		k, err := l.find(dv.keyword)
-		if err != nil {
-			l.unknown(pos, dv.keyword, err)
-			continue
-		}
-		switch k.Name {
-		case "Include":
-			l.include(dv, pos, block, depth)
-		case "Host", "Match":
-			if b := l.block(f, line, dv, pos, parent); b != nil {
-				block = b
-			}
-		default:
-			l.entry(f, line, dv, pos, k, block)
+		if line.Kind == Directive {
+			block = l.directive(f, line, i+1, parent, block, depth)
 		}
 	}
+}
+
+// directive reads directive line, number num of f, inside block (parent
+// and depth as for walk), and returns the block the lines after it are in.
+func (l *loader) directive(f *File, line *Line, num int, parent, block *Block, depth int) *Block {
+	if l.reuse(f, line, num, parent, &block) {
+		return block
+	}
+	pos := Pos{File: f.Path, Line: num}
+	if l.reuseArgs(f, line, pos, block) {
+		return block
+	}
+	dv := l.cat.view(line)
+	switch {
+	case dv.ignored:
+		return block
+	case dv.err != nil:
+		l.errs.Add(pos, dv.err.Error())
+		return block
+	}
+	k, err := l.find(dv.keyword)
+	if err != nil {
+		l.unknown(pos, dv.keyword, err)
+		return block
+	}
+	switch k.Name {
+	case "Include":
+		l.include(dv, pos, block, depth)
+	case "Host", "Match":
+		if b := l.block(f, line, dv, pos, parent); b != nil {
+			return b
+		}
+	default:
+		l.entry(f, line, dv, pos, k, block)
+	}
+	return block
 }
 
 // block appends the Host or Match block line opens; nil (and an error)
@@ -482,23 +496,27 @@ func (l *loader) reuseEntry(f *File, line *Line, num int, block *Block) bool {
 	return false
 }
 
-// prevArgs returns the normalized arguments the previous configuration
-// (see derive) has for directive line, when the walk meets that line
-// where the previous configuration had it but cannot take its entry over
-// (an edit made a new File or Block around it): the same line read by the
-// same catalogue has the same arguments.
-func (l *loader) prevArgs(line *Line, k *Keyword) ([]string, bool) {
+// reuseArgs records directive line with the keyword and normalized
+// arguments the previous configuration (see derive) has for it, when the
+// walk meets that line where the previous configuration had it but cannot
+// take its entry over (an edit made a new File or Block around it): the
+// same line read by the same catalogue has the same keyword and arguments,
+// so the line is not split again.
+func (l *loader) reuseArgs(f *File, line *Line, pos Pos, block *Block) bool {
 	if l.prev == nil {
-		return nil, false
+		return false
 	}
 	es := l.prev.Entries
 	for j := l.prevEntry; j < len(es) && j < l.prevEntry+lookahead; j++ {
-		if e := es[j]; e.Line == line && e.Keyword == k {
+		if e := es[j]; e.Line == line {
 			l.prevEntry = j + 1
-			return e.Args, true
+			if block, ok := l.scope(pos, e.Keyword, block); ok {
+				l.record(f, line, pos, e.Keyword, block, e.Args)
+			}
+			return true
 		}
 	}
-	return nil, false
+	return false
 }
 
 // find looks a keyword up; once the error list is full, an unknown one
@@ -535,27 +553,41 @@ func (l *loader) unknown(pos Pos, keyword string, err error) {
 
 // entry records one value directive found inside block.
 func (l *loader) entry(f *File, line *Line, dv view, pos Pos, k *Keyword, block *Block) {
-	if l.cfg.Dialect == Server && block != nil && !k.InMatch {
-		// sshd rejects a global-only keyword in a block that does not
-		// apply in its first, connection-less pass; in Match all it is
-		// accepted and applies as a global value, in order.
-		if !appliesWithoutConn(block) {
-			l.errs.Addf(pos, "%s is not allowed inside a Match block (%s opens it); move it above the first Match line", k.Name, block.Pos())
-			return
-		}
-		block = nil
+	block, ok := l.scope(pos, k, block)
+	if !ok {
+		return
 	}
 	if len(dv.args) == 0 && l.cat.legacy && (k.Type == TypeList || k.Type == TypePatterns || k.Combine == Cumulative) {
 		return // before 8.7, a list keyword without arguments is a no-op
 	}
-	args, ok := l.prevArgs(line, k)
-	if !ok {
-		var err error
-		if args, err = Normalize(l.cfg.Dialect, k, dv.args); err != nil {
-			l.errs.Add(pos, err.Error())
-			return
-		}
+	args, err := Normalize(l.cfg.Dialect, k, dv.args)
+	if err != nil {
+		l.errs.Add(pos, err.Error())
+		return
 	}
+	l.record(f, line, pos, k, block, args)
+}
+
+// scope returns the block a directive of keyword k inside block is
+// recorded in: nil for a global-only keyword in sshd's Match all (accepted
+// there, it applies as a global value, in order). ok is false, and an
+// error recorded, when sshd rejects k inside block: a global-only keyword
+// in a block that does not apply in its first, connection-less pass. sshd
+// checks this before it reads the arguments.
+func (l *loader) scope(pos Pos, k *Keyword, block *Block) (_ *Block, ok bool) {
+	if l.cfg.Dialect != Server || block == nil || k.InMatch {
+		return block, true
+	}
+	if !appliesWithoutConn(block) {
+		l.errs.Addf(pos, "%s is not allowed inside a Match block (%s opens it); move it above the first Match line", k.Name, block.Pos())
+		return nil, false
+	}
+	return nil, true
+}
+
+// record appends the entry of directive line, keyword k with normalized
+// args, inside block (as scope returned it).
+func (l *loader) record(f *File, line *Line, pos Pos, k *Keyword, block *Block, args []string) {
 	l.cfg.Entries = append(l.cfg.Entries, l.newEntry(Entry{File: f, Line: line, Num: pos.Line, Keyword: k, Args: args, Block: block}))
 	if k.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
 		// Taken wherever it stands: whether its block applies depends on
@@ -725,7 +757,7 @@ func (c *Catalogue) criteriaWords(dv view) ([]string, error) {
 		for next := 0; next >= 0 && next < len(dv.rest); {
 			var word string
 			var ok bool
-			word, _, next, ok = strdelim(dv.rest, next)
+			word, _, _, next, ok = strdelim(dv.rest, next)
 			if !ok {
 				return nil, errors.New("Match: unterminated quote")
 			}
@@ -872,10 +904,10 @@ func (c *Config) DropInDir() (string, bool) {
 		if isHeader(l) {
 			break
 		}
-		if l.Kind != Directive || l.Err != nil || !strings.EqualFold(l.Keyword, "include") {
+		if l.Kind != Directive || l.flags&lexBad != 0 || !strings.EqualFold(l.Keyword(), "include") {
 			continue
 		}
-		for _, arg := range l.Args {
+		for _, arg := range l.Args() {
 			if !path.IsAbs(arg) {
 				arg = SSHDir + "/" + arg
 			}

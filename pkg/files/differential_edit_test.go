@@ -47,9 +47,9 @@ func editScopes(r *rand.Rand, d Dialect, c *Config) Scope {
 	}
 	for _, f := range c.Files {
 		for _, l := range f.Lines {
-			if isHeader(l) && l.Args != nil && !strings.ContainsAny(l.Value(), `"'#`) {
-				if strings.EqualFold(l.Keyword, "host") {
-					scopes = append(scopes, Scope{Host: strings.Join(l.Args, " ")})
+			if isHeader(l) && l.Args() != nil && !strings.ContainsAny(l.Value(), `"'#`) {
+				if strings.EqualFold(l.Keyword(), "host") {
+					scopes = append(scopes, Scope{Host: strings.Join(l.Args(), " ")})
 				} else if d == Server && !strings.EqualFold(l.Value(), "all") {
 					scopes = append(scopes, Scope{Match: l.Value()})
 				}
@@ -176,7 +176,7 @@ func differentialEdits(t *testing.T, in opensshtest.Install) {
 			}
 			applied++
 			for _, f := range draft.FileChanges() {
-				must(t, os.WriteFile(root.HostPath(f.Path), f.After, 0o644))
+				must(t, os.WriteFile(root.HostPath(f.Path), f.After(), 0o644))
 			}
 			after := query()
 			wantLines := printed(want)

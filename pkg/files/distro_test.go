@@ -103,8 +103,8 @@ func apply(t *testing.T, out *bytes.Buffer, c *Config, ops []setOp) {
 		}
 	}
 	for _, f := range d.FileChanges() {
-		fmt.Fprintf(out, "-- %s --\n%s", f.Path, f.After)
-		must(t, os.WriteFile(c.Root.HostPath(f.Path), f.After, 0o644))
+		fmt.Fprintf(out, "-- %s --\n%s", f.Path, f.After())
+		must(t, os.WriteFile(c.Root.HostPath(f.Path), f.After(), 0o644))
 	}
 	again := NewDraft(mustLoad(t, c.Root, c.Main.Path, c.Dialect))
 	for _, op := range ops {

@@ -1,7 +1,6 @@
 package files
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,7 +14,7 @@ import (
 // makes new Files that share the unchanged lines.
 type Draft struct {
 	cfg   *Config
-	fresh map[string][]byte // content of the files AddFile added, by path
+	fresh map[string]string // content of the files AddFile added, by path
 
 	// Protected reports whether a file belongs to another owner (a
 	// package, a generator such as cloud-init). Set edits such a file
@@ -26,7 +25,7 @@ type Draft struct {
 
 // NewDraft starts an editing session over c.
 func NewDraft(c *Config) *Draft {
-	return &Draft{cfg: c, fresh: map[string][]byte{}}
+	return &Draft{cfg: c, fresh: map[string]string{}}
 }
 
 // Config returns the configuration with every edit staged so far.
@@ -48,14 +47,14 @@ func (d *Draft) AddFile(name, content string) error {
 		// Include reads it.
 		next := *d.cfg
 		next.Files = append(slices.Clip(d.cfg.Files), f)
-		d.cfg, d.fresh[name] = &next, []byte(content)
+		d.cfg, d.fresh[name] = &next, content
 		return nil
 	}
 	next, err := d.cfg.derive(map[string]*File{name: f})
 	if err != nil {
 		return err
 	}
-	d.cfg, d.fresh[name] = next, []byte(content)
+	d.cfg, d.fresh[name] = next, content
 	return nil
 }
 
@@ -84,14 +83,25 @@ func (d *Draft) Set(scope Scope, name string, args []string, into string) ([]Edi
 	if err := ch.set(scope, k, value, into); err != nil {
 		return nil, err
 	}
-	if into != "" && (d.touchesProtected(ch) || !d.takesEffect(ch, scope, k, norm)) {
-		alt := newChange(c)
-		alt.setInto(scope, k, value, into)
-		if d.takesEffect(alt, scope, k, norm) {
-			return d.commit(alt)
+	// Each candidate is derived and evaluated once: that is the cost of an
+	// edit.
+	effective, tried := false, false
+	if into != "" {
+		if !d.touchesProtected(ch) {
+			effective, tried = d.takesEffect(ch, scope, k, norm), true
+		}
+		if !effective {
+			alt := newChange(c)
+			alt.setInto(scope, k, value, into)
+			if d.takesEffect(alt, scope, k, norm) {
+				return d.commit(alt)
+			}
 		}
 	}
-	if !d.takesEffect(ch, scope, k, norm) {
+	if !tried {
+		effective = d.takesEffect(ch, scope, k, norm)
+	}
+	if !effective {
 		return nil, c.conflict(scope, k, norm)
 	}
 	return d.commit(ch)
@@ -181,10 +191,22 @@ func (d *Draft) Verify(scope Scope, name string, want []string) (bool, *Value, e
 type FileChange struct {
 	// Path is the file's configuration path (e.g. /etc/ssh/sshd_config).
 	Path string
-	// Before is the content read from disk; nil for a new file.
-	Before []byte
-	// After is the content with the edits.
-	After []byte
+	// Before is the content read from disk; "" for a new file. It shares
+	// the configuration's memory (a string: nobody can change it).
+	Before string
+	// New is true for a file that did not exist.
+	New bool
+
+	file *File // the file as edited
+}
+
+// After returns the content with the edits, rendered anew by every call
+// (an audit that only reports drift never needs it).
+func (c FileChange) After() []byte {
+	if c.file == nil {
+		return nil
+	}
+	return c.file.Bytes()
 }
 
 // FileChanges returns the files whose content the edits changed, new files
@@ -196,13 +218,12 @@ func (d *Draft) FileChanges() []FileChange {
 		if ok && before.file == f {
 			continue // not edited
 		}
-		after := f.Bytes()
 		if ok {
-			if before.text != string(after) {
-				out = append(out, FileChange{Path: f.Path, Before: []byte(before.text), After: after})
+			if !f.renders(before.text) {
+				out = append(out, FileChange{Path: f.Path, Before: before.text, file: f})
 			}
-		} else if fresh, ok := d.fresh[f.Path]; ok && !bytes.Equal(fresh, after) {
-			out = append(out, FileChange{Path: f.Path, After: after})
+		} else if fresh, ok := d.fresh[f.Path]; ok && !f.renders(fresh) {
+			out = append(out, FileChange{Path: f.Path, New: true, file: f})
 		}
 	}
 	return out
@@ -334,10 +355,28 @@ func (c *Config) blockInScope(scope Scope, b *Block) bool {
 	case b == nil || b.Parent != nil:
 		return false
 	case scope.Host != "":
-		return b.Host && strings.Join(b.Patterns, " ") == scope.Host
+		return b.Host && joinedIs(b.Patterns, scope.Host)
 	default:
 		return !b.Host && sameCriteria(b.Criteria, scope.Match, c.Catalogue())
 	}
+}
+
+// joinedIs reports whether strings.Join(words, " ") == s, without joining
+// (a scope is compared with every Host block of a configuration).
+func joinedIs(words []string, s string) bool {
+	for i, w := range words {
+		if i > 0 {
+			if s == "" || s[0] != ' ' {
+				return false
+			}
+			s = s[1:]
+		}
+		if !strings.HasPrefix(s, w) {
+			return false
+		}
+		s = s[len(w):]
+	}
+	return s == ""
 }
 
 func sameCriteria(have []Criterion, want string, cat *Catalogue) bool {

@@ -78,7 +78,7 @@ func (l *Line) withValue(value string) string {
 // newLine lexes text as a line of dialect d ending in eol.
 func newLine(d Dialect, text, eol string) *Line {
 	l := &Line{Text: text, eol: eolOf(eol)}
-	l.lex(d)
+	_ = lex(l, d) // kept on the line (see Line.Err)
 	return l
 }
 
@@ -115,7 +115,11 @@ func (f *File) inserted(i int, text string) *File {
 
 // isHeader reports whether l opens a Host or Match block.
 func isHeader(l *Line) bool {
-	return l.Kind == Directive && l.Err == nil && (strings.EqualFold(l.Keyword, "match") || strings.EqualFold(l.Keyword, "host"))
+	if l.Kind != Directive || l.flags&lexBad != 0 {
+		return false
+	}
+	kw := l.Keyword()
+	return strings.EqualFold(kw, "match") || strings.EqualFold(kw, "host")
 }
 
 // GlobalEnd returns the index at which a directive inserted into the

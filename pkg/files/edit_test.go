@@ -151,7 +151,7 @@ func runOps(t *testing.T, tree map[string]string, ops string) (map[string]string
 	}
 	out := map[string]string{}
 	for _, f := range d.FileChanges() {
-		out[strings.TrimPrefix(f.Path, "/")] = string(f.After)
+		out[strings.TrimPrefix(f.Path, "/")] = string(f.After())
 	}
 	return out, log.String()
 }
@@ -186,5 +186,17 @@ func TestUnsetConflictChangesNothing(t *testing.T) {
 	}
 	if len(d.FileChanges()) != 0 {
 		t.Fatalf("changed: %v", d.FileChanges())
+	}
+}
+
+// TestJoinedIs: joinedIs is strings.Join(words, " ") == s, without the
+// join.
+func TestJoinedIs(t *testing.T) {
+	for _, words := range [][]string{nil, {""}, {"", ""}, {"a"}, {"a", "b"}, {"web-1", "web-1.example.net"}, {"a b"}, {"a", ""}} {
+		for _, s := range []string{"", " ", "a", "a ", "a b", "a  b", "ab", "a b ", "web-1 web-1.example.net", "web-1 web-1.example.ne", " a", "a b c"} {
+			if got, want := joinedIs(words, s), strings.Join(words, " ") == s; got != want {
+				t.Errorf("joinedIs(%q, %q) = %v, want %v", words, s, got, want)
+			}
+		}
 	}
 }

@@ -19,28 +19,69 @@ const (
 )
 
 // Line is one line of a configuration file. Text and EOL together are the
-// line's exact bytes; the other fields are a parse of Text and are only
-// meaningful for Directive lines.
+// line's exact bytes; the rest is a parse of Text, only meaningful for
+// Directive lines.
 //
 // A Line is never changed once lexed: an edit makes a new Line, so every
 // File and Config holding the old one stays as it was. It is kept small
-// (88 bytes, Text sharing the file's bytes): a configuration holds one per
-// line.
+// (40 bytes, Text sharing the file's bytes, the parse kept as offsets into
+// Text): a configuration holds one per line. Keyword, Args and Err are
+// computed from those offsets when asked for.
 type Line struct {
 	// Text is the line without its terminator.
 	Text string
-	// Keyword is the keyword as written (quotes removed, case kept).
-	Keyword string
-	// Args are the arguments as OpenSSH splits them: quotes and escapes
-	// removed, a trailing comment dropped.
-	Args []string
-	// Err is a lexing error OpenSSH would report for this line, or nil.
-	Err error
 
-	kwStart, valStart, valEnd int32 // byte offsets into Text
+	kwStart, kwEnd, valStart, valEnd int32 // byte offsets into Text
 	// Kind classifies the line.
-	Kind LineKind
-	eol  eol
+	Kind  LineKind
+	eol   eol
+	flags lineFlags
+}
+
+// lineFlags record what a Line's offsets alone do not say.
+type lineFlags uint8
+
+const (
+	kwQuoted lineFlags = 1 << iota // the keyword as written holds quotes
+	rawLine                        // a raw-line keyword: the value is one argument
+	lexBad                         // a lexing error (see Line.Err)
+)
+
+// Keyword returns a directive's keyword as written (quotes removed, case
+// kept); "" for other lines and for a line with a NUL byte.
+func (l *Line) Keyword() string {
+	if l.Kind != Directive {
+		return ""
+	}
+	kw := l.Text[l.kwStart:l.kwEnd]
+	if l.flags&kwQuoted != 0 {
+		kw, _, _, _, _ = strdelim(kw, 0)
+	}
+	return kw
+}
+
+// Args returns a directive's arguments as OpenSSH splits them: quotes and
+// escapes removed, a trailing comment dropped; a raw-line keyword's value
+// is one argument. For a line with a lexing error they are the arguments
+// before it. Each call splits anew.
+func (l *Line) Args() []string {
+	switch {
+	case l.Kind != Directive:
+		return nil
+	case l.flags&rawLine != 0:
+		return []string{l.Text[l.valStart:l.valEnd]}
+	}
+	args, _, _ := argvSplit(l.Text[l.valStart:l.valEnd])
+	return args
+}
+
+// Err returns the lexing error OpenSSH would report for the line, or nil.
+func (l *Line) Err() error {
+	if l.flags&lexBad == 0 {
+		return nil
+	}
+	again := Line{Text: l.Text} // the line itself is never changed
+	return lex(&again, Server)
 }
 
 // eol is a line terminator.
@@ -73,7 +114,7 @@ func (l *Line) EOL() string { return eolText[l.eol] }
 // first to the last argument (quotes kept, trailing comment excluded). It
 // is "" for a line with a lexing error and for other kinds of line.
 func (l *Line) Value() string {
-	if l.Kind != Directive || l.Err != nil {
+	if l.Kind != Directive || l.flags&lexBad != 0 {
 		return ""
 	}
 	return l.Text[l.valStart:l.valEnd]
@@ -117,7 +158,7 @@ func parse(path string, d Dialect, s string) *File {
 		}
 		backing = append(backing, Line{Text: text, eol: end})
 		l := &backing[len(backing)-1]
-		l.lex(d)
+		_ = lex(l, d) // kept on the line (see Line.Err)
 		f.Lines = append(f.Lines, l)
 	}
 	return f
@@ -137,12 +178,24 @@ func (f *File) Bytes() []byte {
 	return b
 }
 
+// renders reports whether Bytes would return exactly s, without rendering.
+func (f *File) renders(s string) bool {
+	for _, l := range f.Lines {
+		eol := l.EOL()
+		if !strings.HasPrefix(s, l.Text) || !strings.HasPrefix(s[len(l.Text):], eol) {
+			return false
+		}
+		s = s[len(l.Text)+len(eol):]
+	}
+	return s == ""
+}
+
 // Errors returns the lexing errors of the file's lines, positioned.
 func (f *File) Errors() ErrorList {
 	var errs ErrorList
 	for i, l := range f.Lines {
-		if l.Err != nil {
-			errs.Add(Pos{File: f.Path, Line: i + 1}, l.Err.Error())
+		if err := l.Err(); err != nil {
+			errs.Add(Pos{File: f.Path, Line: i + 1}, err.Error())
 		}
 	}
 	return errs
@@ -171,55 +224,58 @@ const (
 	trailingWS = " \t\r\n\f"
 )
 
-// lex fills the parsed fields of l from l.Text, following OpenSSH 9.2's
+// lex fills the parse of l from l.Text, following OpenSSH 9.2's
 // process_config_line: strip trailing whitespace, take the keyword with
-// strdelim, then split the rest with argv_split.
-func (l *Line) lex(d Dialect) {
+// strdelim, then split the rest with argv_split. It returns the lexing
+// error it records (see Line.Err). It allocates nothing but that error:
+// the arguments are only scanned here.
+func lex(l *Line, d Dialect) error {
 	*l = Line{Text: l.Text, eol: l.eol}
 	if i := strings.IndexByte(l.Text, 0); i >= 0 {
-		l.Kind = Directive
-		l.Err = fmt.Errorf("NUL byte at column %d (OpenSSH would silently truncate the line there); remove it", i+1)
-		return
+		l.Kind, l.flags = Directive, lexBad
+		return fmt.Errorf("NUL byte at column %d (OpenSSH would silently truncate the line there); remove it", i+1)
 	}
 	content := l.Text
 	// OpenSSH strips trailing whitespace but never the first byte.
 	for len(content) > 1 && strings.IndexByte(trailingWS, content[len(content)-1]) >= 0 {
 		content = content[:len(content)-1]
 	}
-	kw, kwStart, next, ok := strdelim(content, 0)
+	kw, kwStart, kwEnd, next, ok := strdelim(content, 0)
 	if ok && kw == "" && next >= 0 {
-		kw, kwStart, next, ok = strdelim(content, next)
+		kw, kwStart, kwEnd, next, ok = strdelim(content, next)
 	}
 	switch {
 	case !ok:
 		l.Kind = Comment // OpenSSH ignores a line whose keyword has no closing quote
-		return
+		return nil
 	case kw == "" && strings.TrimLeft(content, whitespace) == "":
 		l.Kind = Blank
-		return
+		return nil
 	case kw == "" || kw[0] == '#':
 		l.Kind = Comment
-		return
+		return nil
 	}
-	l.Kind, l.Keyword, l.kwStart = Directive, kw, int32(kwStart)
+	l.Kind, l.kwStart, l.kwEnd = Directive, int32(kwStart), int32(kwEnd)
+	if kwEnd-kwStart != len(kw) {
+		l.flags |= kwQuoted
+	}
 	if next < 0 || next >= len(content) {
 		l.valStart, l.valEnd = int32(len(content)), int32(len(content))
-		l.Err = fmt.Errorf("no argument after keyword %q", kw)
-		return
+		l.flags |= lexBad
+		return fmt.Errorf("no argument after keyword %q", kw)
 	}
-	rest := content[next:]
-	args, end, err := argvSplit(rest)
-	l.Args = args
+	end, err := argvScan(content[next:])
 	l.valStart, l.valEnd = int32(next), int32(next+end)
 	if err != nil {
-		l.Err = err
-		return
+		l.flags |= lexBad
+		return err
 	}
 	if isRawLine(d, kw) {
 		start, end := rawValue(d, content, next)
 		l.valStart, l.valEnd = int32(start), int32(end)
-		l.Args = []string{content[start:end]}
+		l.flags |= rawLine
 	}
+	return nil
 }
 
 // rawValue returns the span of a raw-line keyword's value within content:
@@ -237,31 +293,32 @@ func rawValue(d Dialect, content string, next int) (start, end int) {
 }
 
 // strdelim mirrors OpenSSH's strdelim (misc.c) with '=' splitting: it
-// returns the token starting at i, the token's start offset, and the offset
-// of the rest (-1 when nothing follows, OpenSSH's NULL). ok is false for a
-// token with an unterminated quote.
-func strdelim(s string, i int) (tok string, start, next int, ok bool) {
+// returns the token starting at i, the token's start and end offsets as
+// written (quotes included), and the offset of the rest (-1 when nothing
+// follows, OpenSSH's NULL). ok is false for a token with an unterminated
+// quote.
+func strdelim(s string, i int) (tok string, start, end, next int, ok bool) {
 	if i < 0 || i > len(s) {
-		return "", i, -1, true
+		return "", i, i, -1, true
 	}
 	j := strings.IndexAny(s[i:], whitespace+"\"=")
 	if j < 0 {
-		return s[i:], i, -1, true
+		return s[i:], i, len(s), -1, true
 	}
 	j += i
 	if s[j] == '"' {
 		k := strings.IndexByte(s[j+1:], '"')
 		if k < 0 {
-			return "", i, -1, false
+			return "", i, i, -1, false
 		}
 		k += j + 1
-		return s[i:j] + s[j+1:k], i, skipSet(s, k+1, whitespace), true
+		return s[i:j] + s[j+1:k], i, k + 1, skipSet(s, k+1, whitespace), true
 	}
 	next = skipSet(s, j+1, whitespace)
 	if s[j] != '=' && next < len(s) && s[next] == '=' {
 		next = skipSet(s, next+1, whitespace)
 	}
-	return s[i:j], i, next, true
+	return s[i:j], i, j, next, true
 }
 
 func skipSet(s string, i int, set string) int {
@@ -276,6 +333,18 @@ func skipSet(s string, i int, set string) int {
 // \\ \" \' and "\ " (outside quotes) escape, and a '#' that starts a token
 // ends the line. end is the offset just past the last token.
 func argvSplit(s string) (args []string, end int, err error) {
+	return argv(s, true)
+}
+
+// argvScan is argvSplit without the arguments: where they end, and the
+// error. It allocates nothing but the error.
+func argvScan(s string) (end int, err error) {
+	_, end, err = argv(s, false)
+	return end, err
+}
+
+// argv is argvSplit, keeping the arguments only when keep is set.
+func argv(s string, keep bool) (args []string, end int, err error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == ' ' || s[i] == '\t' {
@@ -290,7 +359,9 @@ func argvSplit(s string) (args []string, end int, err error) {
 			j++
 		}
 		if j == len(s) || s[j] == ' ' || s[j] == '\t' {
-			args = append(args, s[i:j])
+			if keep {
+				args = append(args, s[i:j])
+			}
 			end, i = j, j
 			if i >= len(s) {
 				break
@@ -304,7 +375,9 @@ func argvSplit(s string) (args []string, end int, err error) {
 			switch {
 			case c == '\\' && i+1 < len(s) && (s[i+1] == '\'' || s[i+1] == '"' || s[i+1] == '\\' || (quote == 0 && s[i+1] == ' ')):
 				i++
-				b.WriteByte(s[i])
+				if keep {
+					b.WriteByte(s[i])
+				}
 			case quote == 0 && (c == ' ' || c == '\t'):
 				goto done
 			case quote == 0 && (c == '"' || c == '\''):
@@ -312,14 +385,18 @@ func argvSplit(s string) (args []string, end int, err error) {
 			case quote != 0 && c == quote:
 				quote = 0
 			default:
-				b.WriteByte(c)
+				if keep {
+					b.WriteByte(c)
+				}
 			}
 		}
 	done:
 		if quote != 0 {
 			return args, len(s), fmt.Errorf("unterminated %c quote; close it or escape it with a backslash", quote)
 		}
-		args = append(args, b.String())
+		if keep {
+			args = append(args, b.String())
+		}
 		end = i
 		if i >= len(s) {
 			break
@@ -351,7 +428,10 @@ type view struct {
 // lexLegacy's.
 func (c *Catalogue) view(l *Line) view {
 	if !c.legacy || strings.IndexByte(l.Text, 0) >= 0 {
-		return view{keyword: l.Keyword, args: l.Args, rest: l.Text[l.valStart:], err: l.Err}
+		if l.flags&lexBad != 0 {
+			return view{keyword: l.Keyword(), args: l.Args(), rest: l.Text[l.valStart:], err: l.Err()}
+		}
+		return view{keyword: l.Keyword(), args: l.Args(), rest: l.Text[l.valStart:]}
 	}
 	return c.lexLegacy(l.Text)
 }

@@ -101,8 +101,8 @@ func TestLoadVendorKeywords(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, fc := range d.FileChanges() {
-			if !strings.Contains(string(fc.After), "GSSAPIEnablek5users no\nKerberosUseKuserok yes\n") {
-				t.Errorf("%s: edit lost the Red Hat lines:\n%s", v, fc.After)
+			if !strings.Contains(string(fc.After()), "GSSAPIEnablek5users no\nKerberosUseKuserok yes\n") {
+				t.Errorf("%s: edit lost the Red Hat lines:\n%s", v, fc.After())
 			}
 		}
 	}
@@ -201,7 +201,7 @@ func TestEditsForOldReleases(t *testing.T) {
 	if _, err := d.Set(Scope{}, "PubkeyAcceptedKeyTypes", []string{"ssh-ed25519"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if fc := d.FileChanges(); len(fc) != 1 || !strings.Contains(string(fc[0].After), "\nPubkeyAcceptedKeyTypes ssh-ed25519\n") {
+	if fc := d.FileChanges(); len(fc) != 1 || !strings.Contains(string(fc[0].After()), "\nPubkeyAcceptedKeyTypes ssh-ed25519\n") {
 		t.Errorf("changes %+v", fc)
 	}
 	if _, err := NewDraft(cfg).Set(Scope{}, "PubkeyAcceptedAlgorithms", []string{"ssh-ed25519"}, ""); err == nil ||

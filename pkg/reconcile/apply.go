@@ -239,7 +239,7 @@ const (
 func (b Backup) save(fs []FileChange) error {
 	var paths []string
 	for _, f := range fs {
-		if f.Before != nil {
+		if !f.New {
 			paths = append(paths, f.Path)
 		}
 	}
@@ -262,14 +262,14 @@ func (b Backup) save(fs []FileChange) error {
 		return err
 	}
 	for _, f := range fs {
-		if f.Before == nil {
+		if f.New {
 			continue
 		}
 		dst := path.Join(dir, f.Path)
 		if err := b.FS.MkdirAll(path.Dir(dst), 0o700); err != nil {
 			return err
 		}
-		if err := b.FS.WriteAtomic(dst, f.Before, priv); err != nil {
+		if err := b.FS.WriteAtomic(dst, []byte(f.Before), priv); err != nil {
 			return err
 		}
 	}

@@ -123,7 +123,7 @@ func TestComputeDropInNeedsItsDirectory(t *testing.T) {
 	}
 	p = plan(t, map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n", "etc/ssh/sshd_config.d/.keep": ""},
 		"version: 1\nsshd:\n  settings: {ClientAliveCountMax: 2}\n")
-	if len(p.Files) != 1 || p.Files[0].Path != "/etc/ssh/sshd_config.d/"+DropInName || !strings.HasPrefix(string(p.Files[0].After), DropInHeader+"\n") {
+	if len(p.Files) != 1 || p.Files[0].Path != "/etc/ssh/sshd_config.d/"+DropInName || !strings.HasPrefix(string(p.Files[0].After()), DropInHeader+"\n") {
 		t.Fatalf("files: %+v", p.Files)
 	}
 }

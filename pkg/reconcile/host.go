@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,7 +89,7 @@ func joinLines(errs []error) string {
 // the metadata of the side's main file).
 func writeFile(fsys *FS, f FileChange) error {
 	like := f.Path
-	if f.Before == nil {
+	if f.New {
 		like = f.Like
 	}
 	meta, err := fsys.meta(like)
@@ -100,7 +99,7 @@ func writeFile(fsys *FS, f FileChange) error {
 	if err := unchangedSincePlan(fsys, f); err != nil {
 		return err
 	}
-	return fsys.WriteAtomic(f.Path, f.After, meta)
+	return fsys.WriteAtomic(f.Path, f.After(), meta)
 }
 
 // unchangedSincePlan refuses to clobber a file that changed on disk (or
@@ -108,13 +107,13 @@ func writeFile(fsys *FS, f FileChange) error {
 func unchangedSincePlan(fsys *FS, f FileChange) error {
 	cur, err := fsys.ReadFile(f.Path)
 	switch {
-	case f.Before == nil && err == nil:
+	case f.New && err == nil:
 		return errors.New("appeared on disk since the plan was made; run again")
-	case f.Before == nil && errors.Is(err, fs.ErrNotExist):
+	case f.New && errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
 		return err
-	case !bytes.Equal(cur, f.Before):
+	case string(cur) != f.Before:
 		return errors.New("changed on disk since it was read; run again")
 	}
 	return nil
@@ -122,7 +121,7 @@ func unchangedSincePlan(fsys *FS, f FileChange) error {
 
 // restoreFile puts back a file's original bytes, or removes a new file.
 func restoreFile(fsys *FS, f FileChange) error {
-	if f.Before == nil {
+	if f.New {
 		if err := fsys.Remove(f.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("removing %s: %w", f.Path, err)
 		}
@@ -132,7 +131,7 @@ func restoreFile(fsys *FS, f FileChange) error {
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", f.Path, err)
 	}
-	if err := fsys.WriteAtomic(f.Path, f.Before, meta); err != nil {
+	if err := fsys.WriteAtomic(f.Path, []byte(f.Before), meta); err != nil {
 		return fmt.Errorf("restoring %s: %w", f.Path, err)
 	}
 	return nil

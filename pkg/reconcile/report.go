@@ -90,10 +90,10 @@ func (p *Plan) Diff() string {
 			name = f.Target // the file written, not a link to it
 		}
 		from := "a" + name
-		if f.Before == nil {
+		if f.New {
 			from = "/dev/null"
 		}
-		b.WriteString(udiff.Unified(from, "b"+name, string(f.Before), string(f.After)))
+		b.WriteString(udiff.Unified(from, "b"+name, f.Before, string(f.After())))
 	}
 	return b.String()
 }

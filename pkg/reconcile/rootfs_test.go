@@ -74,7 +74,7 @@ func TestFSStaysInside(t *testing.T) {
 	}
 	b := Backup{FS: fsys, Dir: "/var/lib/sshconverge/backup", Keep: 1}
 	for range 3 {
-		if err := b.save([]FileChange{{FileChange: files.FileChange{Path: "/etc/ssh/sshd_config", Before: []byte("old")}}}); err != nil {
+		if err := b.save([]FileChange{{FileChange: files.FileChange{Path: "/etc/ssh/sshd_config", Before: "old"}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,7 +116,7 @@ func TestBackupPrunesOnlyItsOwn(t *testing.T) {
 	}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b := Backup{FS: fsys, Dir: "/var/lib/sshconverge/backup", Keep: 2, Now: func() time.Time { clock = clock.Add(time.Hour); return clock }}
-	change := []FileChange{{FileChange: files.FileChange{Path: "/etc/ssh/sshd_config", Before: []byte("old")}}}
+	change := []FileChange{{FileChange: files.FileChange{Path: "/etc/ssh/sshd_config", Before: "old"}}}
 	for range 4 {
 		if err := b.save(change); err != nil {
 			t.Fatal(err)

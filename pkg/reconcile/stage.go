@@ -37,7 +37,7 @@ func newStage(root *files.Root, changes []FileChange, target func(string) (strin
 	// made in it; other changed files are staged alone.
 	gains := map[string]bool{}
 	for _, c := range changes {
-		if c.Before == nil {
+		if c.New {
 			gains[path.Dir(c.Path)] = true
 		}
 	}
@@ -79,7 +79,7 @@ func (st *stage) addFile(c FileChange, target func(string) (string, error), firs
 		return err
 	}
 	p := filepath.Join(st.dir, fmt.Sprintf("f%d", len(st.fds)))
-	if err := os.WriteFile(p, c.After, 0o600); err != nil {
+	if err := os.WriteFile(p, c.After(), 0o600); err != nil {
 		return fmt.Errorf("staging %s: %w", c.Path, err)
 	}
 	return st.add(p, t, firstFD)
@@ -100,7 +100,7 @@ func (st *stage) addDir(root *files.Root, d string, cs []FileChange, target func
 		return fmt.Errorf("staging %s: %w", d, err)
 	}
 	for _, c := range cs {
-		if err := os.WriteFile(filepath.Join(copyDir, path.Base(c.Path)), c.After, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(copyDir, path.Base(c.Path)), c.After(), 0o644); err != nil {
 			return fmt.Errorf("staging %s: %w", c.Path, err)
 		}
 	}

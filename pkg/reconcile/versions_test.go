@@ -122,7 +122,7 @@ func theTreesOwn(t *testing.T, err error, p *Plan) bool {
 		return false
 	}
 	for _, f := range p.Files {
-		if f.Path == m[1] && f.Before == nil {
+		if f.Path == m[1] && f.New {
 			return false // a file the agent made
 		}
 	}
