@@ -86,3 +86,29 @@ func BenchmarkEffective(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkUnsetDropIns measures removing a keyword every one of n drop-ins
+// sets (Draft.Unset: one edit per file, then one derive).
+func BenchmarkUnsetDropIns(b *testing.B) {
+	for _, n := range []int{100, 1_000, 5_000} {
+		tree := map[string]string{"etc/ssh/sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nUsePAM yes\n"}
+		for i := range n {
+			tree[fmt.Sprintf("etc/ssh/sshd_config.d/%05d.conf", i)] = fmt.Sprintf("X11Forwarding yes\nMaxAuthTries %d\n", 3+i%4)
+		}
+		r := writeTree(b, tree)
+		c, err := Load(r, "/etc/ssh/sshd_config", Server)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("dropins=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				edits, err := NewDraft(c).Unset(Scope{}, "X11Forwarding")
+				if err != nil || len(edits) != n {
+					b.Fatalf("%d edits, %v; want %d", len(edits), err, n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/file")
+		})
+	}
+}

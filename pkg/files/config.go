@@ -68,6 +68,7 @@ type Config struct {
 	orig        map[string]origFile // files read from disk, by path; shared by derived Configs
 	globs       map[string][]string // Include globs' matches on disk, by pattern; shared too
 	walked      map[string]int      // how many times the walk read each file, by path
+	byPath      map[string]*File    // Files by path (the first of a path), when the loader made c
 }
 
 // origFile is a file as read from disk: its bytes and their parse.
@@ -108,6 +109,9 @@ func (c *Config) Original(path string) ([]byte, bool) {
 // File returns the file at the configuration path name, or nil when the
 // configuration holds none.
 func (c *Config) File(name string) *File {
+	if c.byPath != nil {
+		return c.byPath[name]
+	}
 	for _, f := range c.Files {
 		if f.Path == name {
 			return f
@@ -304,6 +308,12 @@ func (l *loader) addFile(f *File) {
 	if !l.listed[f] {
 		l.listed[f] = true
 		l.cfg.Files = append(l.cfg.Files, f)
+		if l.cfg.byPath == nil {
+			l.cfg.byPath = map[string]*File{}
+		}
+		if _, ok := l.cfg.byPath[f.Path]; !ok {
+			l.cfg.byPath[f.Path] = f // the first, as Files has it
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package files
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -47,6 +48,10 @@ func (d *Draft) AddFile(name, content string) error {
 		// Include reads it.
 		next := *d.cfg
 		next.Files = append(slices.Clip(d.cfg.Files), f)
+		next.byPath = maps.Clone(d.cfg.byPath)
+		if next.byPath != nil {
+			next.byPath[name] = f
+		}
 		d.cfg, d.fresh[name] = &next, content
 		return nil
 	}
@@ -156,10 +161,12 @@ func (d *Draft) Unset(scope Scope, name string) ([]Edit, error) {
 	}
 	// Check every occurrence before removing any.
 	var doomed []*Entry
+	seen := map[*Line]bool{}
 	for _, en := range c.Entries {
-		if en.Keyword != k || !c.inScope(scope, en) || slices.ContainsFunc(doomed, func(x *Entry) bool { return x.Line == en.Line }) {
+		if en.Keyword != k || !c.inScope(scope, en) || seen[en.Line] {
 			continue
 		}
+		seen[en.Line] = true
 		if other := c.sharedOutside(scope, en); other != nil {
 			return nil, &Conflict{Keyword: k.Name, Scope: scope, Winner: en.Pos(),
 				Reason: fmt.Sprintf("that line sits in a file that is also read %s, so removing it would change what other %s get", where(other), c.others())}
