@@ -88,25 +88,14 @@ func (d *Draft) Set(scope Scope, name string, args []string, into string) ([]Edi
 	if err := ch.set(scope, k, value, into); err != nil {
 		return nil, err
 	}
-	// Each candidate is derived and evaluated once: that is the cost of an
-	// edit.
-	effective, tried := false, false
-	if into != "" {
-		if !d.touchesProtected(ch) {
-			effective, tried = d.takesEffect(ch, scope, k, norm), true
-		}
-		if !effective {
-			alt := newChange(c)
-			alt.setInto(scope, k, value, into)
-			if d.takesEffect(alt, scope, k, norm) {
-				return d.commit(alt)
-			}
+	if into != "" && (d.touchesProtected(ch) || !d.takesEffect(ch, scope, k, norm)) {
+		alt := newChange(c)
+		alt.setInto(scope, k, value, into)
+		if d.takesEffect(alt, scope, k, norm) {
+			return d.commit(alt)
 		}
 	}
-	if !tried {
-		effective = d.takesEffect(ch, scope, k, norm)
-	}
-	if !effective {
+	if !d.takesEffect(ch, scope, k, norm) {
 		return nil, c.conflict(scope, k, norm)
 	}
 	return d.commit(ch)
@@ -126,15 +115,18 @@ func (d *Draft) touchesProtected(ch *change) bool {
 }
 
 // takesEffect reports whether k has the value norm in scope once ch is
-// made (the derived configuration is kept with ch for commit).
+// made (the derived configuration is kept with ch for commit). A change is
+// made for one Set, so it is derived and evaluated once: that is the cost
+// of an edit, and the answer is kept with ch.
 func (d *Draft) takesEffect(ch *change, scope Scope, k *Keyword, norm []string) bool {
-	next, err := d.cfg.derive(ch.files)
-	if err != nil {
-		return false
+	if !ch.tested {
+		ch.tested = true
+		if next, err := d.cfg.derive(ch.files); err == nil {
+			ch.next = next
+			ch.effective, _, _ = next.holds(scope, k, norm)
+		}
 	}
-	ch.next = next
-	ok, _, _ := next.holds(scope, k, norm)
-	return ok
+	return ch.effective
 }
 
 // commit makes ch's configuration the draft's.

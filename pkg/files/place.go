@@ -13,6 +13,8 @@ type change struct {
 	files map[string]*File // the edited version of each file, by path
 	edits []Edit
 	next  *Config // the configuration with the change made, once derived
+	// tested and effective are takesEffect's answer, once asked.
+	tested, effective bool
 }
 
 func newChange(c *Config) *change { return &change{cfg: c, files: map[string]*File{}} }

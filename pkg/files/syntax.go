@@ -428,10 +428,7 @@ type view struct {
 // lexLegacy's.
 func (c *Catalogue) view(l *Line) view {
 	if !c.legacy || strings.IndexByte(l.Text, 0) >= 0 {
-		if l.flags&lexBad != 0 {
-			return view{keyword: l.Keyword(), args: l.Args(), rest: l.Text[l.valStart:], err: l.Err()}
-		}
-		return view{keyword: l.Keyword(), args: l.Args(), rest: l.Text[l.valStart:]}
+		return view{keyword: l.Keyword(), args: l.Args(), rest: l.Text[l.valStart:], err: l.Err()}
 	}
 	return c.lexLegacy(l.Text)
 }
