@@ -275,6 +275,8 @@ type loader struct {
 	walks   int  // files walked, counting repeats
 	aborted bool // a fatal Include error stops the load, as in OpenSSH
 	slab    []Entry
+	// blockSlab holds the blocks this load made, allocated many at once.
+	blockSlab []Block
 	// unknowns counts the errors that are a keyword the catalogue does
 	// not know.
 	unknowns int
@@ -320,10 +322,17 @@ func (l *loader) addFile(f *File) {
 // newEntry returns a new Entry, allocated with many others.
 func (l *loader) newEntry(e Entry) *Entry {
 	if len(l.slab) == cap(l.slab) {
-		l.slab = make([]Entry, 0, max(1024, cap(l.slab)))
+		l.slab = make([]Entry, 0, slabSize(cap(l.slab), 1024))
 	}
 	l.slab = append(l.slab, e)
 	return &l.slab[len(l.slab)-1]
+}
+
+// slabSize is the size of the next slab after one of size last: small
+// for the few entries or blocks an edit's derive makes, doubling up to
+// most for a large configuration.
+func slabSize(last, most int) int {
+	return min(max(8, 2*last), most)
 }
 
 // run walks the configuration from its main file.
@@ -370,9 +379,10 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 	}
 	l.cfg.walked[f.Path]++
 	if l.prev == nil {
-		// Room for an entry per line, so that a large file's entries do
-		// not grow the list by copies (derive sized it already).
-		l.cfg.Entries = slices.Grow(l.cfg.Entries, len(f.Lines))
+		// Room for an entry per directive, so that a large file's entries
+		// do not grow the list by copies (derive sized it already).
+		l.cfg.Entries = slices.Grow(l.cfg.Entries, f.directives)
+		l.cfg.Blocks = slices.Grow(l.cfg.Blocks, f.headers)
 	}
 	block := parent
 	for i, line := range f.Lines {
@@ -424,11 +434,15 @@ func (l *loader) directive(f *File, line *Line, num int, parent, block *Block, d
 // block appends the Host or Match block line opens; nil (and an error)
 // when its criteria do not parse.
 func (l *loader) block(f *File, line *Line, dv view, pos Pos, parent *Block) *Block {
-	b, err := l.cat.parseBlock(f, line, dv, parent)
-	if err != nil {
+	if len(l.blockSlab) == cap(l.blockSlab) {
+		l.blockSlab = make([]Block, 0, slabSize(cap(l.blockSlab), 256))
+	}
+	b := &l.blockSlab[:len(l.blockSlab)+1][len(l.blockSlab)]
+	if err := l.cat.parseBlock(b, f, line, dv, parent); err != nil {
 		l.errs.Add(pos, err.Error())
 		return nil
 	}
+	l.blockSlab = l.blockSlab[:len(l.blockSlab)+1]
 	b.Num, b.Index = pos.Line, len(l.cfg.Blocks)
 	l.cfg.Blocks = append(l.cfg.Blocks, b)
 	return b
@@ -570,7 +584,7 @@ func (l *loader) entry(f *File, line *Line, dv view, pos Pos, k *Keyword, block 
 	if len(dv.args) == 0 && l.cat.legacy && (k.Type == TypeList || k.Type == TypePatterns || k.Combine == Cumulative) {
 		return // before 8.7, a list keyword without arguments is a no-op
 	}
-	args, err := Normalize(l.cfg.Dialect, k, dv.args)
+	args, err := normalize(l.cfg.Dialect, k, dv.args) // dv.args are the line's own
 	if err != nil {
 		l.errs.Add(pos, err.Error())
 		return
@@ -699,23 +713,21 @@ func appliesWithoutConn(b *Block) bool {
 	return true
 }
 
-// parseBlock parses a Host or Match header line as the catalogue's
+// parseBlock fills b from a Host or Match header line as the catalogue's
 // release reads it (dv: its view of the line).
-func (c *Catalogue) parseBlock(f *File, line *Line, dv view, parent *Block) (*Block, error) {
-	b := &Block{File: f, Line: line, Parent: parent}
+func (c *Catalogue) parseBlock(b *Block, f *File, line *Line, dv view, parent *Block) error {
+	*b = Block{File: f, Line: line, Parent: parent}
 	if strings.EqualFold(dv.keyword, "host") {
 		b.Host = true
 		b.Patterns = dv.args
-		return b, nil
+		return nil
 	}
 	words, err := c.criteriaWords(dv)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if b.Criteria, err = c.parseCriteria(words); err != nil {
-		return nil, err
-	}
-	return b, nil
+	b.Criteria, err = c.parseCriteria(words)
+	return err
 }
 
 // ParseCriteria parses and validates the criteria of a Match line of

@@ -2,6 +2,7 @@ package files
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -31,7 +32,10 @@ type Line struct {
 	// Text is the line without its terminator.
 	Text string
 
-	kwStart, kwEnd, valStart, valEnd int32 // byte offsets into Text
+	valStart, valEnd uint32 // the value's byte offsets into Text
+	// The keyword's offset and length, unless wideKeyword: a keyword
+	// starting or running past 65,535 bytes is found again when asked for.
+	kwStart, kwLen uint16
 	// Kind classifies the line.
 	Kind  LineKind
 	eol   eol
@@ -42,9 +46,10 @@ type Line struct {
 type lineFlags uint8
 
 const (
-	kwQuoted lineFlags = 1 << iota // the keyword as written holds quotes
-	rawLine                        // a raw-line keyword: the value is one argument
-	lexBad                         // a lexing error (see Line.Err)
+	kwQuoted    lineFlags = 1 << iota // the keyword as written holds quotes
+	rawLine                           // a raw-line keyword: the value is one argument
+	lexBad                            // a lexing error (see Line.Err)
+	wideKeyword                       // kwStart and kwLen do not hold the keyword's span
 )
 
 // Keyword returns a directive's keyword as written (quotes removed, case
@@ -53,7 +58,11 @@ func (l *Line) Keyword() string {
 	if l.Kind != Directive {
 		return ""
 	}
-	kw := l.Text[l.kwStart:l.kwEnd]
+	start, end := int(l.kwStart), int(l.kwStart)+int(l.kwLen)
+	if l.flags&wideKeyword != 0 {
+		_, start, end, _, _ = keyword(lineContent(l.Text))
+	}
+	kw := l.Text[start:end]
 	if l.flags&kwQuoted != 0 {
 		kw, _, _, _, _ = strdelim(kw, 0)
 	}
@@ -130,6 +139,10 @@ type File struct {
 	Dialect Dialect
 	// Lines are the file's lines in order.
 	Lines []*Line
+
+	// When parsed, the directive lines that open a Host or Match block
+	// and the others (size hints for the configuration that reads it).
+	headers, directives int
 }
 
 // Parse splits src into lines and lexes each as OpenSSH would. It never
@@ -143,8 +156,13 @@ func Parse(path string, d Dialect, src []byte) *File {
 func parse(path string, d Dialect, s string) *File {
 	f := &File{Path: path, Dialect: d}
 	n := strings.Count(s, "\n") + 1
-	backing := make([]Line, 0, n)
 	f.Lines = make([]*Line, 0, n)
+	// The lines are allocated a slab at a time: empty lines share one
+	// Line, so the count is only a bound.
+	var slab []Line
+	// An empty line is the same whatever its place: the file holds one
+	// per terminator, shared (a Line is never written once lexed).
+	var empty [eolCRLF + 1]*Line
 	for len(s) > 0 {
 		var text string
 		end := eolNone
@@ -156,9 +174,24 @@ func parse(path string, d Dialect, s string) *File {
 		} else {
 			text, s = s, ""
 		}
-		backing = append(backing, Line{Text: text, eol: end})
-		l := &backing[len(backing)-1]
+		if text == "" && empty[end] != nil {
+			f.Lines = append(f.Lines, empty[end])
+			continue
+		}
+		if len(slab) == cap(slab) {
+			slab = make([]Line, 0, min(n-len(f.Lines), 1024))
+		}
+		slab = append(slab, Line{Text: text, eol: end})
+		l := &slab[len(slab)-1]
 		_ = lex(l, d) // kept on the line (see Line.Err)
+		switch {
+		case text == "":
+			empty[end] = l
+		case isHeader(l):
+			f.headers++
+		case l.Kind == Directive:
+			f.directives++
+		}
 		f.Lines = append(f.Lines, l)
 	}
 	return f
@@ -235,15 +268,8 @@ func lex(l *Line, d Dialect) error {
 		l.Kind, l.flags = Directive, lexBad
 		return fmt.Errorf("NUL byte at column %d (OpenSSH would silently truncate the line there); remove it", i+1)
 	}
-	content := l.Text
-	// OpenSSH strips trailing whitespace but never the first byte.
-	for len(content) > 1 && strings.IndexByte(trailingWS, content[len(content)-1]) >= 0 {
-		content = content[:len(content)-1]
-	}
-	kw, kwStart, kwEnd, next, ok := strdelim(content, 0)
-	if ok && kw == "" && next >= 0 {
-		kw, kwStart, kwEnd, next, ok = strdelim(content, next)
-	}
+	content := lineContent(l.Text)
+	kw, kwStart, kwEnd, next, ok := keyword(content)
 	switch {
 	case !ok:
 		l.Kind = Comment // OpenSSH ignores a line whose keyword has no closing quote
@@ -255,27 +281,51 @@ func lex(l *Line, d Dialect) error {
 		l.Kind = Comment
 		return nil
 	}
-	l.Kind, l.kwStart, l.kwEnd = Directive, int32(kwStart), int32(kwEnd)
+	l.Kind = Directive
+	if kwStart <= math.MaxUint16 && kwEnd-kwStart <= math.MaxUint16 {
+		l.kwStart, l.kwLen = uint16(kwStart), uint16(kwEnd-kwStart)
+	} else {
+		l.flags |= wideKeyword
+	}
 	if kwEnd-kwStart != len(kw) {
 		l.flags |= kwQuoted
 	}
 	if next < 0 || next >= len(content) {
-		l.valStart, l.valEnd = int32(len(content)), int32(len(content))
+		l.valStart, l.valEnd = uint32(len(content)), uint32(len(content))
 		l.flags |= lexBad
 		return fmt.Errorf("no argument after keyword %q", kw)
 	}
 	end, err := argvScan(content[next:])
-	l.valStart, l.valEnd = int32(next), int32(next+end)
+	l.valStart, l.valEnd = uint32(next), uint32(next+end)
 	if err != nil {
 		l.flags |= lexBad
 		return err
 	}
 	if isRawLine(d, kw) {
 		start, end := rawValue(d, content, next)
-		l.valStart, l.valEnd = int32(start), int32(end)
+		l.valStart, l.valEnd = uint32(start), uint32(end)
 		l.flags |= rawLine
 	}
 	return nil
+}
+
+// lineContent is a line as OpenSSH reads it: trailing whitespace stripped,
+// but never the first byte.
+func lineContent(text string) string {
+	for len(text) > 1 && strings.IndexByte(trailingWS, text[len(text)-1]) >= 0 {
+		text = text[:len(text)-1]
+	}
+	return text
+}
+
+// keyword finds a line's keyword in its content as strdelim does (an
+// empty first token, from a leading '=', is skipped once).
+func keyword(content string) (kw string, start, end, next int, ok bool) {
+	kw, start, end, next, ok = strdelim(content, 0)
+	if ok && kw == "" && next >= 0 {
+		kw, start, end, next, ok = strdelim(content, next)
+	}
+	return kw, start, end, next, ok
 }
 
 // rawValue returns the span of a raw-line keyword's value within content:
@@ -344,7 +394,19 @@ func argvScan(s string) (end int, err error) {
 }
 
 // argv is argvSplit, keeping the arguments only when keep is set.
-func argv(s string, keep bool) (args []string, end int, err error) {
+func argv(s string, keep bool) ([]string, int, error) {
+	var buf [8]string // most lines have fewer arguments: one exact copy
+	args, end, err := argvAppend(buf[:0], s, keep)
+	if len(args) == 0 {
+		return nil, end, err
+	}
+	out := make([]string, len(args))
+	copy(out, args)
+	return out, end, err
+}
+
+// argvAppend is argv appending the arguments to args.
+func argvAppend(args []string, s string, keep bool) (_ []string, end int, err error) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] == ' ' || s[i] == '\t' {

@@ -269,8 +269,55 @@ func FuzzLoad(f *testing.F) {
 // TestLineSize: a configuration holds one Line per line of its files, so
 // a Line stays small; a field added to it shows here.
 func TestLineSize(t *testing.T) {
-	if got := unsafe.Sizeof(Line{}); got > 40 {
-		t.Fatalf("a Line takes %d bytes, more than 40", got)
+	if got := unsafe.Sizeof(Line{}); got > 32 {
+		t.Fatalf("a Line takes %d bytes, more than 32", got)
+	}
+}
+
+// TestWideKeyword: a Line keeps its keyword's offset and length in 16 bits
+// each; a keyword that starts or runs past that is found again when asked
+// for, and reads the same.
+func TestWideKeyword(t *testing.T) {
+	long := strings.Repeat("k", 70000)
+	for _, tt := range []struct {
+		text string
+		wide bool
+	}{
+		{strings.Repeat(" ", 70000) + "Port 22", true},
+		{strings.Repeat("\t", 65534) + "=Port=22 # c", false}, // starts at 65,535
+		{strings.Repeat("\t", 65535) + "=Port=22 # c", true},
+		{long + " x y", true},
+		{`"` + long + `" 1`, true},
+		{"Port " + strings.Repeat("2", 70000), false},
+	} {
+		for _, d := range []Dialect{Server, Client} {
+			l := Parse("/x", d, []byte(tt.text)).Lines[0]
+			checkLexed(t, d, l)
+			if wide := l.flags&wideKeyword != 0; wide != tt.wide {
+				t.Errorf("%.20q...: wideKeyword is %v, want %v", tt.text, wide, tt.wide)
+			}
+		}
+	}
+}
+
+// TestEmptyLinesShared: a file's empty lines with the same terminator are
+// one Line (most large configurations are a third blank lines), and the
+// file still renders to its bytes.
+func TestEmptyLinesShared(t *testing.T) {
+	src := "Host a\n\n  User x\n\n\r\n\r\n \n\n"
+	f := Parse("/x", Client, []byte(src))
+	if got := string(f.Bytes()); got != src {
+		t.Fatalf("renders %q, want %q", got, src)
+	}
+	lf, crlf, blank := f.Lines[1], f.Lines[4], f.Lines[6]
+	if f.Lines[3] != lf || f.Lines[7] != lf || f.Lines[5] != crlf || lf == crlf || blank == lf {
+		t.Errorf("empty lines not shared by terminator: %p %p %p / %p %p / %p", f.Lines[1], f.Lines[3], f.Lines[7], f.Lines[4], f.Lines[5], f.Lines[6])
+	}
+	if lf.Kind != Blank || crlf.Kind != Blank || lf.EOL() != "\n" || crlf.EOL() != "\r\n" {
+		t.Errorf("shared empty lines: %+v %+v", *lf, *crlf)
+	}
+	if f.headers != 1 || f.directives != 1 {
+		t.Errorf("size hints: %d headers, %d other directives; want 1 and 1", f.headers, f.directives)
 	}
 }
 

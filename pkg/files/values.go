@@ -17,6 +17,17 @@ import (
 // when their normal forms are equal. Types OpenSSH compares as written
 // (paths, algorithm and pattern lists, raw lines) are returned unchanged.
 func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
+	norm, err := normalize(d, k, args)
+	if err == nil && len(norm) > 0 && &norm[0] == &args[0] {
+		norm = slices.Clone(norm) // the caller's slice stays the caller's
+	}
+	return norm, err
+}
+
+// normalize is Normalize, returning args itself when they are in normal
+// form already: the loader normalizes every directive, and most are
+// written in normal form.
+func normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("%s needs a value", k.Name)
 	}
@@ -27,7 +38,7 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		return args[0], nil
 	}
 	if k.None && len(args) == 1 && (args[0] == "none" || k.noneResets && strings.EqualFold(args[0], "none")) { // case-sensitive in OpenSSH, mostly
-		return []string{"none"}, nil
+		return as(args, "none"), nil
 	}
 	switch k.Type {
 	case TypeFlag:
@@ -39,7 +50,7 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k.Name, err)
 		}
-		return []string{v}, nil
+		return as(args, v), nil
 	case TypeInt:
 		a, err := single()
 		if err != nil {
@@ -49,7 +60,7 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", k.Name, err)
 		}
-		return []string{strconv.Itoa(n)}, nil
+		return decimal(args, n), nil
 	case TypeTime:
 		a, err := single()
 		if err != nil {
@@ -62,7 +73,7 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		if n == 0 && k.noneResets {
 			return []string{"none"}, nil
 		}
-		return []string{strconv.Itoa(n)}, nil
+		return decimal(args, n), nil
 	case TypeEnum:
 		a, err := single()
 		if err != nil {
@@ -76,7 +87,7 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 			}
 			return nil, errors.New(msg)
 		}
-		return []string{v}, nil
+		return as(args, v), nil
 	case TypeIPQoS:
 		if len(args) > 2 {
 			return nil, fmt.Errorf("%s takes one or two values, got %d", k.Name, len(args))
@@ -99,9 +110,9 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 			return nil, err
 		}
 		if v, err := parseFlag(d, a); err == nil {
-			return []string{v}, nil
+			return as(args, v), nil
 		}
-		return []string{a}, nil
+		return args, nil
 	case TypeString, TypePath, TypeAlgorithms:
 		a, err := single()
 		if err != nil {
@@ -110,9 +121,27 @@ func Normalize(d Dialect, k *Keyword, args []string) ([]string, error) {
 		if k.FoldCase {
 			a = strings.ToLower(a)
 		}
-		return []string{a}, nil
+		return as(args, a), nil
 	}
-	return slices.Clone(args), nil
+	return args, nil
+}
+
+// as returns the one-value list v: args itself when that is what it holds.
+func as(args []string, v string) []string {
+	if len(args) == 1 && args[0] == v {
+		return args
+	}
+	return []string{v}
+}
+
+// decimal returns the one-value list of n in decimal, as OpenSSH prints
+// it: args itself when its value is written so (no sign, no leading zero,
+// no unit).
+func decimal(args []string, n int) []string {
+	if a := args[0]; len(args) == 1 && a != "" && a[0] != '+' && a[0] != '-' && (a[0] != '0' || a == "0") && strings.Trim(a, "0123456789") == "" {
+		return args
+	}
+	return []string{strconv.Itoa(n)}
 }
 
 // enumWord returns the canonical spelling of word among k's words.
