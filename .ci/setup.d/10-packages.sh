@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, when missing: OpenSSH's
 # server and client (the oracle), util-linux (unshare, nsenter), gcc (the
-# race detector needs cgo). Run as root on Debian/Ubuntu; elsewhere it says
-# what to install.
+# race detector needs cgo), patch (applies the reports' diffs). Run as root
+# on Debian/Ubuntu; elsewhere it says what to install.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -12,6 +12,7 @@ need=()
 [ -x /usr/bin/ssh-keygen ] || need+=(openssh-client)
 [ -x /usr/bin/unshare ] || need+=(util-linux)
 [ -x /usr/bin/nsenter ] || need+=(util-linux)
+[ -x /usr/bin/patch ] || need+=(patch)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 apt_install "${need[@]}"
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Draft is an editing session over a Config, as hclwrite is over
@@ -196,16 +197,28 @@ type FileChange struct {
 	// New is true for a file that did not exist.
 	New bool
 
-	file *File // the file as edited
+	file  *File     // the file as edited
+	after *rendered // After's bytes, shared by the copies of the change
 }
 
-// After returns the content with the edits, rendered anew by every call
-// (an audit that only reports drift never needs it).
+// rendered is a file change's content, rendered once.
+type rendered struct {
+	once  sync.Once
+	bytes []byte
+}
+
+// After returns the content with the edits. It is rendered when first
+// asked for (an audit that only reports drift never needs it) and then
+// returned again: the bytes are shared, and must not be written.
 func (c FileChange) After() []byte {
-	if c.file == nil {
+	switch {
+	case c.file == nil:
 		return nil
+	case c.after == nil:
+		return c.file.Bytes()
 	}
-	return c.file.Bytes()
+	c.after.once.Do(func() { c.after.bytes = c.file.Bytes() })
+	return c.after.bytes
 }
 
 // FileChanges returns the files whose content the edits changed, new files
@@ -219,10 +232,10 @@ func (d *Draft) FileChanges() []FileChange {
 		}
 		if ok {
 			if !f.renders(before.text) {
-				out = append(out, FileChange{Path: f.Path, Before: before.text, file: f})
+				out = append(out, FileChange{Path: f.Path, Before: before.text, file: f, after: &rendered{}})
 			}
 		} else if fresh, ok := d.fresh[f.Path]; ok && !f.renders(fresh) {
-			out = append(out, FileChange{Path: f.Path, New: true, file: f})
+			out = append(out, FileChange{Path: f.Path, New: true, file: f, after: &rendered{}})
 		}
 	}
 	return out

@@ -171,6 +171,35 @@ func TestEditKeepsCRLFAndMissingNewline(t *testing.T) {
 	}
 }
 
+// TestAfterRendersOnce: a file change is rendered when first asked for,
+// once, whoever asks (the copies of the change too, and concurrently:
+// apply stages and writes the same change), and the bytes are the file's.
+func TestAfterRendersOnce(t *testing.T) {
+	r := writeTree(t, map[string]string{"etc/ssh/sshd_config": "Port 22\n"})
+	d := NewDraft(mustLoad(t, r, "/etc/ssh/sshd_config", Server))
+	if _, err := d.Set(Scope{}, "ClientAliveCountMax", []string{"2"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	fc := d.FileChanges()
+	if len(fc) != 1 {
+		t.Fatalf("%d file changes, want 1", len(fc))
+	}
+	c := fc[0]
+	got := make(chan []byte, 4)
+	for range cap(got) {
+		go func() { got <- c.After() }()
+	}
+	first := <-got
+	for range cap(got) - 1 {
+		if b := <-got; &b[0] != &first[0] {
+			t.Fatal("After rendered the change more than once")
+		}
+	}
+	if again := fc[0].After(); &again[0] != &first[0] || string(again) != "Port 22\nClientAliveCountMax 2\n" {
+		t.Fatalf("After of the change itself: %q, the same bytes: %v", again, &again[0] == &first[0])
+	}
+}
+
 func TestUnsetConflictChangesNothing(t *testing.T) {
 	r := writeTree(t, map[string]string{
 		"etc/ssh/ssh_config":  "Port 22\nInclude /etc/ssh/common.conf\nHost a\n\tInclude /etc/ssh/common.conf\n",

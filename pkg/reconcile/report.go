@@ -93,7 +93,85 @@ func (p *Plan) Diff() string {
 		if f.New {
 			from = "/dev/null"
 		}
-		b.WriteString(udiff.Unified(from, "b"+name, f.Before, string(f.After())))
+		b.WriteString(unified(from, "b"+name, f.Before, f.After()))
 	}
 	return b.String()
+}
+
+// unified is udiff.Unified(from, to, old, new) computed on the lines that
+// differ, not on the whole files, and rendered with the files' own lines
+// as context: an edit of a 12.8 MB file is diffed in microseconds instead
+// of a fifth of a second and 200 MB. The hunks are the whole-file diff's,
+// except that where a run of equal lines leaves a choice (which of three
+// blank lines went) the two may choose differently (TestUnifiedWindow).
+func unified(from, to, old string, new []byte) string {
+	const context = udiff.DefaultContextLines
+	p, eo, en := changedLines(old, new)
+	edits := udiff.Lines(old[p:eo], string(new[p:en]))
+	if len(edits) == 0 {
+		return ""
+	}
+	// Render only the lines the hunks show: the edits and their context.
+	start := linesBack(old, p+edits[0].Start, context)
+	end := linesOn(old, p+edits[len(edits)-1].End, context)
+	for i := range edits {
+		edits[i].Start += p - start
+		edits[i].End += p - start
+	}
+	u, err := udiff.ToUnifiedDiff(from, to, old[start:end], edits, context)
+	if err != nil {
+		return udiff.Unified(from, to, old, string(new)) // cannot happen: the edits are udiff's own
+	}
+	skipped := strings.Count(old[:start], "\n") // the same lines in both
+	for _, h := range u.Hunks {
+		h.FromLine += skipped
+		h.ToLine += skipped
+	}
+	return u.String()
+}
+
+// changedLines returns the lines that differ: old[p:eo] became new[p:en],
+// where p, eo and en are line starts and what lies around is common.
+func changedLines(old string, new []byte) (p, eo, en int) {
+	for p < len(old) && p < len(new) && old[p] == new[p] {
+		p++
+	}
+	p = strings.LastIndexByte(old[:p], '\n') + 1 // the same line start in both
+	s := 0
+	for s < len(old)-p && s < len(new)-p && old[len(old)-1-s] == new[len(new)-1-s] {
+		s++
+	}
+	eo, en = len(old)-s, len(new)-s
+	if (eo > 0 && old[eo-1] != '\n') || (en > 0 && new[en-1] != '\n') {
+		// Not a line start in both: the common part starts after its first
+		// newline, if it has one.
+		if i := strings.IndexByte(old[eo:], '\n'); i >= 0 {
+			eo, en = eo+i+1, en+i+1
+		} else {
+			eo, en = len(old), len(new)
+		}
+	}
+	return p, eo, en
+}
+
+// linesBack returns the start of the line n lines before the one that
+// starts at i (the text's start if there are fewer).
+func linesBack(text string, i, n int) int {
+	for ; n > 0 && i > 0; n-- {
+		i = strings.LastIndexByte(text[:i-1], '\n') + 1
+	}
+	return i
+}
+
+// linesOn returns the end of the n lines from line start i (the text's
+// end if there are fewer).
+func linesOn(text string, i, n int) int {
+	for ; n > 0 && i < len(text); n-- {
+		j := strings.IndexByte(text[i:], '\n')
+		if j < 0 {
+			return len(text)
+		}
+		i += j + 1
+	}
+	return i
 }
