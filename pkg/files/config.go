@@ -69,6 +69,7 @@ type Config struct {
 	globs       map[string][]string // Include globs' matches on disk, by pattern; shared too
 	walked      map[string]int      // how many times the walk read each file, by path
 	byPath      map[string]*File    // Files by path (the first of a path), when the loader made c
+	clients     *clientMemo         // the client evaluations made so far, when the loader made c
 }
 
 // origFile is a file as read from disk: its bytes and their parse.
@@ -293,6 +294,7 @@ func newLoader(cfg *Config, held map[string]*File) *loader {
 	if held == nil {
 		held = map[string]*File{}
 	}
+	cfg.clients = &clientMemo{}
 	return &loader{cfg: cfg, files: held, listed: map[*File]bool{}, cat: cfg.Catalogue()}
 }
 

@@ -200,6 +200,42 @@ func TestAfterRendersOnce(t *testing.T) {
 	}
 }
 
+// TestClientMemo: a configuration evaluates the client configuration
+// once per target, however often and from however many goroutines it is
+// asked, and a configuration an edit derives evaluates its own.
+func TestClientMemo(t *testing.T) {
+	r := writeTree(t, map[string]string{"etc/ssh/ssh_config": "Host db\n    User admin\n"})
+	c := mustLoad(t, r, "/etc/ssh/ssh_config", Client)
+	target := Target{Host: "db", LocalUser: "root"}
+	got := make(chan *Effective, 4)
+	for range cap(got) {
+		go func() { got <- c.client(target) }()
+	}
+	first := <-got
+	for range cap(got) - 1 {
+		if e := <-got; e != first {
+			t.Fatal("the same target was evaluated twice")
+		}
+	}
+	if c.client(Target{Host: "db", LocalUser: "other"}) == first {
+		t.Fatal("another target got the first one's evaluation")
+	}
+	user, err := c.Catalogue().Find("User")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDraft(c)
+	if _, err := d.Set(Scope{Host: "db"}, "User", []string{"ops"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if e := d.Config().client(target); e == first || e.valueOrDefault(Client, user).Args[0] != "ops" {
+		t.Fatal("the edited configuration answered with the evaluation of the one it was derived from")
+	}
+	if v := first.valueOrDefault(Client, user); v.Args[0] != "admin" {
+		t.Fatalf("the first configuration's evaluation changed: User %q", v.Args)
+	}
+}
+
 func TestUnsetConflictChangesNothing(t *testing.T) {
 	r := writeTree(t, map[string]string{
 		"etc/ssh/ssh_config":  "Port 22\nInclude /etc/ssh/common.conf\nHost a\n\tInclude /etc/ssh/common.conf\n",
