@@ -322,19 +322,17 @@ func (l *loader) addFile(f *File) {
 }
 
 // newEntry returns a new Entry, allocated with many others.
-func (l *loader) newEntry(e Entry) *Entry {
-	if len(l.slab) == cap(l.slab) {
-		l.slab = make([]Entry, 0, slabSize(cap(l.slab), 1024))
-	}
-	l.slab = append(l.slab, e)
-	return &l.slab[len(l.slab)-1]
-}
+func (l *loader) newEntry(e Entry) *Entry { return inSlab(&l.slab, e, 1024) }
 
-// slabSize is the size of the next slab after one of size last: small
-// for the few entries or blocks an edit's derive makes, doubling up to
-// most for a large configuration.
-func slabSize(last, most int) int {
-	return min(max(8, 2*last), most)
+// inSlab stores v in *slab and returns where. A full slab is left to the
+// values it holds and a new one made: small for the few entries or blocks
+// an edit's derive makes, doubling up to most for a large configuration.
+func inSlab[T any](slab *[]T, v T, most int) *T {
+	if len(*slab) == cap(*slab) {
+		*slab = make([]T, 0, min(max(8, 2*cap(*slab)), most))
+	}
+	*slab = append(*slab, v)
+	return &(*slab)[len(*slab)-1]
 }
 
 // run walks the configuration from its main file.
@@ -436,16 +434,13 @@ func (l *loader) directive(f *File, line *Line, num int, parent, block *Block, d
 // block appends the Host or Match block line opens; nil (and an error)
 // when its criteria do not parse.
 func (l *loader) block(f *File, line *Line, dv view, pos Pos, parent *Block) *Block {
-	if len(l.blockSlab) == cap(l.blockSlab) {
-		l.blockSlab = make([]Block, 0, slabSize(cap(l.blockSlab), 256))
-	}
-	b := &l.blockSlab[:len(l.blockSlab)+1][len(l.blockSlab)]
-	if err := l.cat.parseBlock(b, f, line, dv, parent); err != nil {
+	parsed, err := l.cat.parseBlock(f, line, dv, parent)
+	if err != nil {
 		l.errs.Add(pos, err.Error())
 		return nil
 	}
-	l.blockSlab = l.blockSlab[:len(l.blockSlab)+1]
-	b.Num, b.Index = pos.Line, len(l.cfg.Blocks)
+	parsed.Num, parsed.Index = pos.Line, len(l.cfg.Blocks)
+	b := inSlab(&l.blockSlab, parsed, 256)
 	l.cfg.Blocks = append(l.cfg.Blocks, b)
 	return b
 }
@@ -715,21 +710,23 @@ func appliesWithoutConn(b *Block) bool {
 	return true
 }
 
-// parseBlock fills b from a Host or Match header line as the catalogue's
+// parseBlock parses a Host or Match header line as the catalogue's
 // release reads it (dv: its view of the line).
-func (c *Catalogue) parseBlock(b *Block, f *File, line *Line, dv view, parent *Block) error {
-	*b = Block{File: f, Line: line, Parent: parent}
+func (c *Catalogue) parseBlock(f *File, line *Line, dv view, parent *Block) (Block, error) {
+	b := Block{File: f, Line: line, Parent: parent}
 	if strings.EqualFold(dv.keyword, "host") {
 		b.Host = true
 		b.Patterns = dv.args
-		return nil
+		return b, nil
 	}
 	words, err := c.criteriaWords(dv)
 	if err != nil {
-		return err
+		return Block{}, err
 	}
-	b.Criteria, err = c.parseCriteria(words)
-	return err
+	if b.Criteria, err = c.parseCriteria(words); err != nil {
+		return Block{}, err
+	}
+	return b, nil
 }
 
 // ParseCriteria parses and validates the criteria of a Match line of

@@ -198,12 +198,12 @@ type FileChange struct {
 	// New is true for a file that did not exist.
 	New bool
 
-	file  *File     // the file as edited
-	after *rendered // After's bytes, shared by the copies of the change
+	after *rendered // the file as edited, shared by the copies of the change
 }
 
-// rendered is a file change's content, rendered once.
+// rendered is an edited file and its content, rendered once.
 type rendered struct {
+	file  *File
 	once  sync.Once
 	bytes []byte
 }
@@ -212,13 +212,10 @@ type rendered struct {
 // asked for (an audit that only reports drift never needs it) and then
 // returned again: the bytes are shared, and must not be written.
 func (c FileChange) After() []byte {
-	switch {
-	case c.file == nil:
+	if c.after == nil {
 		return nil
-	case c.after == nil:
-		return c.file.Bytes()
 	}
-	c.after.once.Do(func() { c.after.bytes = c.file.Bytes() })
+	c.after.once.Do(func() { c.after.bytes = c.after.file.Bytes() })
 	return c.after.bytes
 }
 
@@ -233,10 +230,10 @@ func (d *Draft) FileChanges() []FileChange {
 		}
 		if ok {
 			if !f.renders(before.text) {
-				out = append(out, FileChange{Path: f.Path, Before: before.text, file: f, after: &rendered{}})
+				out = append(out, FileChange{Path: f.Path, Before: before.text, after: &rendered{file: f}})
 			}
 		} else if fresh, ok := d.fresh[f.Path]; ok && !f.renders(fresh) {
-			out = append(out, FileChange{Path: f.Path, New: true, file: f, after: &rendered{}})
+			out = append(out, FileChange{Path: f.Path, New: true, after: &rendered{file: f}})
 		}
 	}
 	return out

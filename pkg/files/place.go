@@ -182,8 +182,8 @@ func (ch *change) addBlock(scope Scope, k *Keyword, value string) {
 // precedence for the connections or hosts scope selects.
 func (c *Config) shadows(f *File, l *Line, scope Scope) bool {
 	cat := c.Catalogue()
-	var b Block
-	if err := cat.parseBlock(&b, f, l, cat.view(l), nil); err != nil {
+	b, err := cat.parseBlock(f, l, cat.view(l), nil)
+	if err != nil {
 		return false
 	}
 	if c.Dialect == Server {

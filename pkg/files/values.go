@@ -138,7 +138,7 @@ func as(args []string, v string) []string {
 // it: args itself when its value is written so (no sign, no leading zero,
 // no unit).
 func decimal(args []string, n int) []string {
-	if a := args[0]; len(args) == 1 && a != "" && a[0] != '+' && a[0] != '-' && (a[0] != '0' || a == "0") && strings.Trim(a, "0123456789") == "" {
+	if a := args[0]; len(args) == 1 && a != "" && strings.Trim(a, "0123456789") == "" && (a[0] != '0' || a == "0") {
 		return args
 	}
 	return []string{strconv.Itoa(n)}

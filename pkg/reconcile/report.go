@@ -144,12 +144,9 @@ func changedLines(old string, new []byte) (p, eo, en int) {
 	eo, en = len(old)-s, len(new)-s
 	if (eo > 0 && old[eo-1] != '\n') || (en > 0 && new[en-1] != '\n') {
 		// Not a line start in both: the common part starts after its first
-		// newline, if it has one.
-		if i := strings.IndexByte(old[eo:], '\n'); i >= 0 {
-			eo, en = eo+i+1, en+i+1
-		} else {
-			eo, en = len(old), len(new)
-		}
+		// newline, if it has one (the same bytes follow in both).
+		next := linesOn(old, eo, 1)
+		eo, en = next, en+next-eo
 	}
 	return p, eo, en
 }
@@ -163,8 +160,8 @@ func linesBack(text string, i, n int) int {
 	return i
 }
 
-// linesOn returns the end of the n lines from line start i (the text's
-// end if there are fewer).
+// linesOn returns the position just past the nth newline from i (the
+// text's end if there are fewer): from a line start, the end of n lines.
 func linesOn(text string, i, n int) int {
 	for ; n > 0 && i < len(text); n-- {
 		j := strings.IndexByte(text[i:], '\n')
