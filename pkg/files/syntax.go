@@ -3,7 +3,9 @@ package files
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // LineKind classifies a line of a configuration file.
@@ -25,7 +27,7 @@ const (
 //
 // A Line is never changed once lexed: an edit makes a new Line, so every
 // File and Config holding the old one stays as it was. It is kept small
-// (40 bytes, Text sharing the file's bytes, the parse kept as offsets into
+// (32 bytes, Text sharing the file's bytes, the parse kept as offsets into
 // Text): a configuration holds one per line. Keyword, Args and Err are
 // computed from those offsets when asked for.
 type Line struct {
@@ -154,32 +156,96 @@ func Parse(path string, d Dialect, src []byte) *File {
 
 // parse is Parse of src held as a string: the lines share its bytes.
 func parse(path string, d Dialect, s string) *File {
-	f := &File{Path: path, Dialect: d}
-	n := strings.Count(s, "\n") + 1
-	f.Lines = make([]*Line, 0, n)
+	return parseParts(path, d, splitLines(s, runtime.GOMAXPROCS(0), parallelFrom))
+}
+
+// parallelFrom is the part of a file one core lexes at least: below it,
+// starting a goroutine costs about what it saves.
+const parallelFrom = 1 << 20
+
+// parseParts parses the file whose text is parts joined, each part but
+// the last ending in a line terminator. Lines lex alone (OpenSSH has no
+// continuation lines), so the parts are lexed at once, each on its own
+// core into its own stretch of the file's lines.
+func parseParts(path string, d Dialect, parts []string) *File {
+	sizes := make([]int, len(parts))
+	n := 0
+	for i, part := range parts {
+		sizes[i] = lineCount(part)
+		n += sizes[i]
+	}
+	f := &File{Path: path, Dialect: d, Lines: make([]*Line, n)}
+	if len(parts) == 1 {
+		f.headers, f.directives = lexLines(f.Lines, parts[0], d)
+		return f
+	}
+	counts := make([][2]int, len(parts)) // headers and directives
+	var wg sync.WaitGroup
+	rest := f.Lines
+	for i, part := range parts {
+		dst := rest[:sizes[i]]
+		rest = rest[sizes[i]:]
+		wg.Go(func() { counts[i][0], counts[i][1] = lexLines(dst, part, d) })
+	}
+	wg.Wait()
+	for _, c := range counts {
+		f.headers += c[0]
+		f.directives += c[1]
+	}
+	return f
+}
+
+// lineCount returns the number of lines in s: one per terminator, and one
+// for a last line without any.
+func lineCount(s string) int {
+	n := strings.Count(s, "\n")
+	if s != "" && s[len(s)-1] != '\n' {
+		n++
+	}
+	return n
+}
+
+// splitLines cuts s into at most n parts of whole lines, of about least
+// bytes or more each.
+func splitLines(s string, n, least int) []string {
+	n = max(1, min(n, len(s)/least))
+	parts := make([]string, 0, n)
+	for ; n > 1; n-- {
+		i := strings.IndexByte(s[len(s)/n:], '\n')
+		if i < 0 {
+			break
+		}
+		cut := len(s)/n + i + 1
+		parts = append(parts, s[:cut])
+		s = s[cut:]
+	}
+	return append(parts, s)
+}
+
+// lexLines splits s into lines and lexes each into dst, which has room for
+// exactly lineCount(s), and returns how many open a Host or Match block
+// and how many are other directives.
+func lexLines(dst []*Line, s string, d Dialect) (headers, directives int) {
 	// The lines are allocated a slab at a time: empty lines share one
 	// Line, so the count is only a bound.
 	var slab []Line
-	// An empty line is the same whatever its place: the file holds one
-	// per terminator, shared (a Line is never written once lexed).
+	// An empty line is the same whatever its place: s holds one per
+	// terminator, shared (a Line is never written once lexed).
 	var empty [eolCRLF + 1]*Line
-	for len(s) > 0 {
-		var text string
-		end := eolNone
-		if i := strings.IndexByte(s, '\n'); i >= 0 {
-			text, end, s = s[:i], eolLF, s[i+1:]
+	for i := range dst {
+		text, end := s, eolNone
+		if j := strings.IndexByte(s, '\n'); j >= 0 {
+			text, end, s = s[:j], eolLF, s[j+1:]
 			if strings.HasSuffix(text, "\r") {
 				text, end = text[:len(text)-1], eolCRLF
 			}
-		} else {
-			text, s = s, ""
 		}
 		if text == "" && empty[end] != nil {
-			f.Lines = append(f.Lines, empty[end])
+			dst[i] = empty[end]
 			continue
 		}
 		if len(slab) == cap(slab) {
-			slab = make([]Line, 0, min(n-len(f.Lines), 1024))
+			slab = make([]Line, 0, min(len(dst)-i, 1024))
 		}
 		slab = append(slab, Line{Text: text, eol: end})
 		l := &slab[len(slab)-1]
@@ -188,13 +254,13 @@ func parse(path string, d Dialect, s string) *File {
 		case text == "":
 			empty[end] = l
 		case isHeader(l):
-			f.headers++
+			headers++
 		case l.Kind == Directive:
-			f.directives++
+			directives++
 		}
-		f.Lines = append(f.Lines, l)
+		dst[i] = l
 	}
-	return f
+	return headers, directives
 }
 
 // Bytes renders the file: every line's Text followed by its EOL.

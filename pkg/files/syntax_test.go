@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -334,5 +335,63 @@ func TestErrLeavesLineAlone(t *testing.T) {
 	}
 	if *l != before {
 		t.Fatalf("Err changed the line: %+v, was %+v", *l, before)
+	}
+}
+
+// TestParseParts: a file lexed in parts on several cores is the file
+// lexed in one: the same lines in the same order, the same size hints, the
+// same bytes, wherever the cuts fall (between CRLF lines, before an empty
+// or unterminated last line, inside a run of empty lines).
+func TestParseParts(t *testing.T) {
+	pieces := []string{"Host a b\n", "  User x\n", "\n", "\r\n", "# c\n", "Match user u\r\n",
+		"ProxyCommand a 'b\n", " \n", "\tPort 22 # c\n", "Host\n", "=\n", "x\r"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		var b strings.Builder
+		for range rng.IntN(40) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		if i%3 == 0 {
+			b.WriteString("Port 2") // no terminator
+		}
+		src := b.String()
+		whole := parseParts("/x", Client, []string{src})
+		for n := 2; n <= 5; n++ {
+			parts := splitLines(src, n, 1)
+			if strings.Join(parts, "") != src || len(parts) > n {
+				t.Fatalf("splitLines(%q, %d) = %q", src, n, parts)
+			}
+			for _, p := range parts[:len(parts)-1] {
+				if !strings.HasSuffix(p, "\n") {
+					t.Fatalf("splitLines(%q, %d) = %q: a part ends inside a line", src, n, parts)
+				}
+			}
+			got := parseParts("/x", Client, parts)
+			if len(got.Lines) != len(whole.Lines) || got.headers != whole.headers || got.directives != whole.directives {
+				t.Fatalf("%q in %d parts: %d lines, %d headers, %d directives; in one: %d, %d, %d",
+					src, len(parts), len(got.Lines), got.headers, got.directives, len(whole.Lines), whole.headers, whole.directives)
+			}
+			for j, l := range got.Lines {
+				if *l != *whole.Lines[j] {
+					t.Fatalf("%q in %d parts: line %d is %+v, in one %+v", src, len(parts), j+1, *l, *whole.Lines[j])
+				}
+			}
+			if string(got.Bytes()) != src {
+				t.Fatalf("%q in %d parts renders %q", src, len(parts), got.Bytes())
+			}
+		}
+	}
+	// A file of a few MB is cut in as many parts as there are cores, at
+	// most, and parses to what one part gives.
+	big := strings.Repeat("Host h\n  User x\r\n\n", 1<<18) + "Port 2"
+	if got := len(splitLines(big, 4, parallelFrom)); got != 4 {
+		t.Errorf("a %d-byte file is cut in %d parts, want 4", len(big), got)
+	}
+	if got := len(splitLines(big[:parallelFrom], 4, parallelFrom)); got != 1 {
+		t.Errorf("a %d-byte file is cut in %d parts, want 1", parallelFrom, got)
+	}
+	got, whole := Parse("/x", Client, []byte(big)), parseParts("/x", Client, []string{big})
+	if string(got.Bytes()) != big || len(got.Lines) != len(whole.Lines) || got.headers != 1<<18 || got.directives != 1<<18+1 {
+		t.Errorf("large file: %d lines (want %d), %d headers, %d directives", len(got.Lines), len(whole.Lines), got.headers, got.directives)
 	}
 }
