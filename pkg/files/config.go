@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -220,10 +221,17 @@ type LoadOptions struct {
 
 // LoadWith is Load for the OpenSSH release and rules opts gives.
 func LoadWith(root *Root, name string, d Dialect, opts LoadOptions) (*Config, error) {
+	return load(root, name, d, opts, cores)
+}
+
+// load is LoadWith reading each file on as many cores as cores says for
+// its size.
+func load(root *Root, name string, d Dialect, opts LoadOptions, cores func(size int) int) (*Config, error) {
 	v := opts.Version.orDefault()
 	cfg := &Config{Dialect: d, Root: root, Version: v, cat: v.Catalogue(d), assumed: opts.Version.IsZero(),
 		keepUnknown: opts.KeepUnknown, orig: map[string]origFile{}, globs: map[string][]string{}}
 	l := newLoader(cfg, nil)
+	l.cores = cores
 	main, err := l.read(name)
 	if err != nil {
 		l.errs.Addf(Pos{File: name}, "%v", err)
@@ -288,6 +296,12 @@ type loader struct {
 	prevBlock int // the next of prev.Blocks
 
 	ignoreUnknown string // ssh IgnoreUnknown's pattern list, once seen
+
+	// cores says on how many cores a file read from disk is parsed and
+	// its entries made (see prepare); nil is one.
+	cores func(size int) int
+	// ready holds the entries made ahead of the first walk of a file.
+	ready map[*File]ready
 }
 
 func newLoader(cfg *Config, held map[string]*File) *loader {
@@ -364,7 +378,17 @@ func (l *loader) read(name string) (*File, error) {
 	// b is this load's alone and never written: the lines and the
 	// original share its bytes instead of copying them.
 	text := unsafe.String(unsafe.SliceData(b), len(b))
-	f := parse(name, l.cfg.Dialect, text)
+	n := 1
+	if l.cores != nil {
+		n = l.cores(len(text))
+	}
+	f := parseParts(name, l.cfg.Dialect, splitLines(text, n))
+	if n > 1 {
+		if l.ready == nil {
+			l.ready = map[*File]ready{}
+		}
+		l.ready[f] = l.prepare(f, n)
+	}
 	l.cfg.orig[name] = origFile{text: text, file: f}
 	l.files[name] = f
 	l.addFile(f)
@@ -384,15 +408,96 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 		l.cfg.Entries = slices.Grow(l.cfg.Entries, f.directives)
 		l.cfg.Blocks = slices.Grow(l.cfg.Blocks, f.headers)
 	}
+	pending := l.ready[f]
+	delete(l.ready, f) // a file walked again gets entries of its own
 	block := parent
 	for i, line := range f.Lines {
-		if l.aborted {
+		switch {
+		case l.aborted:
 			return
-		}
-		if line.Kind == Directive {
+		case line.Kind != Directive:
+		case pending.next(line):
+			l.recordReady(pending.take(), block)
+		default:
 			block = l.directive(f, line, i+1, parent, block, depth)
 		}
 	}
+}
+
+// ready holds the entries prepare made for a file's value directives, in
+// line order: a run per core.
+type ready [][]Entry
+
+// next reports whether the first entry of r is directive line's.
+func (r *ready) next(line *Line) bool {
+	for len(*r) > 0 && len((*r)[0]) == 0 {
+		*r = (*r)[1:]
+	}
+	return len(*r) > 0 && (*r)[0][0].Line == line
+}
+
+// take removes the first entry of r (next found it) and returns it.
+func (r *ready) take() *Entry {
+	e := &(*r)[0][0]
+	(*r)[0] = (*r)[0][1:]
+	return e
+}
+
+// prepare makes the entries of f's value directives on n cores ahead of
+// its walk: what a value directive sets (keyword, normal form) depends on
+// its line alone, so the lines of a large file are read at once, and the
+// walk gives each entry its block, in order. Any other directive (Include,
+// Host, Match, a keyword the release does not know, a line with an error)
+// gets none: the walk reads it, and reports what it must, in order.
+func (l *loader) prepare(f *File, n int) ready {
+	runs := make(ready, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		from, to := i*len(f.Lines)/n, (i+1)*len(f.Lines)/n
+		wg.Go(func() { runs[i] = l.cat.entries(f, from, to) })
+	}
+	wg.Wait()
+	return runs
+}
+
+// entries returns the entries of the value directives among f's lines
+// from..to (indexes), without their blocks.
+func (c *Catalogue) entries(f *File, from, to int) []Entry {
+	lines := f.Lines[from:to]
+	values := func(l *Line) bool { return l.Kind == Directive && !isHeader(l) }
+	n := 0
+	for _, line := range lines {
+		if values(line) {
+			n++
+		}
+	}
+	out := make([]Entry, 0, n)
+	for i, line := range lines {
+		if !values(line) {
+			continue
+		}
+		if k, args, ok := c.value(line); ok {
+			out = append(out, Entry{File: f, Line: line, Num: from + i + 1, Keyword: k, Args: args})
+		}
+	}
+	return out
+}
+
+// value returns the keyword and normal-form arguments of directive line,
+// when the walk records them as they are (see loader.entry): a keyword
+// the release knows other than Include, Host and Match, with arguments
+// that normalize (none never do).
+func (c *Catalogue) value(line *Line) (*Keyword, []string, bool) {
+	dv := c.view(line)
+	if dv.ignored || dv.err != nil {
+		return nil, nil, false
+	}
+	k, ok := c.Lookup(dv.keyword)
+	if !ok || k.Name == "Include" || k.Name == "Host" || k.Name == "Match" {
+		return nil, nil, false
+	}
+	args, err := normalize(c.dialect, k, dv.args)
+	return k, args, err == nil
 }
 
 // directive reads directive line, number num of f, inside block (parent
@@ -507,10 +612,7 @@ func (l *loader) reuseEntry(f *File, line *Line, num int, block *Block) bool {
 				return false
 			}
 			l.prevEntry = j + 1
-			l.cfg.Entries = append(l.cfg.Entries, e)
-			if e.Keyword.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
-				l.ignoreUnknown = e.Args[0]
-			}
+			l.add(e)
 			return true
 		}
 	}
@@ -609,11 +711,25 @@ func (l *loader) scope(pos Pos, k *Keyword, block *Block) (_ *Block, ok bool) {
 // record appends the entry of directive line, keyword k with normalized
 // args, inside block (as scope returned it).
 func (l *loader) record(f *File, line *Line, pos Pos, k *Keyword, block *Block, args []string) {
-	l.cfg.Entries = append(l.cfg.Entries, l.newEntry(Entry{File: f, Line: line, Num: pos.Line, Keyword: k, Args: args, Block: block}))
-	if k.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
+	l.add(l.newEntry(Entry{File: f, Line: line, Num: pos.Line, Keyword: k, Args: args, Block: block}))
+}
+
+// recordReady appends entry e, made by prepare, inside block (as for
+// entry).
+func (l *loader) recordReady(e *Entry, block *Block) {
+	if block, ok := l.scope(e.Pos(), e.Keyword, block); ok {
+		e.Block = block
+		l.add(e)
+	}
+}
+
+// add appends entry e to the configuration.
+func (l *loader) add(e *Entry) {
+	l.cfg.Entries = append(l.cfg.Entries, e)
+	if e.Keyword.Name == "IgnoreUnknown" && l.ignoreUnknown == "" {
 		// Taken wherever it stands: whether its block applies depends on
 		// the host, and an error would be worse.
-		l.ignoreUnknown = args[0]
+		l.ignoreUnknown = e.Args[0]
 	}
 }
 

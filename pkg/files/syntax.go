@@ -156,12 +156,16 @@ func Parse(path string, d Dialect, src []byte) *File {
 
 // parse is Parse of src held as a string: the lines share its bytes.
 func parse(path string, d Dialect, s string) *File {
-	return parseParts(path, d, splitLines(s, runtime.GOMAXPROCS(0), parallelFrom))
+	return parseParts(path, d, splitLines(s, cores(len(s))))
 }
 
-// parallelFrom is the part of a file one core lexes at least: below it,
+// parallelFrom is the part of a file one core reads at least: below it,
 // starting a goroutine costs about what it saves.
 const parallelFrom = 1 << 20
+
+// cores returns how many cores read a file of size bytes: one per
+// parallelFrom bytes, as many as Go may use at most.
+func cores(size int) int { return max(1, min(runtime.GOMAXPROCS(0), size/parallelFrom)) }
 
 // parseParts parses the file whose text is parts joined, each part but
 // the last ending in a line terminator. Lines lex alone (OpenSSH has no
@@ -205,10 +209,9 @@ func lineCount(s string) int {
 	return n
 }
 
-// splitLines cuts s into at most n parts of whole lines, of about least
-// bytes or more each.
-func splitLines(s string, n, least int) []string {
-	n = max(1, min(n, len(s)/least))
+// splitLines cuts s into at most n parts of whole lines, of about the
+// same size.
+func splitLines(s string, n int) []string {
 	parts := make([]string, 0, n)
 	for ; n > 1; n-- {
 		i := strings.IndexByte(s[len(s)/n:], '\n')

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -357,7 +358,7 @@ func TestParseParts(t *testing.T) {
 		src := b.String()
 		whole := parseParts("/x", Client, []string{src})
 		for n := 2; n <= 5; n++ {
-			parts := splitLines(src, n, 1)
+			parts := splitLines(src, n)
 			if strings.Join(parts, "") != src || len(parts) > n {
 				t.Fatalf("splitLines(%q, %d) = %q", src, n, parts)
 			}
@@ -384,11 +385,14 @@ func TestParseParts(t *testing.T) {
 	// A file of a few MB is cut in as many parts as there are cores, at
 	// most, and parses to what one part gives.
 	big := strings.Repeat("Host h\n  User x\r\n\n", 1<<18) + "Port 2"
-	if got := len(splitLines(big, 4, parallelFrom)); got != 4 {
+	if got := len(splitLines(big, 4)); got != 4 {
 		t.Errorf("a %d-byte file is cut in %d parts, want 4", len(big), got)
 	}
-	if got := len(splitLines(big[:parallelFrom], 4, parallelFrom)); got != 1 {
-		t.Errorf("a %d-byte file is cut in %d parts, want 1", parallelFrom, got)
+	if got, want := cores(len(big)), min(runtime.GOMAXPROCS(0), len(big)>>20); got != want {
+		t.Errorf("a file of %d bytes is read by %d cores, want %d", len(big), got, want)
+	}
+	if got := cores(2*parallelFrom - 1); got != 1 {
+		t.Errorf("a file of %d bytes is read by %d cores, want 1", 2*parallelFrom-1, got)
 	}
 	got, whole := Parse("/x", Client, []byte(big)), parseParts("/x", Client, []string{big})
 	if string(got.Bytes()) != big || len(got.Lines) != len(whole.Lines) || got.headers != 1<<18 || got.directives != 1<<18+1 {
