@@ -315,8 +315,8 @@ func newLoader(cfg *Config, held map[string]*File) *loader {
 // sizeLike makes room for as many entries and blocks as c has (a
 // configuration derived from c has about as many).
 func (l *loader) sizeLike(c *Config) {
-	l.cfg.Entries = make([]*Entry, 0, len(c.Entries)+8)
-	l.cfg.Blocks = make([]*Block, 0, len(c.Blocks)+2)
+	l.cfg.Entries = populated[*Entry](0, len(c.Entries)+8)
+	l.cfg.Blocks = populated[*Block](0, len(c.Blocks)+2)
 	// No slab: derive takes over c's entries, and only the few lines an
 	// edit touched need new ones.
 }
@@ -343,7 +343,7 @@ func (l *loader) newEntry(e Entry) *Entry { return inSlab(&l.slab, e, 1024) }
 // an edit's derive makes, doubling up to most for a large configuration.
 func inSlab[T any](slab *[]T, v T, most int) *T {
 	if len(*slab) == cap(*slab) {
-		*slab = make([]T, 0, min(max(8, 2*cap(*slab)), most))
+		*slab = populated[T](0, min(max(8, 2*cap(*slab)), most))
 	}
 	*slab = append(*slab, v)
 	return &(*slab)[len(*slab)-1]
@@ -405,8 +405,8 @@ func (l *loader) walk(f *File, parent *Block, depth int) {
 	if l.prev == nil {
 		// Room for an entry per directive, so that a large file's entries
 		// do not grow the list by copies (derive sized it already).
-		l.cfg.Entries = slices.Grow(l.cfg.Entries, f.directives)
-		l.cfg.Blocks = slices.Grow(l.cfg.Blocks, f.headers)
+		l.cfg.Entries = grown(l.cfg.Entries, f.directives)
+		l.cfg.Blocks = grown(l.cfg.Blocks, f.headers)
 	}
 	pending := l.ready[f]
 	delete(l.ready, f) // a file walked again gets entries of its own
@@ -471,7 +471,7 @@ func (c *Catalogue) entries(f *File, from, to int) []Entry {
 			n++
 		}
 	}
-	out := make([]Entry, 0, n)
+	out := populated[Entry](0, n)
 	for i, line := range lines {
 		if !values(line) {
 			continue

@@ -100,7 +100,7 @@ func (f *File) removed(i int) *File {
 // end. Appending to a file whose last line has no terminator keeps it so:
 // the old last line gets one and the new one goes without.
 func (f *File) inserted(i int, text string) *File {
-	lines := make([]*Line, 0, len(f.Lines)+1)
+	lines := populated[*Line](0, len(f.Lines)+1)
 	lines = append(lines, f.Lines[:i]...)
 	eol := f.EOL()
 	if i > 0 && i == len(f.Lines) && f.Lines[i-1].eol == eolNone {

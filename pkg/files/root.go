@@ -283,7 +283,7 @@ func readSized(size int64, read func([]byte) (int, error)) ([]byte, error) {
 	if size > MaxFileSize {
 		return nil, fileTooLarge(size)
 	}
-	buf := make([]byte, size+1) // one byte more shows that it grew
+	buf := populated[byte](int(size)+1, int(size)+1) // one byte more shows that it grew
 	n := 0
 	for {
 		if n == len(buf) {

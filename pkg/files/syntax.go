@@ -178,7 +178,7 @@ func parseParts(path string, d Dialect, parts []string) *File {
 		sizes[i] = lineCount(part)
 		n += sizes[i]
 	}
-	f := &File{Path: path, Dialect: d, Lines: make([]*Line, n)}
+	f := &File{Path: path, Dialect: d, Lines: populated[*Line](n, n)}
 	if len(parts) == 1 {
 		f.headers, f.directives = lexLines(f.Lines, parts[0], d)
 		return f
@@ -248,7 +248,7 @@ func lexLines(dst []*Line, s string, d Dialect) (headers, directives int) {
 			continue
 		}
 		if len(slab) == cap(slab) {
-			slab = make([]Line, 0, min(len(dst)-i, 1024))
+			slab = populated[Line](0, min(len(dst)-i, 1024))
 		}
 		slab = append(slab, Line{Text: text, eol: end})
 		l := &slab[len(slab)-1]
