@@ -1,7 +1,9 @@
 package files
 
 import (
+	"bytes"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/sshconverge/agent/pkg/files/opensshtest"
 	"golang.org/x/tools/txtar"
 )
 
@@ -204,7 +207,7 @@ func TestAfterRendersOnce(t *testing.T) {
 // once per target, however often and from however many goroutines it is
 // asked, and a configuration an edit derives evaluates its own.
 func TestClientMemo(t *testing.T) {
-	r := writeTree(t, map[string]string{"etc/ssh/ssh_config": "Host db\n    User admin\n"})
+	r := writeTree(t, map[string]string{"etc/ssh/ssh_config": "Host db\n    User admin\nMatch localuser other\n    Port 2\n"})
 	c := mustLoad(t, r, "/etc/ssh/ssh_config", Client)
 	target := Target{Host: "db", LocalUser: "root"}
 	got := make(chan *Effective, 4)
@@ -220,6 +223,11 @@ func TestClientMemo(t *testing.T) {
 	if c.client(Target{Host: "db", LocalUser: "other"}) == first {
 		t.Fatal("another target got the first one's evaluation")
 	}
+	// Without a Match user or localuser, every local user gets the same.
+	blind := mustLoad(t, writeTree(t, map[string]string{"etc/ssh/ssh_config": "Host db\n    User admin\nMatch host db\n    Port 2\n"}), "/etc/ssh/ssh_config", Client)
+	if blind.client(target) != blind.client(Target{Host: "db", LocalUser: "other"}) {
+		t.Fatal("a configuration that never reads the local user was evaluated once per local user")
+	}
 	user, err := c.Catalogue().Find("User")
 	if err != nil {
 		t.Fatal(err)
@@ -233,6 +241,35 @@ func TestClientMemo(t *testing.T) {
 	}
 	if v := first.valueOrDefault(Client, user); v.Args[0] != "admin" {
 		t.Fatalf("the first configuration's evaluation changed: User %q", v.Args)
+	}
+}
+
+// TestLocalUserBlind: a client configuration without a Match user or
+// localuser criterion gives every local user the same values (the premise
+// of clientMemo evaluating it once for all), over random trees that also
+// use Match host, originalhost, exec, all, final and canonical.
+func TestLocalUserBlind(t *testing.T) {
+	cat := CatalogueFor(Client)
+	rng := rand.New(rand.NewPCG(7, 11))
+	blind := 0
+	for i := range 200 {
+		tree := opensshtest.GenerateFor(rng, false, genFor(cat, DefaultVersion().String()))
+		c, err := Load(writeTree(t, tree.Files), "/etc/ssh/ssh_config", Client)
+		if err != nil || c.matchesUser() {
+			continue
+		}
+		blind++
+		for _, h := range tree.Hosts {
+			var a, b bytes.Buffer
+			writeEffective(&a, c.Client(Target{Host: h, LocalUser: "root"}))
+			writeEffective(&b, c.Client(Target{Host: h, LocalUser: "sshconverge-probe"}))
+			if a.String() != b.String() {
+				t.Fatalf("tree %d, host %s: root gets\n%s\nanother user\n%s", i, h, &a, &b)
+			}
+		}
+	}
+	if blind < 20 {
+		t.Fatalf("only %d of 200 trees without Match user or localuser", blind)
 	}
 }
 
