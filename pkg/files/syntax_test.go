@@ -232,8 +232,9 @@ func eagerLex(d Dialect, text string) (kind LineKind, kw string, args []string, 
 
 // FuzzLoad feeds arbitrary bytes as a main file (with a drop-in that
 // includes it back, so loops occur) through loading, evaluation and an
-// edit in both dialects: errors are fine, panics and hangs are not, and
-// an edit either succeeds or leaves the file's bytes untouched.
+// edit in both dialects: errors are fine, panics and hangs are not, a
+// load in parts (see loader.prepare) agrees with a load in one, and an
+// edit either succeeds or leaves the file's bytes untouched.
 func FuzzLoad(f *testing.F) {
 	for _, b := range distroFiles(f) {
 		f.Add(b)
@@ -250,6 +251,9 @@ func FuzzLoad(f *testing.F) {
 			c, err := Load(r, "/etc/ssh/main", d)
 			if c.Main == nil {
 				t.Fatalf("no main file: %v", err)
+			}
+			if one, parts := dumpLoad(c, err), dumpLoad(load(r, "/etc/ssh/main", d, LoadOptions{}, func(int) int { return 3 })); parts != one {
+				t.Fatalf("read in 3 parts:\n%s\nin one:\n%s", parts, one)
 			}
 			c.Server(Conn{User: "x", Addr: "192.0.2.1", LPort: 22})
 			c.Client(Target{Host: "x", LocalUser: "root"})
