@@ -112,3 +112,71 @@ func BenchmarkUnsetDropIns(b *testing.B) {
 		})
 	}
 }
+
+// synthClient returns an ssh_config of about n lines: Host blocks of four
+// lines, a Match localuser block every 25 blocks, and Host * last.
+func synthClient(n int) []byte {
+	var b strings.Builder
+	for i := range n / 4 {
+		if i > 0 && i%25 == 0 {
+			fmt.Fprintf(&b, "Match localuser ops%d\n    ForwardAgent yes\n", i)
+		}
+		fmt.Fprintf(&b, "Host web-%d web-%d.example.net\n    HostName 10.0.%d.%d\n    User deploy\n    Port %d\n", i, i, i>>8&255, i&255, 2200+i%50)
+	}
+	b.WriteString("Host *\n    SendEnv LANG LC_*\n    HashKnownHosts yes\n")
+	return []byte(b.String())
+}
+
+// BenchmarkEffectiveClient measures effective-value evaluation for one
+// destination (both passes: canonical hostname, then Match final) on an
+// ssh_config of many Host blocks.
+func BenchmarkEffectiveClient(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		src := synthClient(n)
+		b.Run(fmt.Sprintf("lines=%d", n), func(b *testing.B) {
+			r := writeTree(b, map[string]string{"etc/ssh/ssh_config": string(src)})
+			c, err := Load(r, "/etc/ssh/ssh_config", Client)
+			if err != nil {
+				b.Fatal(err)
+			}
+			i := n / 8 // a block half-way through
+			t := Target{Host: fmt.Sprintf("web-%d", i), LocalUser: "alice"}
+			k, err := c.Catalogue().Find("HostName")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if v, ok := c.Client(t).Get(k); !ok || v.Args[0] != fmt.Sprintf("10.0.%d.%d", i>>8&255, i&255) {
+				b.Fatalf("HostName for %s is %v", t.Host, v)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Client(t)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/line")
+		})
+	}
+}
+
+// BenchmarkRender measures finding the files a draft changed and rendering
+// them (Draft.FileChanges, FileChange.After): one line inserted into the
+// global section of a large sshd_config.
+func BenchmarkRender(b *testing.B) {
+	benchSizes(b, func(b *testing.B, n int, src []byte) {
+		r := writeTree(b, map[string]string{"etc/ssh/sshd_config": string(src)})
+		c, err := Load(r, "/etc/ssh/sshd_config", Server)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := NewDraft(c)
+		if _, err := d.Set(Scope{}, "LogLevel", []string{"VERBOSE"}, ""); err != nil {
+			b.Fatal(err)
+		}
+		fc := d.FileChanges()
+		if len(fc) != 1 || len(fc[0].After()) != len(src)+len("LogLevel VERBOSE\n") {
+			b.Fatalf("%d changes; want one line more in the one file", len(fc))
+		}
+		for b.Loop() {
+			d.FileChanges()[0].After()
+		}
+	})
+}

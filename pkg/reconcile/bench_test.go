@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -145,6 +146,38 @@ func BenchmarkDiff(b *testing.B) {
 			if d := p.Diff(); !strings.Contains(d, "+") {
 				b.Fatalf("no diff:\n%s", d)
 			}
+		}
+	})
+}
+
+// BenchmarkApply measures the agent's own part of an apply (--apply past
+// the plan): each changed file rendered, checked against its bytes on
+// disk, written atomically with its metadata, and its original kept in a
+// backup. sshd's check and reload are left out (no SSHD: they are
+// sshd's cost, measured end to end by bench/run.sh). Each loop puts the
+// original files back, untimed.
+func BenchmarkApply(b *testing.B) {
+	benchPlans(b, func(b *testing.B, st *desired.State, opts Options) {
+		p := benchPlan(b, st, opts)
+		fsys, err := OpenFS(opts.Root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = fsys.Close() })
+		sys := &Host{FS: fsys, Log: zerolog.Nop()}
+		o := ApplyOptions{Backup: Backup{FS: fsys, Dir: "/var/lib/sshconverge/backup", Keep: 2}, Log: zerolog.Nop()}
+		for b.Loop() {
+			res, err := Apply(context.Background(), p, sys, o)
+			if err != nil || len(res.Written) != len(p.Files) {
+				b.Fatalf("wrote %v, %v; want the plan's %d files", res.Written, err, len(p.Files))
+			}
+			b.StopTimer()
+			for _, f := range p.Files {
+				if err := restoreFile(fsys, f); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StartTimer()
 		}
 	})
 }
