@@ -103,6 +103,101 @@ func (d *Draft) Set(scope Scope, name string, args []string, into string) ([]Edi
 	return d.commit(ch)
 }
 
+// Setting is one keyword and its value as written, for SetAll.
+type Setting struct {
+	Name string
+	Args []string
+}
+
+// SetAll is Set for each setting in order, all in scope and with into:
+// the same edits and errors, one of each per setting. When the settings'
+// edits take effect together and touch no Protected file, the
+// configuration is derived and evaluated once for all of them, not once
+// per setting: a plan of many keys into a large file costs about one.
+func (d *Draft) SetAll(scope Scope, sets []Setting, into string) ([][]Edit, []error) {
+	edits, errs := make([][]Edit, len(sets)), make([]error, len(sets))
+	if d.setTogether(scope, sets, into, edits) {
+		return edits, errs
+	}
+	for i, s := range sets {
+		edits[i], errs[i] = d.Set(scope, s.Name, s.Args, into)
+	}
+	return edits, errs
+}
+
+// setTogether stages sets as one change, placed as Set places them one
+// after the other, and keeps it when every value then takes effect; it
+// reports false, staging nothing, when it cannot tell that the change is
+// what Set would stage in turn: a setting with an error or a keyword met
+// twice, a keyword the evaluation consults for other keywords' values, a
+// conflict, an edit into a Protected file, or a value that does not take
+// effect. (Set checks each value on the configuration as edited up to it;
+// the value of a keyword no evaluation consults depends only on its own
+// lines and on the blocks, and the only block a change adds is its
+// first setting's, so checking every value once, at the end, is the same
+// check.)
+func (d *Draft) setTogether(scope Scope, sets []Setting, into string, edits [][]Edit) bool {
+	c := d.cfg
+	pending, ok := c.unheld(scope, sets)
+	if !ok || len(pending) < 2 {
+		return false // (one setting: Set costs no more)
+	}
+	ch := newChange(c)
+	for _, p := range pending {
+		from := len(ch.edits)
+		if err := ch.set(scope, p.k, FormatValue(p.k, sets[p.i].Args), into); err != nil {
+			return false
+		}
+		edits[p.i] = slices.Clip(ch.edits[from:])
+	}
+	if into != "" && d.touchesProtected(ch) {
+		return false
+	}
+	next, err := c.derive(ch.files)
+	if err != nil {
+		return false
+	}
+	for _, p := range pending {
+		if ok, _, err := next.holds(scope, p.k, p.norm); err != nil || !ok {
+			return false
+		}
+	}
+	d.cfg = next
+	return true
+}
+
+// resolved is setting i of a SetAll, resolved: its keyword and value in
+// normal form.
+type resolved struct {
+	i    int
+	k    *Keyword
+	norm []string
+}
+
+// unheld resolves sets and returns those whose value does not hold in
+// scope; ok is false when setTogether cannot stage them together: a
+// setting with an error, a keyword met twice, or one the evaluation
+// consults.
+func (c *Config) unheld(scope Scope, sets []Setting) (_ []resolved, ok bool) {
+	var out []resolved
+	seen := map[*Keyword]bool{}
+	for i, s := range sets {
+		k, norm, err := c.keyword(scope, s.Name, s.Args)
+		if err != nil || seen[k] || c.Catalogue().consulted(k) {
+			return nil, false
+		}
+		seen[k] = true
+		held, _, err := c.holds(scope, k, norm)
+		if err != nil {
+			return nil, false
+		}
+		if !held {
+			out = append(out, resolved{i, k, norm})
+		}
+	}
+	return out, true
+}
+
 // touchesProtected reports whether ch edits a protected file.
 func (d *Draft) touchesProtected(ch *change) bool {
 	if d.Protected == nil {

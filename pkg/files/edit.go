@@ -95,22 +95,26 @@ func (f *File) removed(i int) *File {
 	return &File{Path: f.Path, Dialect: f.Dialect, Lines: lines}
 }
 
-// inserted returns a copy of f with a new line holding text before the
-// line at index i (len(f.Lines) appends), ending it as the file's lines
-// end. Appending to a file whose last line has no terminator keeps it so:
-// the old last line gets one and the new one goes without.
-func (f *File) inserted(i int, text string) *File {
-	lines := populated[*Line](0, len(f.Lines)+1)
-	lines = append(lines, f.Lines[:i]...)
-	eol := f.EOL()
+// copied returns a copy of f with room for n more lines, for a change to
+// edit in place before any configuration holds it.
+func (f *File) copied(n int) *File {
+	lines := populated[*Line](len(f.Lines), len(f.Lines)+n)
+	copy(lines, f.Lines)
+	return &File{Path: f.Path, Dialect: f.Dialect, Lines: lines}
+}
+
+// insert adds a new line holding text before the line at index i
+// (len(f.Lines) appends), ending it with eol (the file's, see EOL); f must
+// be a copy no configuration holds yet. Appending to a file whose last
+// line has no terminator keeps it so: the old last line gets one and the
+// new one goes without.
+func (f *File) insert(i int, text, eol string) {
 	if i > 0 && i == len(f.Lines) && f.Lines[i-1].eol == eolNone {
 		prev := *f.Lines[i-1]
 		prev.eol, eol = eolOf(eol), ""
-		lines[i-1] = &prev
+		f.Lines[i-1] = &prev
 	}
-	lines = append(lines, newLine(f.Dialect, text, eol))
-	lines = append(lines, f.Lines[i:]...)
-	return &File{Path: f.Path, Dialect: f.Dialect, Lines: lines}
+	f.Lines = slices.Insert(f.Lines, i, newLine(f.Dialect, text, eol))
 }
 
 // isHeader reports whether l opens a Host or Match block.

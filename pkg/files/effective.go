@@ -270,6 +270,21 @@ func (e *Effective) well() *wellKnown {
 	return &cat.well
 }
 
+// consulted reports whether reading the configuration or evaluating it
+// consults keyword k for more than k's own value: the structure (Include,
+// Host, Match), ssh's IgnoreUnknown (which lines are errors), the
+// keywords in wellKnown (Match host and user, ServerAliveInterval's
+// default), and sshd's keyboard-interactive pair (releaseRules).
+func (c *Catalogue) consulted(k *Keyword) bool {
+	switch k.Name {
+	case "Include", "Host", "Match", "IgnoreUnknown":
+		return true
+	case "KbdInteractiveAuthentication", "ChallengeResponseAuthentication":
+		return c.dialect == Server
+	}
+	return c.dialect == Client && (k == c.well.hostname || k == c.well.user || k == c.well.batchMode)
+}
+
 // named returns the value of k, which may be nil (a keyword the
 // catalogue lacks).
 func (e *Effective) named(k *Keyword) (*Value, bool) {

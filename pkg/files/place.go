@@ -15,6 +15,12 @@ type change struct {
 	next  *Config // the configuration with the change made, once derived
 	// tested and effective are takesEffect's answer, once asked.
 	tested, effective bool
+	// added is the header of the block addBlock added to the main file:
+	// a later set of the same change (SetAll) for the scope goes into it.
+	added *Line
+	// own holds the file versions this change made by inserting, which no
+	// configuration holds yet, with the line terminator of their lines.
+	own map[*File]string
 }
 
 func newChange(c *Config) *change { return &change{cfg: c, files: map[string]*File{}} }
@@ -52,12 +58,32 @@ func (ch *change) remove(f *File, l *Line) {
 }
 
 // insert adds a line with text before index i of f, recording the edit
-// unless it is layout (a blank line).
+// unless it is layout (a blank line). The first insert into a file copies
+// its lines; the copy is the change's own until it is derived, so the
+// inserts after it (a new block's lines, SetAll's settings) go into it in
+// place.
 func (ch *change) insert(f *File, i int, text string) {
-	next := ch.file(f).inserted(i, text)
-	ch.files[f.Path] = next
+	cur := ch.file(f)
+	eol, own := ch.own[cur]
+	if !own {
+		eol = cur.EOL()      // adding lines that end the same never changes it
+		cur = cur.copied(16) // room for a block and its settings
+		if ch.own == nil {
+			ch.own = map[*File]string{}
+		}
+		ch.own[cur] = eol
+	}
+	var before *Line
+	if i > 0 {
+		before = cur.Lines[i-1]
+	}
+	cur.insert(i, text, eol)
+	if before != nil && before == ch.added {
+		ch.added = cur.Lines[i-1] // a new last line gave it a terminator
+	}
+	ch.files[f.Path] = cur
 	if text != "" {
-		ch.edits = append(ch.edits, Edit{Kind: EditInsert, File: f.Path, Line: i + 1, After: next.Lines[i].Text})
+		ch.edits = append(ch.edits, Edit{Kind: EditInsert, File: f.Path, Line: i + 1, After: cur.Lines[i].Text})
 	}
 }
 
@@ -88,14 +114,24 @@ func (ch *change) set(scope Scope, k *Keyword, value, into string) error {
 	}
 	for _, b := range c.Blocks {
 		if c.blockInScope(scope, b) {
-			f := ch.file(b.File)
-			h := slices.Index(f.Lines, b.Line)
-			ch.insert(f, f.blockEnd(h), f.indentOf(h)+k.Name+" "+value)
+			ch.insertInBlock(b.File, b.Line, k.Name+" "+value)
 			return nil
 		}
 	}
+	if ch.added != nil {
+		ch.insertInBlock(c.Main, ch.added, k.Name+" "+value)
+		return nil
+	}
 	ch.addBlock(scope, k, value)
 	return nil
+}
+
+// insertInBlock adds directive text at the end of the block of f whose
+// header is line header, indented as the block's lines are.
+func (ch *change) insertInBlock(f *File, header *Line, text string) {
+	f = ch.file(f)
+	h := slices.Index(f.Lines, header)
+	ch.insert(f, f.blockEnd(h), f.indentOf(h)+text)
 }
 
 // setInto writes value for k into the file into alone: at the end of its
@@ -110,13 +146,13 @@ func (ch *change) setInto(scope Scope, k *Keyword, value, into string) {
 	if scope.Host != "" {
 		header = "Host " + scope.Host
 	}
-	at := len(f.Lines)
+	at, indent := len(f.Lines), f.indentOf(len(f.Lines))
 	if at > 0 && strings.TrimSpace(f.Lines[at-1].Text) != "" {
 		ch.insert(f, at, "")
 		at++
 	}
 	ch.insert(f, at, header)
-	ch.insert(f, at+1, f.indentOf(len(f.Lines))+k.Name+" "+value)
+	ch.insert(f, at+1, indent+k.Name+" "+value)
 }
 
 // setInPlace edits the occurrence of k in occ that decides its value; a
@@ -175,6 +211,7 @@ func (ch *change) addBlock(scope Scope, k *Keyword, value string) {
 		at++
 	}
 	ch.insert(f, at, header)
+	ch.added = ch.file(f).Lines[at]
 	ch.insert(f, at+1, indent+k.Name+" "+value)
 }
 

@@ -181,3 +181,45 @@ func BenchmarkApply(b *testing.B) {
 		}
 	})
 }
+
+// planKeys are client keywords the second-to-last Host block of
+// benchHosts lacks, with values that are not their defaults.
+var planKeys = [][2]string{
+	{"ServerAliveInterval", "180"}, {"ServerAliveCountMax", "2"}, {"ConnectTimeout", "9"}, {"ForwardAgent", "yes"},
+	{"Compression", "yes"}, {"StrictHostKeyChecking", "accept-new"}, {"TCPKeepAlive", "no"}, {"LogLevel", "VERBOSE"},
+	{"ConnectionAttempts", "3"}, {"ForwardX11", "yes"}, {"IdentitiesOnly", "yes"}, {"PasswordAuthentication", "no"},
+	{"VisualHostKey", "yes"}, {"AddKeysToAgent", "yes"}, {"CheckHostIP", "yes"}, {"HashKnownHosts", "no"},
+}
+
+// BenchmarkPlanKeys measures what each further desired key costs: 1 to 16
+// keys set in one block of the 100,000-block ssh_config. A plan that
+// costs one evaluation grows by the placement of each key only.
+func BenchmarkPlanKeys(b *testing.B) {
+	for _, n := range []int{1, 2, 4, 8, 16} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			benchHosts(b, dir, 100_000)
+			t := 100_000 - 2
+			var sb strings.Builder
+			fmt.Fprintf(&sb, "version: 1\nssh:\n  hosts:\n    - host: web-%06d web-%06d.example.net\n      settings:\n", t, t)
+			for _, kv := range planKeys[:n] {
+				fmt.Fprintf(&sb, "        %s: %s\n", kv[0], kv[1])
+			}
+			st := benchDesired(b, sb.String())
+			root, err := files.NewRoot(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := Compute(st, Options{Root: root, Log: zerolog.Nop()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s := p.Summary(); s.Changed != n {
+					b.Fatalf("%d changes planned, want %d", s.Changed, n)
+				}
+			}
+		})
+	}
+}

@@ -327,28 +327,60 @@ func (sp *sidePlan) useDropIn() error {
 }
 
 // edit plans each key's edits in desired order; each sees the ones
-// before it.
+// before it. The keys of one scope that follow each other are set
+// together (files.Draft.SetAll: the same edits, at the cost of about one).
 func (sp *sidePlan) edit() error {
-	for i := range sp.changes {
+	for i := 0; i < len(sp.changes); {
 		c := &sp.changes[i]
-		var edits []files.Edit
-		var err error
-		if c.Status == Conflicted {
-			continue // decided by an earlier rule
+		switch {
+		case c.Status == Conflicted: // decided by an earlier rule
+			i++
+		case c.Absent || c.Everywhere:
+			edits, err := sp.draft.Unset(c.Scope, c.Keyword)
+			if err := sp.planned(c, edits, err); err != nil {
+				return err
+			}
+			i++
+		default:
+			n := sp.settingsFrom(i)
+			sets := make([]files.Setting, n)
+			for j := range sets {
+				sets[j] = files.Setting{Name: sp.changes[i+j].Keyword, Args: sp.args[i+j]}
+			}
+			edits, errs := sp.draft.SetAll(c.Scope, sets, sp.dropIn)
+			for j := range sets {
+				if err := sp.planned(&sp.changes[i+j], edits[j], errs[j]); err != nil {
+					return err
+				}
+			}
+			i += n
 		}
-		if c.Absent || c.Everywhere {
-			edits, err = sp.draft.Unset(c.Scope, c.Keyword)
-		} else {
-			edits, err = sp.draft.Set(c.Scope, c.Keyword, sp.args[i], sp.dropIn)
-		}
-		if err := c.plan(edits, err); err != nil {
-			return err
-		}
-		c.Note = sp.ownerNote(c)
-		sp.opts.Log.Debug().Stringer("side", c.Side).Stringer("scope", c.Scope).Str("keyword", c.Keyword).
-			Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
-			Stringer("action", c.Action).Stringer("status", c.Status).Msg("planned")
 	}
+	return nil
+}
+
+// settingsFrom counts the changes from index i on that set a value in
+// the scope of change i, one after the other.
+func (sp *sidePlan) settingsFrom(i int) int {
+	n := 1
+	for _, c := range sp.changes[i+1:] {
+		if c.Status == Conflicted || c.Absent || c.Everywhere || c.Scope != sp.changes[i].Scope {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// planned records the outcome of change c's Set or Unset.
+func (sp *sidePlan) planned(c *Change, edits []files.Edit, err error) error {
+	if err := c.plan(edits, err); err != nil {
+		return err
+	}
+	c.Note = sp.ownerNote(c)
+	sp.opts.Log.Debug().Stringer("side", c.Side).Stringer("scope", c.Scope).Str("keyword", c.Keyword).
+		Strs("effective", c.Effective).Str("origin", c.Origin).Strs("desired", c.Desired).
+		Stringer("action", c.Action).Stringer("status", c.Status).Msg("planned")
 	return nil
 }
 
