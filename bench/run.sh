@@ -18,6 +18,8 @@
 #              on a fresh copy of the tree for every run; then whether each
 #              tool's edit takes effect (sshd -T, ssh -G, agent show)
 #   hosts      ssh_config with 100 … 100,000 Host blocks: agent --check, ssh -G
+#   keys       the largest ssh_config of hosts, 1 … 16 keys set in one block:
+#              what each further desired key costs a plan
 #   bigfile    ssh_config of 1 MB and 50 MB: agent --check, ssh -G
 #   dropins    1 … 10,000 sshd drop-ins: agent --check, sshd -T, sshd -t
 #
@@ -30,7 +32,7 @@
 #   --out DIR        results directory (default bench/results/latest): results.csv,
 #                    results.md, plot.svg, finding.md, machine.md
 #   --rev REV        build the agent from git revision REV instead of the work tree
-#   --only LIST      comma-separated sections (floor,keepalive,hosts,bigfile,dropins)
+#   --only LIST      comma-separated sections (floor,keepalive,hosts,keys,bigfile,dropins)
 #   --keep           keep the work directory (inputs, trees, binaries)
 #   --no-install     never install packages; fail when one is missing
 #
@@ -137,6 +139,20 @@ report() {
 				}
 				print ""
 			}
+			if ("keys" in order) {
+				print "## Keys per plan\n"
+				n = cases("keys", cs); a = "keys" SUBSEP cs[1] SUBSEP "agent --check"
+				print "The largest ssh_config of the growth series (" fn(blocks["keys", cs[1]]) " Host blocks); the desired file sets 1 to 16 keys that its second-to-last block lacks, so the agent plans that many inserts (exit 2 = drift). A plan sets the keys of one scope together and evaluates the configuration once for all of them.\n"
+				print "| keys | agent median | agent CPU | agent peak RSS | agent exit |"
+				print "|---:|---:|---:|---:|---:|"
+				for (i = 1; i <= n; i++) {
+					c = cs[i]; a = "keys" SUBSEP c SUBSEP "agent --check"
+					printf "| %s | %s | %s | %s | %s |\n", c, fs(med[a]), fs(cpu[a]), fm(rss[a]), ex[a]
+				}
+				a = "keys" SUBSEP cs[1] SUBSEP "agent --check"; b = "keys" SUBSEP cs[n] SUBSEP "agent --check"
+				if (n > 1 && med[a] != "" && med[b] != "") printf "\nEach further key: %+.1f ms of median, %+.1f ms of CPU (%s keys against %s).\n", (med[b] - med[a]) * 1e3 / (cs[n] - cs[1]), (cpu[b] - cpu[a]) * 1e3 / (cs[n] - cs[1]), cs[n], cs[1]
+				print ""
+			}
 			if ("dropins" in order) {
 				print "## sshd drop-in growth: agent --check against sshd -T\n"
 				print "Debian'"'"'s sshd_config (its first directive includes sshd_config.d/*.conf) and N drop-ins of 2–3 keywords, every tenth ending in a Match User block (`bench/gen -kind dropins`). The desired file changes a keyword set in the first drop-in and one set only in the last (exit 2 = drift). `sshd -t` is the configuration test, run once.\n"
@@ -214,6 +230,11 @@ plot() {
 		if (f != "") print $7, $10, $16, $18 + $19 > (d "/" f ".raw")
 	}
 	NR > 1 && $1 == "floor" && $2 == "hello" && $10 != "" { printf "%g %g %g\n", $10 * 1000, $16 * 1024 / 1e6, ($18 + $19) * 1000 > (d "/hello") }' "$dir/results.csv"
+	if ! compgen -G "$data/*.raw" >/dev/null; then
+		echo "bench/run.sh: no growth series measured; no plot" >&2
+		rm -rf "$data"
+		return 0
+	fi
 	local f hello_t=NaN hello_m=NaN hello_c=NaN
 	for f in agent-ssh sshg agent-dropins agent-dropins-failed sshdT; do
 		if [ -s "$data/$f.raw" ]; then sort -n "$data/$f.raw" >"$data/$f.dat"; else echo "NaN NaN NaN NaN" >"$data/$f.dat"; fi
@@ -242,7 +263,7 @@ esac
 # --------------------------------------------------------------- options --
 
 invocation="bench/run.sh${*:+ $*}"
-quick=0 keep=0 install=1 rev='' only='floor,keepalive,hosts,bigfile,dropins'
+quick=0 keep=0 install=1 rev='' only='floor,keepalive,hosts,keys,bigfile,dropins'
 out=$repo/bench/results/latest
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -261,7 +282,7 @@ while [ $# -gt 0 ]; do
 done
 want() { [[ ",$only," == *",$1,"* ]]; }
 for s in ${only//,/ }; do
-	case $s in floor | keepalive | hosts | bigfile | dropins) ;; *) die "unknown section $s" ;; esac
+	case $s in floor | keepalive | hosts | keys | bigfile | dropins) ;; *) die "unknown section $s" ;; esac
 done
 
 if ((quick)); then
@@ -603,6 +624,31 @@ section_hosts() {
 	done
 }
 
+# planKeys are ssh keywords that no block of bench/gen's ssh_config sets,
+# with values that are not their defaults (ServerAliveInterval and
+# ServerAliveCountMax first: the hosts section's two).
+planKeys=(ServerAliveInterval:180 ServerAliveCountMax:2 ConnectTimeout:9 ForwardAgent:yes
+	Compression:yes StrictHostKeyChecking:accept-new TCPKeepAlive:no LogLevel:VERBOSE
+	ConnectionAttempts:3 ForwardX11:yes IdentitiesOnly:yes PasswordAuthentication:no
+	VisualHostKey:yes AddKeysToAgent:yes CheckHostIP:yes HashKnownHosts:no)
+
+section_keys() {
+	local n=${host_sizes[-1]} d k kv meta
+	d=$work/inputs/keys
+	progress "keys: generating an ssh_config with $n Host blocks"
+	"$work/gen" -kind hosts -n "$n" -out "$d" >/dev/null
+	meta="$n,$(tree_meta "$d/root")"
+	for k in 1 2 4 8 16; do
+		# desired.yaml up to the target block's settings, then k keys.
+		{
+			sed -n '1,/^      settings:$/p' "$d/desired.yaml"
+			for kv in "${planKeys[@]:0:k}"; do echo "        ${kv%%:*}: \"${kv#*:}\""; done
+		} >"$d/desired-$k.yaml"
+		measure keys "$k" "agent --check" "$meta" -- "$work/agent" --check --root "$d/root" "$d/desired-$k.yaml"
+	done
+	((keep)) || rm -rf "$d"
+}
+
 section_bigfile() {
 	local n d label
 	for n in "${byte_sizes[@]}"; do
@@ -646,7 +692,7 @@ section_dropins() {
 # ------------------------------------------------------------------- run --
 
 start=$SECONDS
-for s in floor keepalive hosts bigfile dropins; do
+for s in floor keepalive hosts keys bigfile dropins; do
 	if want "$s"; then "section_$s"; fi
 done
 {

@@ -93,6 +93,7 @@ func TestSmokeQuick(t *testing.T) {
 		"floor/go hello-world",
 		"keepalive/agent --check", "keepalive/ansible-playbook --check", "keepalive/agent", "keepalive/ansible-playbook",
 		"hosts/agent --check", "hosts/ssh -G", "bigfile/agent --check", "bigfile/ssh -G",
+		"keys/1/agent --check", "keys/16/agent --check",
 		"dropins/agent --check", "dropins/sshd -T", "dropins/sshd -t",
 		"keepalive/recheck/agent --check", // the cron case: sshd's verdict remembered
 	} {
@@ -106,7 +107,7 @@ func TestSmokeQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{
-		"## Keepalive on the Debian demo tree", "## ssh_config growth", "## sshd drop-in growth",
+		"## Keepalive on the Debian demo tree", "## ssh_config growth", "## Keys per plan", "## sshd drop-in growth",
 		"## Targets of issue 12", "## Does the edit take effect?",
 		"| audit again, same files (the cron case) |",
 		// The finding: Ansible's lineinfile loses to the cloud-init drop-in.
