@@ -23,6 +23,8 @@ type Draft struct {
 	// only when no line in the file of its own (into) can win; nil
 	// protects nothing.
 	Protected func(path string) bool
+
+	together int // the runs of settings SetAll staged as one change
 }
 
 // NewDraft starts an editing session over c.
@@ -110,32 +112,66 @@ type Setting struct {
 }
 
 // SetAll is Set for each setting in order, all in scope and with into:
-// the same edits and errors, one of each per setting. When the settings'
-// edits take effect together and touch no Protected file, the
-// configuration is derived and evaluated once for all of them, not once
-// per setting: a plan of many keys into a large file costs about one.
+// the same edits and errors, one of each per setting. Runs of settings
+// whose edits take effect together are staged as one change: the
+// configuration is derived and evaluated once for the run, not once per
+// setting, so a plan of many keys into a large file costs about one.
 func (d *Draft) SetAll(scope Scope, sets []Setting, into string) ([][]Edit, []error) {
 	edits, errs := make([][]Edit, len(sets)), make([]error, len(sets))
-	if d.setTogether(scope, sets, into, edits) {
-		return edits, errs
-	}
-	for i, s := range sets {
-		edits[i], errs[i] = d.Set(scope, s.Name, s.Args, into)
+	inTurn := func(i int) { edits[i], errs[i] = d.Set(scope, sets[i].Name, sets[i].Args, into) }
+	for i := 0; i < len(sets); {
+		j := i + d.cfg.runTogether(scope, sets[i:])
+		switch {
+		case j-i < 2:
+			inTurn(i)
+			i++
+			continue
+		case d.setTogether(scope, sets[i:j], into, edits[i:j]):
+			i = j
+			continue
+		}
+		// The first setting often decides where the others go: in a
+		// protected file's block, it makes a new block in into, and the
+		// others then take that one. Set it in turn, and try the rest of
+		// the run together once more.
+		inTurn(i)
+		if j-i > 2 && d.setTogether(scope, sets[i+1:j], into, edits[i+1:j]) {
+			i = j
+			continue
+		}
+		for i++; i < j; i++ {
+			inTurn(i)
+		}
 	}
 	return edits, errs
 }
 
-// setTogether stages sets as one change, placed as Set places them one
-// after the other, and keeps it when every value then takes effect; it
-// reports false, staging nothing, when it cannot tell that the change is
-// what Set would stage in turn: a setting with an error or a keyword met
-// twice, a keyword the evaluation consults for other keywords' values, a
+// runTogether returns how many settings from the first on setTogether may
+// stage as one: each resolves, names a keyword none before it in the run
+// does, and is not one the evaluation consults for other keywords' values
+// (a consulted keyword is set in turn, between runs).
+func (c *Config) runTogether(scope Scope, sets []Setting) int {
+	seen := map[*Keyword]bool{}
+	for n, s := range sets {
+		k, _, err := c.keyword(scope, s.Name, s.Args)
+		if err != nil || seen[k] || c.Catalogue().consulted(k) {
+			return n
+		}
+		seen[k] = true
+	}
+	return len(sets)
+}
+
+// setTogether stages sets, a run runTogether allows, as one change,
+// placed as Set places them one after the other, and keeps it when every
+// value then takes effect; it reports false, staging nothing, when it
+// cannot tell that the change is what Set would stage in turn: a
 // conflict, an edit into a Protected file, or a value that does not take
-// effect. (Set checks each value on the configuration as edited up to it;
-// the value of a keyword no evaluation consults depends only on its own
-// lines and on the blocks, and the only block a change adds is its
-// first setting's, so checking every value once, at the end, is the same
-// check.)
+// effect. (Set checks each value on the configuration as edited up to it.
+// The value of a keyword the evaluation does not consult for others
+// depends only on its own lines and on the blocks, and the only block
+// such a change adds is its first setting's, so checking every value
+// once, at the end, is the same check.)
 func (d *Draft) setTogether(scope Scope, sets []Setting, into string, edits [][]Edit) bool {
 	c := d.cfg
 	pending, ok := c.unheld(scope, sets)
@@ -145,13 +181,11 @@ func (d *Draft) setTogether(scope Scope, sets []Setting, into string, edits [][]
 	ch := newChange(c)
 	for _, p := range pending {
 		from := len(ch.edits)
-		if err := ch.set(scope, p.k, FormatValue(p.k, sets[p.i].Args), into); err != nil {
+		err := ch.set(scope, p.k, FormatValue(p.k, sets[p.i].Args), into)
+		if err != nil || into != "" && d.touchesProtected(ch) {
 			return false
 		}
 		edits[p.i] = slices.Clip(ch.edits[from:])
-	}
-	if into != "" && d.touchesProtected(ch) {
-		return false
 	}
 	next, err := c.derive(ch.files)
 	if err != nil {
@@ -163,6 +197,7 @@ func (d *Draft) setTogether(scope Scope, sets []Setting, into string, edits [][]
 		}
 	}
 	d.cfg = next
+	d.together++
 	return true
 }
 
@@ -175,18 +210,14 @@ type resolved struct {
 }
 
 // unheld resolves sets and returns those whose value does not hold in
-// scope; ok is false when setTogether cannot stage them together: a
-// setting with an error, a keyword met twice, or one the evaluation
-// consults.
+// scope; ok is false when one does not resolve.
 func (c *Config) unheld(scope Scope, sets []Setting) (_ []resolved, ok bool) {
 	var out []resolved
-	seen := map[*Keyword]bool{}
 	for i, s := range sets {
 		k, norm, err := c.keyword(scope, s.Name, s.Args)
-		if err != nil || seen[k] || c.Catalogue().consulted(k) {
+		if err != nil {
 			return nil, false
 		}
-		seen[k] = true
 		held, _, err := c.holds(scope, k, norm)
 		if err != nil {
 			return nil, false

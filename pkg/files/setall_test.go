@@ -77,8 +77,7 @@ func TestSetAllIsSetInTurn(t *testing.T) {
 			}
 		}
 		compared++
-		edits := make([][]Edit, len(sets))
-		if draft().setTogether(scope, sets, into, edits) {
+		if all.together > 0 {
 			together++
 		}
 	}
@@ -87,7 +86,42 @@ func TestSetAllIsSetInTurn(t *testing.T) {
 	if compared < 300 || together < compared/4 {
 		t.Fatalf("%d trees compared, %d staged together", compared, together)
 	}
-	t.Logf("%d trees compared, %d staged together", compared, together)
+	t.Logf("%d trees compared, %d with settings staged together", compared, together)
+}
+
+// TestSetAllProtectedBlock: when the block in scope sits in a protected
+// file, Set puts the first setting into a new block in into's file, and
+// the next settings go into that block: SetAll sets the first in turn and
+// stages the rest together, with the same result as Set in turn.
+func TestSetAllProtectedBlock(t *testing.T) {
+	tree := map[string]string{
+		"etc/ssh/ssh_config":         "Include /etc/ssh/ssh_config.d/*.conf\nHost examplehost\n    Port 22\nHost *\n    SendEnv LANG\n",
+		"etc/ssh/ssh_config.d/.keep": "",
+	}
+	c := mustLoad(t, writeTree(t, tree), "/etc/ssh/ssh_config", Client)
+	into := "/etc/ssh/ssh_config.d/00-sshconverge.conf"
+	sets := []Setting{{"ServerAliveInterval", []string{"180"}}, {"ServerAliveCountMax", []string{"2"}}, {"ConnectTimeout", []string{"9"}}}
+	draft := func() *Draft {
+		d := NewDraft(c)
+		d.Protected = func(p string) bool { return p == "/etc/ssh/ssh_config" }
+		must(t, d.AddFile(into, "# managed\n"))
+		return d
+	}
+	all := draft()
+	edits, errs := all.SetAll(Scope{Host: "examplehost"}, sets, into)
+	inTurn := draft()
+	for i, s := range sets {
+		want, err := inTurn.Set(Scope{Host: "examplehost"}, s.Name, s.Args, into)
+		if fmt.Sprint(edits[i], errs[i]) != fmt.Sprint(want, err) {
+			t.Errorf("%s: SetAll gives %v, %v; Set in turn %v, %v", s.Name, edits[i], errs[i], want, err)
+		}
+	}
+	if a, b := renderChanges(all), renderChanges(inTurn); a != b || !strings.Contains(a, "Host examplehost\n\tServerAliveInterval 180\n\tServerAliveCountMax 2\n\tConnectTimeout 9\n") {
+		t.Fatalf("SetAll writes\n%s\nSet in turn writes\n%s", a, b)
+	}
+	if all.together != 1 {
+		t.Errorf("%d runs staged together, want 1 (the second and third setting)", all.together)
+	}
 }
 
 // renderChanges lists a draft's file changes with their new content.
