@@ -70,7 +70,7 @@ type Config struct {
 	globs       map[string][]string // Include globs' matches on disk, by pattern; shared too
 	walked      map[string]int      // how many times the walk read each file, by path
 	byPath      map[string]*File    // Files by path (the first of a path), when the loader made c
-	clients     *clientMemo         // the client evaluations made so far, when the loader made c
+	evals       *evalMemo           // the evaluations made so far, when the loader made c
 }
 
 // origFile is a file as read from disk: its bytes and their parse.
@@ -308,7 +308,7 @@ func newLoader(cfg *Config, held map[string]*File) *loader {
 	if held == nil {
 		held = map[string]*File{}
 	}
-	cfg.clients = &clientMemo{}
+	cfg.evals = &evalMemo{}
 	return &loader{cfg: cfg, files: held, listed: map[*File]bool{}, cat: cfg.Catalogue()}
 }
 
@@ -510,6 +510,9 @@ func (l *loader) directive(f *File, line *Line, num int, parent, block *Block, d
 	if l.reuseArgs(f, line, pos, block) {
 		return block
 	}
+	if b, ok := l.reuseHeader(f, line, num, parent); ok {
+		return b
+	}
 	dv := l.cat.view(line)
 	switch {
 	case dv.ignored:
@@ -640,6 +643,29 @@ func (l *loader) reuseArgs(f *File, line *Line, pos Pos, block *Block) bool {
 		}
 	}
 	return false
+}
+
+// reuseHeader appends a block for header line, with the patterns or
+// criteria the previous configuration (see derive) parsed from it, when
+// the walk meets that line where the previous configuration had it but
+// cannot take its block over (an edit above it moved it, or made a new
+// block around it): the same line read by the same catalogue opens the
+// same block.
+func (l *loader) reuseHeader(f *File, line *Line, num int, parent *Block) (*Block, bool) {
+	if l.prev == nil {
+		return nil, false
+	}
+	bs := l.prev.Blocks
+	for j := l.prevBlock; j < len(bs) && j < l.prevBlock+lookahead; j++ {
+		if b := bs[j]; b.Line == line {
+			l.prevBlock = j + 1
+			nb := inSlab(&l.blockSlab, Block{File: f, Line: line, Num: num, Index: len(l.cfg.Blocks), Parent: parent,
+				Host: b.Host, Patterns: b.Patterns, Criteria: b.Criteria}, 256)
+			l.cfg.Blocks = append(l.cfg.Blocks, nb)
+			return nb, true
+		}
+	}
+	return nil, false
 }
 
 // find looks a keyword up; once the error list is full, an unknown one

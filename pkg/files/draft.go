@@ -50,7 +50,7 @@ func (d *Draft) AddFile(name, content string) error {
 		// and the derive of the first edit into it places it where an
 		// Include reads it.
 		next := *d.cfg
-		next.clients = &clientMemo{}
+		next.evals = &evalMemo{}
 		next.Files = append(slices.Clip(d.cfg.Files), f)
 		next.byPath = maps.Clone(d.cfg.byPath)
 		if next.byPath != nil {
@@ -462,11 +462,11 @@ func (c *Config) ValueIn(scope Scope, name string) (*Value, error) {
 // criterion selects).
 func (c *Config) valuesIn(scope Scope, k *Keyword) ([]*Value, error) {
 	if c.Dialect == Server {
-		conn, err := c.Catalogue().ProbeConn(scope)
+		e, err := c.server(scope)
 		if err != nil {
 			return nil, err
 		}
-		return []*Value{c.Server(conn).valueOrDefault(c.Dialect, k)}, nil
+		return []*Value{e.valueOrDefault(c.Dialect, k)}, nil
 	}
 	users := c.localUsers
 	if users == nil {
@@ -479,17 +479,19 @@ func (c *Config) valuesIn(scope Scope, k *Keyword) ([]*Value, error) {
 	return vs, nil
 }
 
-// clientMemo keeps a configuration's evaluations for the targets asked
-// about. A plan asks each configuration it derives whether a value holds,
-// then asks the same configuration again for the next key, and at the end
-// verifies every key on the last one: each configuration is evaluated once
-// per target instead (a plan of 8 keys into a 100,000-block file made 60
-// evaluations; now 16). A configuration without a Match user or localuser
-// criterion gives every local user the same values, and is evaluated once
-// for all of them (8).
-type clientMemo struct {
+// evalMemo keeps a configuration's evaluations for the targets (ssh) and
+// scopes (sshd) asked about. A plan asks each configuration it derives
+// whether a value holds, then asks the same configuration again for the
+// next keys, and at the end verifies every key on the last one: each
+// configuration is evaluated once per target or scope instead. A client
+// configuration without a Match user or localuser criterion gives every
+// local user the same values, and is evaluated once for all of them.
+type evalMemo struct {
 	mu   sync.Mutex
 	seen map[Target]*Effective
+	// servers holds sshd's evaluation for the connection that stands for
+	// each scope (Catalogue.ProbeConn).
+	servers map[Scope]*Effective
 	// users is whether the local user can change a value (see
 	// matchesUser); known once asked.
 	users, known bool
@@ -498,7 +500,7 @@ type clientMemo struct {
 // client is Client, evaluated once per target (callers asking at the same
 // time wait for it): the Effective is shared, and only read.
 func (c *Config) client(t Target) *Effective {
-	m := c.clients
+	m := c.evals
 	if m == nil {
 		return c.Client(t)
 	}
@@ -519,6 +521,30 @@ func (c *Config) client(t Target) *Effective {
 		m.seen[t] = e
 	}
 	return e
+}
+
+// server is Server for the connection that stands for scope, evaluated
+// once per scope (as client is per target).
+func (c *Config) server(scope Scope) (*Effective, error) {
+	conn, err := c.Catalogue().ProbeConn(scope)
+	if err != nil {
+		return nil, err
+	}
+	m := c.evals
+	if m == nil {
+		return c.Server(conn), nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.servers[scope]
+	if !ok {
+		e = c.Server(conn)
+		if m.servers == nil {
+			m.servers = map[Scope]*Effective{}
+		}
+		m.servers[scope] = e
+	}
+	return e, nil
 }
 
 // matchesUser reports whether a Match block of the configuration has a

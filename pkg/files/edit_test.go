@@ -246,7 +246,7 @@ func TestClientMemo(t *testing.T) {
 
 // TestLocalUserBlind: a client configuration without a Match user or
 // localuser criterion gives every local user the same values (the premise
-// of clientMemo evaluating it once for all), over random trees that also
+// of evalMemo evaluating it once for all), over random trees that also
 // use Match host, originalhost, exec, all, final and canonical.
 func TestLocalUserBlind(t *testing.T) {
 	cat := CatalogueFor(Client)
@@ -300,5 +300,34 @@ func TestJoinedIs(t *testing.T) {
 				t.Errorf("joinedIs(%q, %q) = %v, want %v", words, s, got, want)
 			}
 		}
+	}
+}
+
+// TestServerMemo: a configuration evaluates sshd's configuration once per
+// scope it is asked about, and a configuration an edit derives evaluates
+// its own.
+func TestServerMemo(t *testing.T) {
+	r := writeTree(t, map[string]string{"etc/ssh/sshd_config": "MaxAuthTries 3\nMatch User backup\n    MaxAuthTries 5\n"})
+	c := mustLoad(t, r, "/etc/ssh/sshd_config", Server)
+	global, backup := Scope{}, Scope{Match: "User backup"}
+	first, err := c.server(global)
+	must(t, err)
+	if again, err := c.server(global); err != nil || again != first {
+		t.Fatalf("the global scope was evaluated twice (%v)", err)
+	}
+	if other, err := c.server(backup); err != nil || other == first {
+		t.Fatalf("another scope got the global scope's evaluation (%v)", err)
+	}
+	d := NewDraft(c)
+	if _, err := d.Set(global, "MaxAuthTries", []string{"4"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	for scope, want := range map[Scope]string{global: "4", backup: "5"} {
+		if v, err := d.Config().ValueIn(scope, "MaxAuthTries"); err != nil || v.Args[0] != want {
+			t.Fatalf("%s: MaxAuthTries %v (%v) after the edit, want %s", scope, v, err, want)
+		}
+	}
+	if v, err := c.ValueIn(global, "MaxAuthTries"); err != nil || v.Args[0] != "3" {
+		t.Fatalf("the first configuration's value changed: %v (%v)", v, err)
 	}
 }
