@@ -21,6 +21,10 @@ type change struct {
 	// own holds the file versions this change made by inserting, which no
 	// configuration holds yet, with the line terminator of their lines.
 	own map[*File]string
+	// moved maps a file's unterminated last line to the copy an insert
+	// after it made to give it a terminator (see File.insert): a later set
+	// of the same change finds the line there.
+	moved map[*Line]*Line
 }
 
 func newChange(c *Config) *change { return &change{cfg: c, files: map[string]*File{}} }
@@ -37,9 +41,21 @@ func (ch *change) file(f *File) *File {
 	return f
 }
 
+// line returns the line of this change's version of its file that
+// stands for l, a line of the configuration.
+func (ch *change) line(l *Line) *Line {
+	for {
+		m, ok := ch.moved[l]
+		if !ok {
+			return l
+		}
+		l = m
+	}
+}
+
 // update gives directive line l of f the value value.
 func (ch *change) update(f *File, l *Line, value string) {
-	cur := ch.file(f)
+	cur, l := ch.file(f), ch.line(l)
 	i := slices.Index(cur.Lines, l)
 	next := cur.replaced(i, l.withValue(value))
 	ch.files[f.Path] = next
@@ -48,7 +64,7 @@ func (ch *change) update(f *File, l *Line, value string) {
 
 // remove deletes line l of f, unless an earlier edit did.
 func (ch *change) remove(f *File, l *Line) {
-	cur := ch.file(f)
+	cur, l := ch.file(f), ch.line(l)
 	i := slices.Index(cur.Lines, l)
 	if i < 0 {
 		return
@@ -78,8 +94,11 @@ func (ch *change) insert(f *File, i int, text string) {
 		before = cur.Lines[i-1]
 	}
 	cur.insert(i, text, eol)
-	if before != nil && before == ch.added {
-		ch.added = cur.Lines[i-1] // a new last line gave it a terminator
+	if before != nil && cur.Lines[i-1] != before {
+		if ch.moved == nil {
+			ch.moved = map[*Line]*Line{}
+		}
+		ch.moved[before] = cur.Lines[i-1]
 	}
 	ch.files[f.Path] = cur
 	if text != "" {
@@ -130,7 +149,7 @@ func (ch *change) set(scope Scope, k *Keyword, value, into string) error {
 // header is line header, indented as the block's lines are.
 func (ch *change) insertInBlock(f *File, header *Line, text string) {
 	f = ch.file(f)
-	h := slices.Index(f.Lines, header)
+	h := slices.Index(f.Lines, ch.line(header))
 	ch.insert(f, f.blockEnd(h), f.indentOf(h)+text)
 }
 

@@ -11,7 +11,8 @@ import (
 )
 
 // TestSetAllIsSetInTurn checks SetAll against Set called for each setting
-// in order, on 400 random trees of both dialects: the same edits, errors,
+// in order, on 3,500 random trees of both dialects (tree 3272 found the
+// bug TestSetAllUnterminatedLastLine keeps): the same edits, errors,
 // files and values, whether SetAll stages the settings together or falls
 // back to Set. The settings are 2 to 5 of the edit differential's values
 // (ssh's Hostname and User among them, which SetAll must not stage
@@ -19,7 +20,7 @@ import (
 // tree or a new drop-in, with or without the main file protected.
 func TestSetAllIsSetInTurn(t *testing.T) {
 	together, compared := 0, 0
-	for i := range 400 {
+	for i := range 3500 {
 		d := Dialect(1 + i%2)
 		r := rand.New(rand.NewPCG(uint64(i), 77))
 		cat := CatalogueFor(d)
@@ -83,7 +84,7 @@ func TestSetAllIsSetInTurn(t *testing.T) {
 	}
 	// Most trees must take the single derive, or the comparison above
 	// says little about it.
-	if compared < 300 || together < compared/4 {
+	if compared < 2600 || together < compared/4 {
 		t.Fatalf("%d trees compared, %d staged together", compared, together)
 	}
 	t.Logf("%d trees compared, %d with settings staged together", compared, together)
@@ -195,6 +196,49 @@ func TestSetAllNotTogether(t *testing.T) {
 				if fmt.Sprint(edits[i], errs[i]) != fmt.Sprint(want, err) {
 					t.Errorf("%s: SetAll gives %v, %v; Set in turn %v, %v", s.Name, edits[i], errs[i], want, err)
 				}
+			}
+		})
+	}
+}
+
+// TestSetAllUnterminatedLastLine: appending after a file's last line when
+// it has no terminator gives that line one, as a new line: a later
+// setting of the same change that edits that line, removes it or inserts
+// below it (a block header) must find it there. Each case panicked, lost
+// a removal or put its setting outside the block before the change
+// followed the copy.
+func TestSetAllUnterminatedLastLine(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		d     Dialect
+		file  string
+		scope Scope
+		sets  []Setting
+	}{
+		{"update", Server, "PermitRootLogin yes", Scope{},
+			[]Setting{{"ClientAliveInterval", []string{"300"}}, {"PermitRootLogin", []string{"no"}}}},
+		{"remove", Client, "IdentityFile ~/.ssh/a\nIdentityFile ~/.ssh/b", Scope{},
+			[]Setting{{"Port", []string{"2222"}}, {"IdentityFile", []string{"~/.ssh/c"}}}},
+		{"header", Client, "Port 22\nHost x", Scope{Host: "x"},
+			[]Setting{{"ServerAliveInterval", []string{"180"}}, {"ServerAliveCountMax", []string{"2"}}, {"ConnectTimeout", []string{"9"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			main := map[Dialect]string{Server: "/etc/ssh/sshd_config", Client: "/etc/ssh/ssh_config"}[tc.d]
+			c := mustLoad(t, writeTree(t, map[string]string{main[1:]: tc.file}), main, tc.d)
+			all := NewDraft(c)
+			edits, errs := all.SetAll(tc.scope, tc.sets, "")
+			inTurn := NewDraft(c)
+			for i, s := range tc.sets {
+				want, err := inTurn.Set(tc.scope, s.Name, s.Args, "")
+				if fmt.Sprint(edits[i], errs[i]) != fmt.Sprint(want, err) {
+					t.Errorf("%s: SetAll gives %v, %v; Set in turn %v, %v", s.Name, edits[i], errs[i], want, err)
+				}
+			}
+			if a, b := renderChanges(all), renderChanges(inTurn); a != b {
+				t.Fatalf("SetAll writes\n%s\nSet in turn writes\n%s", a, b)
+			}
+			if all.together != 1 {
+				t.Errorf("%d runs staged together, want 1", all.together)
 			}
 		})
 	}
