@@ -225,21 +225,29 @@ func TestSetAllUnterminatedLastLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			main := map[Dialect]string{Server: "/etc/ssh/sshd_config", Client: "/etc/ssh/ssh_config"}[tc.d]
 			c := mustLoad(t, writeTree(t, map[string]string{main[1:]: tc.file}), main, tc.d)
-			all := NewDraft(c)
-			edits, errs := all.SetAll(tc.scope, tc.sets, "")
-			inTurn := NewDraft(c)
-			for i, s := range tc.sets {
-				want, err := inTurn.Set(tc.scope, s.Name, s.Args, "")
-				if fmt.Sprint(edits[i], errs[i]) != fmt.Sprint(want, err) {
-					t.Errorf("%s: SetAll gives %v, %v; Set in turn %v, %v", s.Name, edits[i], errs[i], want, err)
-				}
-			}
-			if a, b := renderChanges(all), renderChanges(inTurn); a != b {
-				t.Fatalf("SetAll writes\n%s\nSet in turn writes\n%s", a, b)
-			}
-			if all.together != 1 {
-				t.Errorf("%d runs staged together, want 1", all.together)
+			if together := setAllIsSetInTurn(t, c, tc.scope, tc.sets); together != 1 {
+				t.Errorf("%d runs staged together, want 1", together)
 			}
 		})
 	}
+}
+
+// setAllIsSetInTurn fails t unless SetAll of sets in scope on c gives the
+// edits, errors and files that Set in turn gives; it returns how many
+// runs SetAll staged together.
+func setAllIsSetInTurn(t *testing.T, c *Config, scope Scope, sets []Setting) int {
+	t.Helper()
+	all := NewDraft(c)
+	edits, errs := all.SetAll(scope, sets, "")
+	inTurn := NewDraft(c)
+	for i, s := range sets {
+		want, err := inTurn.Set(scope, s.Name, s.Args, "")
+		if fmt.Sprint(edits[i], errs[i]) != fmt.Sprint(want, err) {
+			t.Errorf("%s %s: SetAll gives %v, %v; Set in turn %v, %v", scope, s.Name, edits[i], errs[i], want, err)
+		}
+	}
+	if a, b := renderChanges(all), renderChanges(inTurn); a != b {
+		t.Fatalf("%s: SetAll writes\n%s\nSet in turn writes\n%s", scope, a, b)
+	}
+	return all.together
 }

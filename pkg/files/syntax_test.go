@@ -240,6 +240,8 @@ func FuzzLoad(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("Include /etc/ssh/d/*\nMatch all\nPort 22\nHost *\n"))
+	f.Add([]byte("Port 22\nHost x"))                   // a block's header as the unterminated last line
+	f.Add([]byte("PermitRootLogin yes\nMatch User x")) // (see TestSetAllUnterminatedLastLine)
 	dir := f.TempDir()
 	must(f, os.MkdirAll(filepath.Join(dir, "etc/ssh/d"), 0o755))
 	must(f, os.WriteFile(filepath.Join(dir, "etc/ssh/d/x"), []byte("Include /etc/ssh/main\nMatch User x\n"), 0o644))
@@ -268,8 +270,18 @@ func FuzzLoad(f *testing.F) {
 			if _, err := d.Set(scope, key, []string{"7"}, ""); err != nil && len(d.FileChanges()) > 0 {
 				t.Fatalf("failed Set (%v) changed the files", err)
 			}
+			sets := fuzzSets[c.Dialect]
+			setAllIsSetInTurn(t, c, scope, sets)
+			setAllIsSetInTurn(t, c, Scope{}, sets)
 		}
 	})
+}
+
+// fuzzSets are the settings FuzzLoad gives SetAll, in a block and
+// globally: keywords the evaluation consults for no other.
+var fuzzSets = map[Dialect][]Setting{
+	Server: {{"ClientAliveInterval", []string{"7"}}, {"MaxAuthTries", []string{"4"}}, {"PermitTTY", []string{"no"}}},
+	Client: {{"ServerAliveInterval", []string{"7"}}, {"ServerAliveCountMax", []string{"2"}}, {"ConnectTimeout", []string{"9"}}},
 }
 
 // TestLineSize: a configuration holds one Line per line of its files, so
