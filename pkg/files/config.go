@@ -580,17 +580,28 @@ func (l *loader) reuse(f *File, line *Line, num int, parent *Block, block **Bloc
 // in the previous configuration). A block is immutable, so the two
 // configurations share it.
 func (l *loader) reuseBlock(f *File, line *Line, num int, parent *Block) (*Block, bool) {
-	bs := l.prev.Blocks
-	for j := l.prevBlock; j < len(bs) && j < l.prevBlock+lookahead; j++ {
-		if b := bs[j]; b.Line == line {
-			if b.File.Path != f.Path || b.Num != num || b.Index != len(l.cfg.Blocks) || b.Parent != parent {
-				return nil, false
-			}
-			l.prevBlock = j + 1
-			return b, true
-		}
+	j := l.prevHeader(line)
+	if j < 0 {
+		return nil, false
+	}
+	if b := l.prev.Blocks[j]; b.File.Path == f.Path && b.Num == num && b.Index == len(l.cfg.Blocks) && b.Parent == parent {
+		l.prevBlock = j + 1
+		return b, true
 	}
 	return nil, false
+}
+
+// prevHeader returns the index in the previous configuration's Blocks of
+// the block header line opens, looking up to lookahead blocks past the
+// cursor; -1 when there is none.
+func (l *loader) prevHeader(line *Line) int {
+	bs := l.prev.Blocks
+	for j := l.prevBlock; j < len(bs) && j < l.prevBlock+lookahead; j++ {
+		if bs[j].Line == line {
+			return j
+		}
+	}
+	return -1
 }
 
 // fromPrev reports whether b was taken over from the previous
@@ -655,17 +666,16 @@ func (l *loader) reuseHeader(f *File, line *Line, num int, parent *Block) (*Bloc
 	if l.prev == nil {
 		return nil, false
 	}
-	bs := l.prev.Blocks
-	for j := l.prevBlock; j < len(bs) && j < l.prevBlock+lookahead; j++ {
-		if b := bs[j]; b.Line == line {
-			l.prevBlock = j + 1
-			nb := inSlab(&l.blockSlab, Block{File: f, Line: line, Num: num, Index: len(l.cfg.Blocks), Parent: parent,
-				Host: b.Host, Patterns: b.Patterns, Criteria: b.Criteria}, 256)
-			l.cfg.Blocks = append(l.cfg.Blocks, nb)
-			return nb, true
-		}
+	j := l.prevHeader(line)
+	if j < 0 {
+		return nil, false
 	}
-	return nil, false
+	l.prevBlock = j + 1
+	b := l.prev.Blocks[j]
+	nb := inSlab(&l.blockSlab, Block{File: f, Line: line, Num: num, Index: len(l.cfg.Blocks), Parent: parent,
+		Host: b.Host, Patterns: b.Patterns, Criteria: b.Criteria}, 256)
+	l.cfg.Blocks = append(l.cfg.Blocks, nb)
+	return nb, true
 }
 
 // find looks a keyword up; once the error list is full, an unknown one

@@ -512,13 +512,19 @@ func (c *Config) client(t Target) *Effective {
 	if !m.users {
 		t.LocalUser = "" // who runs ssh changes nothing here
 	}
-	e, ok := m.seen[t]
+	return remembered(&m.seen, t, func() *Effective { return c.Client(t) })
+}
+
+// remembered returns (*memo)[k], made by eval the first time it is asked
+// for; the caller holds the memo's lock.
+func remembered[K comparable](memo *map[K]*Effective, k K, eval func() *Effective) *Effective {
+	e, ok := (*memo)[k]
 	if !ok {
-		e = c.Client(t)
-		if m.seen == nil {
-			m.seen = map[Target]*Effective{}
+		e = eval()
+		if *memo == nil {
+			*memo = map[K]*Effective{}
 		}
-		m.seen[t] = e
+		(*memo)[k] = e
 	}
 	return e
 }
@@ -536,15 +542,7 @@ func (c *Config) server(scope Scope) (*Effective, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.servers[scope]
-	if !ok {
-		e = c.Server(conn)
-		if m.servers == nil {
-			m.servers = map[Scope]*Effective{}
-		}
-		m.servers[scope] = e
-	}
-	return e, nil
+	return remembered(&m.servers, scope, func() *Effective { return c.Server(conn) }), nil
 }
 
 // matchesUser reports whether a Match block of the configuration has a
