@@ -48,11 +48,12 @@ type Options struct {
 // errors but Changes with Status Conflicted.
 func Compute(st *desired.State, opts Options) (*Plan, error) {
 	p := &Plan{Version: opts.Version}
+	owners := NewOwners(opts.Root) // both sides: the package databases are read once
 	for _, side := range []*desired.Side{st.Server, st.Client} {
 		if side == nil {
 			continue
 		}
-		sp := &sidePlan{side: side, name: sideOf(side.Dialect), opts: opts}
+		sp := &sidePlan{side: side, name: sideOf(side.Dialect), opts: opts, owners: owners}
 		if err := sp.run(); err != nil {
 			return nil, err
 		}
@@ -81,7 +82,7 @@ type sidePlan struct {
 
 	cfg      *files.Config // the configuration as read from disk
 	draft    *files.Draft  // the edits planned so far
-	owners   *Owners       // who else owns the configuration's files
+	owners   *Owners       // who else owns the configuration's files (shared by the sides)
 	main     string        // the main file OpenSSH reads
 	dropIn   string        // the agent's drop-in ("" when not used)
 	pidFile  string        // sshd's PidFile
@@ -148,7 +149,7 @@ func (sp *sidePlan) read() error {
 		return files.Prefix(sp.name.String()+" configuration: ", err)
 	}
 	sp.cfg = cfg.WithLocalUsers(sp.opts.LocalUsers)
-	sp.draft, sp.owners = files.NewDraft(sp.cfg), NewOwners(sp.opts.Root)
+	sp.draft = files.NewDraft(sp.cfg)
 	if !sp.opts.EditForeign {
 		sp.draft.Protected = sp.owners.Protected
 	}

@@ -1,6 +1,9 @@
 package reconcile
 
 import (
+	"bufio"
+	"bytes"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +78,55 @@ func TestOwners(t *testing.T) {
 	} {
 		if got := o.Owner(p); got != want {
 			t.Errorf("Owner(%s) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// TestDpkgConffiles reads dpkg status files the way a line-by-line reader
+// does (dpkgConffilesByLine, the reading before the status file was
+// looked at in place): on random files made of a status file's kinds of
+// lines, with CRLF ends, a last line without its newline, a conffile
+// before any Package line, Description lines, obsolete marks and tabs.
+func TestDpkgConffiles(t *testing.T) {
+	lines := []string{
+		"Package: openssh-client", "Package: openssh-server", "Package: crypto-policies", "Package: ",
+		"Status: install ok installed", "Conffiles:", "Description: the client", " it connects to /etc/ssh/ hosts",
+		" /etc/ssh/ssh_config 3d2e2e5b", " /etc/ssh/moduli 9ab6 obsolete", " /etc/ssh/sshd_config.d/x.conf\tabc",
+		" /etc/crypto-policies/back-ends/openssh.config 11", " /etc/ssh/", " /etc/ssh/lonely", " /etc/default/ssh 500e",
+		"/etc/ssh/not-indented 12", "", " ", "Package:openssh-client",
+	}
+	ends := []string{"\n", "\n", "\n", "\r\n", ""}
+	rng := rand.New(rand.NewPCG(12, 1))
+	for i := range 2000 {
+		var sb strings.Builder
+		for range rng.IntN(30) {
+			sb.WriteString(lines[rng.IntN(len(lines))])
+			sb.WriteString(ends[rng.IntN(len(ends))])
+		}
+		status := []byte(sb.String())
+		got, want := &Owners{pkgs: map[string]string{}}, &Owners{pkgs: map[string]string{}}
+		got.dpkgConffiles(status)
+		dpkgConffilesByLine(want, status)
+		if diff := cmp.Diff(want.pkgs, got.pkgs); diff != "" {
+			t.Fatalf("status file %d %q: conffiles differ from the line-by-line reading (-want +got):\n%s", i, status, diff)
+		}
+	}
+}
+
+// dpkgConffilesByLine is dpkgConffiles as it read the file line by line,
+// a string per line: TestDpkgConffiles's reference.
+func dpkgConffilesByLine(o *Owners, status []byte) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	var pkg string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "Package: "):
+			pkg = strings.TrimPrefix(line, "Package: ")
+		case strings.HasPrefix(line, " /etc/ssh/"), strings.HasPrefix(line, " /etc/crypto-policies/"):
+			if f := strings.Fields(line); len(f) >= 2 {
+				o.pkgs[f[0]] = pkg
+			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"bufio"
 	"bytes"
 	"path"
 	"strings"
@@ -115,19 +114,22 @@ func (o *Owners) readDatabases() {
 }
 
 // dpkgConffiles records the conffiles of dpkg's status file that
-// configure OpenSSH (under /etc/ssh and /etc/crypto-policies).
+// configure OpenSSH (under /etc/ssh and /etc/crypto-policies), each the
+// package of the last "Package:" line before it. The file is about a
+// megabyte on a server and read on every run: its lines are looked at in
+// place, and only those recorded are copied.
 func (o *Owners) dpkgConffiles(status []byte) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var pkg string
-	for sc.Scan() {
-		line := sc.Text()
+	var pkg []byte
+	for len(status) > 0 {
+		var line []byte
+		line, status, _ = bytes.Cut(status, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
 		switch {
-		case strings.HasPrefix(line, "Package: "):
-			pkg = strings.TrimPrefix(line, "Package: ")
-		case strings.HasPrefix(line, " /etc/ssh/"), strings.HasPrefix(line, " /etc/crypto-policies/"):
-			if f := strings.Fields(line); len(f) >= 2 {
-				o.pkgs[f[0]] = pkg
+		case bytes.HasPrefix(line, []byte("Package: ")):
+			pkg = line[len("Package: "):]
+		case bytes.HasPrefix(line, []byte(" /etc/ssh/")), bytes.HasPrefix(line, []byte(" /etc/crypto-policies/")):
+			if f := bytes.Fields(line); len(f) >= 2 {
+				o.pkgs[string(f[0])] = string(pkg)
 			}
 		}
 	}
