@@ -41,6 +41,13 @@ func writeFiles(t *testing.T, dir string, fs map[string]string) {
 // first, logging to logFile; the test stops it by its pid.
 func runDaemon(t *testing.T, logFile string, binds [][2]string, args ...string) int {
 	t.Helper()
+	return runDaemonAs(t, "/usr/sbin/sshd", logFile, binds, args...)
+}
+
+// runDaemonAs is runDaemon with the sshd binary executed as the path
+// binary (a link to it, say).
+func runDaemonAs(t *testing.T, binary, logFile string, binds [][2]string, args ...string) int {
+	t.Helper()
 	script := ""
 	var shArgs []string
 	for i, b := range binds {
@@ -49,7 +56,7 @@ func runDaemon(t *testing.T, logFile string, binds [][2]string, args ...string) 
 	}
 	script += fmt.Sprintf(`shift %d && exec "$@"`, len(shArgs))
 	argv := append([]string{"-m", "--propagation", "private", "sh", "-c", script, "sh"}, shArgs...)
-	argv = append(argv, append([]string{"/usr/sbin/sshd", "-D", "-E", logFile}, args...)...)
+	argv = append(argv, append([]string{binary, "-D", "-E", logFile}, args...)...)
 	cmd := exec.Command("unshare", argv...)
 	must(t, cmd.Start())
 	t.Cleanup(func() {
@@ -108,6 +115,45 @@ func TestDaemonReadsOtherFiles(t *testing.T) {
 	code, stdout, _ = s.agentWith(desired, "--check")
 	if code != exitDrift || !strings.Contains(stdout, "ClientAliveCountMax") {
 		t.Fatalf("--check exit %d, want 2\n%s", code, stdout)
+	}
+}
+
+// TestDaemonFoundWhateverItsName: an sshd started through a link of
+// another name (its process name, comm, is the link's) that no pid file
+// names is found by its configuration file, as the binary the kernel
+// runs is what makes it sshd: reloaded and asked, not reported as "not
+// running".
+func TestDaemonFoundWhateverItsName(t *testing.T) {
+	needTools(t, "/usr/sbin/sshd", "ssh-keygen", "unshare", "nsenter")
+	root, bin := t.TempDir(), t.TempDir()
+	port := freePort(t)
+	hostKey := filepath.Join(root, "etc/ssh/ssh_host_ed25519_key")
+	writeFiles(t, root, map[string]string{
+		"etc/ssh/sshd_config": fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s\nUsePAM no\nClientAliveInterval 120\n",
+			port, hostKey, filepath.Join(root, "run/elsewhere.pid")),
+	})
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	link := filepath.Join(bin, "openssh-daemon")
+	must(t, os.Symlink("/usr/sbin/sshd", link))
+	log := filepath.Join(root, "sshd.log")
+	pid := runDaemonAs(t, link, log, nil, "-f", filepath.Join(root, "etc/ssh/sshd_config"))
+	s := &testSSHD{t: t, tree: root, port: port}
+	s.waitBanner()
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(b)) == "sshd" {
+		t.Fatalf("the daemon's process name is %q (%v), want the link's", b, err)
+	}
+
+	code, stdout, stderr := s.agentWith("version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n", "--reload", "auto", "--format", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d, want 0\n%s\n%s", code, stdout, stderr)
+	}
+	if want := fmt.Sprintf(`"pid":%d`, pid); !strings.Contains(stderr, want) {
+		t.Errorf("the daemon (pid %d) was not found: stderr lacks %q:\n%s", pid, want, stderr)
+	}
+	if b, _ := os.ReadFile(log); !strings.Contains(string(b), "Received SIGHUP") {
+		t.Errorf("the daemon was not reloaded:\n%s", b)
 	}
 }
 

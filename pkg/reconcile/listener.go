@@ -139,14 +139,15 @@ func rootOnly(st fs.FileInfo) error {
 }
 
 // titleArgs returns the original arguments from a listener's title:
-// "sshd: BINARY ARGS [listener] N of A-B startups".
+// "NAME: BINARY ARGS [listener] N of A-B startups", NAME the base name of
+// BINARY as it was run ("sshd", or a link's name).
 func titleArgs(dir string) ([]string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "cmdline"))
 	if err != nil {
 		return nil, err
 	}
 	title := strings.TrimRight(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), " ")
-	rest, ok := strings.CutPrefix(title, "sshd: ")
+	name, rest, ok := strings.Cut(title, ": ")
 	if !ok {
 		return nil, fmt.Errorf("its title %q is not a listener's", title)
 	}
@@ -155,7 +156,7 @@ func titleArgs(dir string) ([]string, error) {
 		return nil, fmt.Errorf("its title %q is not a listener's", title)
 	}
 	fields := strings.Fields(cmd)
-	if len(fields) == 0 {
+	if len(fields) == 0 || path.Base(fields[0]) != name {
 		return nil, fmt.Errorf("its title %q names no binary", title)
 	}
 	return fields[1:], nil

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -231,13 +232,16 @@ func (s *SSHD) scan() *Listener {
 	if err != nil {
 		return nil
 	}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		pid, err := strconv.Atoi(p.Name())
-		if err != nil {
-			continue
-		}
-		if !commIs(pid, "sshd") {
+	proc, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	defer proc.Close()
+	pids, _ := proc.Readdirnames(-1)
+	slices.Sort(pids)
+	for _, name := range pids {
+		pid, err := strconv.Atoi(name)
+		if err != nil || !exeNamed(proc, name, "sshd") {
 			continue
 		}
 		l, err := inspectListener("/proc", pid)
@@ -251,18 +255,23 @@ func (s *SSHD) scan() *Listener {
 	return nil
 }
 
-// commIs reports whether process pid's name (/proc/PID/comm, which the
-// process sets itself: a first filter only) is name. It costs three system
-// calls, as a scan reads it for every process of the host.
-func commIs(pid int, name string) bool {
-	fd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/comm", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+// exeNamed reports whether the binary process pid runs (its exe link in
+// proc, which the kernel keeps) is named name, deleted since or not. It is
+// a first filter, one system call a process, as a scan asks it of every
+// process of the host; trustedBinary asks the same of a listener. The
+// process's own name (comm) would not do: a process sets it itself, and
+// it is the name it was run by, a link's say.
+func exeNamed(proc *os.File, pid, name string) bool {
+	var buf [512]byte
+	n, err := unix.Readlinkat(int(proc.Fd()), pid+"/exe", buf[:])
 	if err != nil {
 		return false
 	}
-	defer syscall.Close(fd)
-	var buf [17]byte // TASK_COMM_LEN 16, and its newline
-	n, err := syscall.Read(fd, buf[:])
-	return err == nil && n > 0 && strings.TrimSuffix(string(buf[:n]), "\n") == name
+	if n == len(buf) {
+		return true // a longer path: trustedBinary reads it whole
+	}
+	exe := bytes.TrimSuffix(buf[:n], []byte(" (deleted)"))
+	return string(exe[bytes.LastIndexByte(exe, '/')+1:]) == name
 }
 
 // readPidFile returns the pid the pid file holds, 0 when there is none.
