@@ -165,30 +165,11 @@ func (r *Root) ReadFile(name string) ([]byte, error) {
 	if b, ok, err := r.readInKnownDir(name); ok {
 		return b, err
 	}
-	resolved, err := r.Resolve(name)
+	f, st, err := r.openRegular(name)
 	if err != nil {
 		return nil, err
-	}
-	rel := strings.TrimPrefix(resolved, "/")
-	if rel == "" {
-		rel = "."
-	}
-	root, err := r.open()
-	if err != nil {
-		return nil, err
-	}
-	f, err := root.OpenFile(rel, fileFlags, 0)
-	if err != nil {
-		return nil, unwrapPathError(err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	if err := checkRegular(st.Mode()); err != nil {
-		return nil, err
-	}
 	return readSized(st.Size(), func(b []byte) (int, error) {
 		n, err := f.Read(b)
 		if errors.Is(err, io.EOF) {
@@ -196,6 +177,46 @@ func (r *Root) ReadFile(name string) ([]byte, error) {
 		}
 		return n, unwrapPathError(err)
 	})
+}
+
+// Open opens the regular file at the configuration path name for
+// reading, resolved inside the root as ReadFile resolves it, for a file
+// too large to read whole (a package database). Directories, FIFOs,
+// devices and sockets are refused without being read.
+func (r *Root) Open(name string) (*os.File, error) {
+	f, _, err := r.openRegular(name)
+	return f, err
+}
+
+// openRegular opens the regular file at the configuration path name,
+// resolved component by component inside the root, and returns it with
+// its status.
+func (r *Root) openRegular(name string) (*os.File, fs.FileInfo, error) {
+	resolved, err := r.Resolve(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	rel := strings.TrimPrefix(resolved, "/")
+	if rel == "" {
+		rel = "."
+	}
+	root, err := r.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := root.OpenFile(rel, fileFlags, 0)
+	if err != nil {
+		return nil, nil, unwrapPathError(err)
+	}
+	st, err := f.Stat()
+	if err == nil {
+		err = checkRegular(st.Mode())
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, unwrapPathError(err)
+	}
+	return f, st, nil
 }
 
 // fileFlags open a configuration file: O_NONBLOCK so that opening a FIFO

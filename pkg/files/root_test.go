@@ -2,6 +2,7 @@ package files
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -35,6 +36,37 @@ func TestReadSized(t *testing.T) {
 				t.Fatalf("readSized = %q, %v in %d reads; want %q in %d", got, err, reads, tt.data, tt.wantReads)
 			}
 		})
+	}
+}
+
+// TestOpen: Open resolves a link inside the root as ReadFile does (the
+// root's copy, not the host's file) and refuses what is not a regular
+// file without reading it.
+func TestOpen(t *testing.T) {
+	outside := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(outside, "status"), []byte("outside\n"), 0o644))
+	r := writeTree(t, map[string]string{outside[1:] + "/status": "inside\n", "var/lib/dpkg/.keep": ""})
+	must(t, os.Symlink(outside+"/status", filepath.Join(r.Dir(), "var/lib/dpkg/status")))
+	f, err := r.Open("/var/lib/dpkg/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || string(b) != "inside\n" {
+		t.Fatalf("status = %q, %v; want the root's copy", b, err)
+	}
+	must(t, syscall.Mkfifo(filepath.Join(r.Dir(), "var/lib/dpkg/fifo"), 0o644))
+	for name, want := range map[string]string{
+		"/var/lib/dpkg/fifo": "is a FIFO, not a regular file",
+		"/var/lib/dpkg":      "is a directory, not a file",
+	} {
+		if f, err := r.Open(name); err == nil || err.Error() != want {
+			t.Errorf("Open(%s) = %v, %v; want %q", name, f, err, want)
+		}
+	}
+	if _, err := r.Open("/var/lib/dpkg/missing"); !os.IsNotExist(err) {
+		t.Errorf("missing: err = %v", err)
 	}
 }
 

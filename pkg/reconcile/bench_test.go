@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sshconverge/agent/bench/gen/dpkg"
 	"github.com/sshconverge/agent/pkg/desired"
 	"github.com/sshconverge/agent/pkg/files"
 )
@@ -225,29 +226,6 @@ func BenchmarkPlanKeys(b *testing.B) {
 	}
 }
 
-// benchDpkgStatus returns a dpkg status file of n installed packages,
-// each stanza about 500 bytes as on a Debian server (1,500 packages make
-// the 750 kB of a small one), with openssh-client's conffiles among them.
-func benchDpkgStatus(n int) string {
-	var sb strings.Builder
-	for i := range n {
-		name := fmt.Sprintf("pkg-%04d", i)
-		if i == n/2 {
-			name = "openssh-client"
-		}
-		fmt.Fprintf(&sb, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: %d\n", name, 100+i)
-		fmt.Fprintf(&sb, "Maintainer: Debian Developers <debian-devel@lists.debian.org>\nArchitecture: amd64\nVersion: 1.%d.3-4\nDepends: libc6 (>= 2.34), libpkg%d (>= 1.0)\n", i%7, i)
-		switch {
-		case name == "openssh-client":
-			sb.WriteString("Conffiles:\n /etc/ssh/moduli 9ab6b8ba9d2b0a3d1aa5c0d2d4c5b6a7\n /etc/ssh/ssh_config 3d2e2e5b2c4f8a1b0c9d8e7f6a5b4c3d\n")
-		case i%5 == 0:
-			fmt.Fprintf(&sb, "Conffiles:\n /etc/%s/%s.conf 0123456789abcdef0123456789abcdef\n", name, name)
-		}
-		fmt.Fprintf(&sb, "Description: package number %d of the benchmark's host\n This long description wraps over several lines, as the\n descriptions of Debian's packages do, and says what the\n package is for and what it depends on.\nHomepage: https://example.org/%s\n\n", i, name)
-	}
-	return sb.String()
-}
-
 // BenchmarkPlanDebianHost measures the cron case's plan on a stock Debian
 // host: the keepalive job on the demo tree, with dpkg's status file (its
 // conffiles say which files packages own) of 1,500 packages. A plan reads
@@ -257,7 +235,11 @@ func BenchmarkPlanDebianHost(b *testing.B) {
 	if err := os.CopyFS(dir, os.DirFS("../../examples/demo-root")); err != nil {
 		b.Fatal(err)
 	}
-	benchWrite(b, dir, map[string]string{"var/lib/dpkg/status": benchDpkgStatus(1500)})
+	var status strings.Builder
+	if err := dpkg.WriteStatus(&status, 1500); err != nil {
+		b.Fatal(err)
+	}
+	benchWrite(b, dir, map[string]string{"var/lib/dpkg/status": status.String()})
 	yaml, err := os.ReadFile("../../examples/keepalive.yaml")
 	if err != nil {
 		b.Fatal(err)

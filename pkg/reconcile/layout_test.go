@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bufio"
 	"bytes"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -105,11 +106,25 @@ func TestDpkgConffiles(t *testing.T) {
 		}
 		status := []byte(sb.String())
 		got, want := &Owners{pkgs: map[string]string{}}, &Owners{pkgs: map[string]string{}}
-		got.dpkgConffiles(status)
+		got.dpkgConffiles(bytes.NewReader(status))
 		dpkgConffilesByLine(want, status)
 		if diff := cmp.Diff(want.pkgs, got.pkgs); diff != "" {
 			t.Fatalf("status file %d %q: conffiles differ from the line-by-line reading (-want +got):\n%s", i, status, diff)
 		}
+	}
+}
+
+// TestDpkgConffilesLongLine: a line longer than the read buffer is one
+// line: what follows its first 64 kB does not start a line, and the lines
+// after it are read.
+func TestDpkgConffilesLongLine(t *testing.T) {
+	long := "Description: x" + strings.Repeat(" long", (64<<10)/5)
+	long = long[:64<<10] + " /etc/ssh/inside-a-line 1\n"
+	status := "Package: openssh-client\n" + long + "Conffiles:\n /etc/ssh/ssh_config 3d2e\n"
+	o := &Owners{pkgs: map[string]string{}}
+	o.dpkgConffiles(strings.NewReader(status))
+	if want := map[string]string{"/etc/ssh/ssh_config": "openssh-client"}; !maps.Equal(o.pkgs, want) {
+		t.Errorf("conffiles %v, want %v", o.pkgs, want)
 	}
 }
 

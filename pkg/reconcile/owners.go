@@ -1,7 +1,10 @@
 package reconcile
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
+	"io"
 	"path"
 	"strings"
 	"sync"
@@ -93,8 +96,9 @@ func (o *Owners) policy() string {
 // system the files its openssh packages own.
 func (o *Owners) readDatabases() {
 	o.pkgs = map[string]string{}
-	if b, err := o.root.ReadFile("/var/lib/dpkg/status"); err == nil {
-		o.dpkgConffiles(b)
+	if f, err := o.root.Open("/var/lib/dpkg/status"); err == nil {
+		o.dpkgConffiles(f)
+		f.Close()
 	}
 	if b, err := o.root.ReadFile("/var/lib/ucf/registry"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -114,23 +118,32 @@ func (o *Owners) readDatabases() {
 }
 
 // dpkgConffiles records the conffiles of dpkg's status file that
-// configure OpenSSH (under /etc/ssh and /etc/crypto-policies), each the
-// package of the last "Package:" line before it. The file is about a
-// megabyte on a server and read on every run: its lines are looked at in
-// place, and only those recorded are copied.
-func (o *Owners) dpkgConffiles(status []byte) {
-	var pkg []byte
-	for len(status) > 0 {
-		var line []byte
-		line, status, _ = bytes.Cut(status, []byte("\n"))
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		switch {
-		case bytes.HasPrefix(line, []byte("Package: ")):
-			pkg = line[len("Package: "):]
-		case bytes.HasPrefix(line, []byte(" /etc/ssh/")), bytes.HasPrefix(line, []byte(" /etc/crypto-policies/")):
-			if f := bytes.Fields(line); len(f) >= 2 {
-				o.pkgs[string(f[0])] = string(pkg)
+// configure OpenSSH (lines " /etc/ssh/…" and " /etc/crypto-policies/…"),
+// each the package of the last "Package: " line before it. The file is
+// about a megabyte on a server and read on every run: it is read through
+// one buffer of 64 kB, so that a run does not map a megabyte of fresh
+// memory for it, and its lines are looked at in place. A line longer than
+// the buffer is read as its first 64 kB. A read error ends the reading.
+func (o *Owners) dpkgConffiles(status io.Reader) {
+	r := bufio.NewReaderSize(status, 64<<10)
+	var pkg []byte // copied: the buffer is read into again
+	start := true // the slice ReadSlice returns next starts a line
+	for {
+		line, err := r.ReadSlice('\n')
+		if start {
+			line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+			switch {
+			case bytes.HasPrefix(line, []byte("Package: ")):
+				pkg = append(pkg[:0], line[len("Package: "):]...)
+			case bytes.HasPrefix(line, []byte(" /etc/ssh/")), bytes.HasPrefix(line, []byte(" /etc/crypto-policies/")):
+				if f := bytes.Fields(line); len(f) >= 2 {
+					o.pkgs[string(f[0])] = string(pkg)
+				}
 			}
+		}
+		start = !errors.Is(err, bufio.ErrBufferFull)
+		if err != nil && start {
+			return
 		}
 	}
 }
