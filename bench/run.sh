@@ -106,12 +106,14 @@ report() {
 				print "Peak RSS is that of the largest single process (Ansible forks a worker and a Python interpreter per task).\n"
 				print "| job | agent median | agent CPU | agent peak RSS | agent exit | ansible-playbook median | ansible-playbook CPU | ansible-playbook peak RSS | runs | time ratio | CPU ratio | memory ratio |"
 				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-				split("check recheck apply", jobs, " ")
+				split("check recheck recheck-debian apply", jobs, " ")
 				ag["check"] = "agent --check"; an["check"] = "ansible-playbook --check"
 				ag["recheck"] = "agent --check"; an["recheck"] = "ansible-playbook --check"; bj["recheck"] = "check"
+				ag["recheck-debian"] = "agent --check"; an["recheck-debian"] = "ansible-playbook --check"; bj["recheck-debian"] = "check"
 				ag["apply"] = "agent"; an["apply"] = "ansible-playbook"
 				name["check"] = "audit (`--check`)"; name["recheck"] = "audit again, same files (the cron case)"; name["apply"] = "apply"
-				for (j = 1; j <= 3; j++) {
+				name["recheck-debian"] = "the cron case on a Debian host (dpkg status of 1,500 packages)"
+				for (j = 1; j <= 4; j++) {
 					c = jobs[j]; a = "keepalive" SUBSEP c SUBSEP ag[c]; b = "keepalive" SUBSEP ((c in bj) ? bj[c] : c) SUBSEP an[c]
 					if (!(a in med)) continue
 					tr = (med[a] > 0 && med[b] != "") ? fx(med[b] / med[a]) : ""
@@ -119,7 +121,7 @@ report() {
 					cr = (cpu[a] > 0 && cpu[b] != "") ? fx(cpu[b] / cpu[a]) : ""
 					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name[c], fs(med[a]), fs(cpu[a]), fm(rss[a]), ex[a], fs(med[b]), fs(cpu[b]), fm(rss[b]), runs[a] "+" runs[b], tr, cr, mr
 				}
-				if (("keepalive" SUBSEP "recheck" SUBSEP "agent --check") in med) print "\nThe cron case audits a host whose files did not change since the last audit: sshd accepted them then, with the same binary and host keys, and the agent remembers that verdict in its state directory (`/var/lib/sshconverge/accepted`), so it does not start sshd again. Its row compares with the same Ansible audit."
+				if (("keepalive" SUBSEP "recheck" SUBSEP "agent --check") in med) print "\nThe cron case audits a host whose files did not change since the last audit: sshd accepted them then, with the same binary and host keys, and the agent remembers that verdict in its state directory (`/var/lib/sshconverge/accepted`), so it does not start sshd again. Its row compares with the same Ansible audit. On a Debian host the agent also reads dpkg'"'"'s status file (which packages own which files) on every run: the next row lays a generated one of 750 kB over the tree (`bench/gen -kind dpkg`)."
 				print ""
 			}
 			if ("hosts" in order || "bigfile" in order) {
@@ -174,6 +176,8 @@ report() {
 			if (med[a] > 0 && med[b] != "") { r = med[b] / med[a]; printf "| keepalive `--check` ≥ 500× faster than `ansible-playbook --check` | %s (%s against %s) | %s |\n", fx(r), fs(med[a]), fs(med[b]), (r >= 500 ? "yes" : "no") }
 			a = "keepalive" SUBSEP "recheck" SUBSEP "agent --check"
 			if (med[a] > 0 && med[b] != "") { r = med[b] / med[a]; printf "| the same, audit of unchanged files (the cron case) | %s (%s against %s) | %s |\n", fx(r), fs(med[a]), fs(med[b]), (r >= 500 ? "yes" : "no") }
+			a = "keepalive" SUBSEP "recheck-debian" SUBSEP "agent --check"
+			if (med[a] > 0 && med[b] != "") { r = med[b] / med[a]; printf "| the same on a Debian host (dpkg status of 1,500 packages) | %s (%s against %s) | %s |\n", fx(r), fs(med[a]), fs(med[b]), (r >= 500 ? "yes" : "no") }
 			a = "hosts" SUBSEP "100000" SUBSEP "agent --check"; o = "hosts" SUBSEP "100000" SUBSEP "ssh -G"
 			if (med[a] != "" && med[o] > 0) { r = med[a] / med[o]; printf "| 100,000 Host blocks: within 2× of `ssh -G` | %s (%s against %s) | %s |\n", fx(r), fs(med[a]), fs(med[o]), (r <= 2 && ex[a] != 1 ? "yes" : "no") }
 			if (rss[a] != "") printf "| 100,000 Host blocks: < 100 MB | %s | %s |\n", fm(rss[a]), (rss[a] * 1024 < 100e6 ? "yes" : "no")
@@ -537,6 +541,19 @@ section_keepalive() {
 	if [ -s "$seeded/var/lib/sshconverge/accepted" ]; then
 		PREP=$(fresh "$t" "$seeded")
 		measure keepalive recheck "agent --check" "$meta" -- "$work/agent" --check --root "$t" "$desired"
+		# The same on a Debian host: dpkg's status file of 1,500 packages
+		# (bench/gen -kind dpkg, 750 kB), which the agent reads on every
+		# run to learn which files packages own (openssh-client has
+		# ssh_config, so the ssh side's edit goes to a drop-in).
+		local debian=$work/inputs/keepalive-debian
+		"$work/gen" -kind dpkg -n 1500 -out "$work/inputs/dpkg" >/dev/null
+		bash -c "$(fresh "$t" "$src")"
+		cp -a "$work/inputs/dpkg/root/var" "$t/"
+		mkdir -m 700 "$t/var/lib/sshconverge"
+		"$work/agent" --check --root "$t" "$desired" >/dev/null 2>&1 || true # exit 2: drift
+		cp -a "$t" "$debian"
+		PREP=$(fresh "$t" "$debian")
+		measure keepalive recheck-debian "agent --check" "$meta" -- "$work/agent" --check --root "$t" "$desired"
 		PREP=$(fresh "$t" "$src")
 	else
 		progress "keepalive: this agent remembers no verdict of sshd; no repeated-audit row"

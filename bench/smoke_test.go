@@ -95,7 +95,8 @@ func TestSmokeQuick(t *testing.T) {
 		"hosts/agent --check", "hosts/ssh -G", "bigfile/agent --check", "bigfile/ssh -G",
 		"keys/1/agent --check", "keys/16/agent --check",
 		"dropins/agent --check", "dropins/sshd -T", "dropins/sshd -t",
-		"keepalive/recheck/agent --check", // the cron case: sshd's verdict remembered
+		"keepalive/recheck/agent --check",        // the cron case: sshd's verdict remembered
+		"keepalive/recheck-debian/agent --check", // the same with dpkg's status file
 	} {
 		if !seen[k] {
 			t.Errorf("results.csv has no %s row", k)
@@ -110,6 +111,7 @@ func TestSmokeQuick(t *testing.T) {
 		"## Keepalive on the Debian demo tree", "## ssh_config growth", "## Keys per plan", "## sshd drop-in growth",
 		"## Targets of issue 12", "## Does the edit take effect?",
 		"| audit again, same files (the cron case) |",
+		"| the cron case on a Debian host (dpkg status of 1,500 packages) |",
 		// The finding: Ansible's lineinfile loses to the cloud-init drop-in.
 		"| sshd clientaliveinterval | 300 | 300 | 120 **(wrong)** |",
 	} {

@@ -14,7 +14,7 @@ import (
 )
 
 // digest hashes every file under dir (names and contents) and counts
-// their lines and bytes, dot files included.
+// the lines and bytes of the tree (root/), dot files included.
 func digest(t *testing.T, dir string) (sum [32]byte, files, lines int, size int64) {
 	t.Helper()
 	h := sha256.New()
@@ -29,7 +29,7 @@ func digest(t *testing.T, dir string) (sum [32]byte, files, lines int, size int6
 		rel, _ := filepath.Rel(dir, p)
 		h.Write([]byte(rel + "\x00"))
 		h.Write(b)
-		if strings.HasPrefix(rel, filepath.Join("root", "etc")) {
+		if strings.HasPrefix(rel, "root"+string(filepath.Separator)) { // the tree, not desired.yaml or meta.env
 			files++
 			lines += bytes.Count(b, []byte("\n"))
 			size += int64(len(b))
@@ -53,6 +53,7 @@ func TestDeterministic(t *testing.T) {
 		{"hosts", func(out string) (Meta, error) { return WriteClient(out, 300, 0) }},
 		{"bytes", func(out string) (Meta, error) { return WriteClient(out, 0, 100_000) }},
 		{"dropins", func(out string) (Meta, error) { return WriteServer(out, 25) }},
+		{"dpkg", func(out string) (Meta, error) { return WriteDpkg(out, 40) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
@@ -76,6 +77,29 @@ func TestDeterministic(t *testing.T) {
 				t.Error("writing into a non-empty directory succeeded")
 			}
 		})
+	}
+}
+
+// TestDpkgShape: 1,500 packages make a status file of a small server's
+// size, whose openssh-client stanza lists ssh_config among its conffiles.
+func TestDpkgShape(t *testing.T) {
+	out := t.TempDir()
+	m, err := WriteDpkg(out, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "root/var/lib/dpkg/status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Bytes < 600_000 || m.Bytes > 900_000 || int64(len(b)) != m.Bytes {
+		t.Errorf("%d bytes (meta %d), want 600-900 kB", len(b), m.Bytes)
+	}
+	if got := strings.Count(string(b), "\nPackage: ") + 1; got != 1500 {
+		t.Errorf("%d packages, want 1500", got)
+	}
+	if !strings.Contains(string(b), "Package: openssh-client\n") || !strings.Contains(string(b), "\n /etc/ssh/ssh_config 3d2e") {
+		t.Error("no openssh-client stanza with ssh_config among its conffiles")
 	}
 }
 

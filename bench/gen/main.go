@@ -6,6 +6,7 @@
 //	go run ./bench/gen -kind hosts -n 10000 -out DIR     # ssh_config with N Host blocks
 //	go run ./bench/gen -kind bytes -n 50000000 -out DIR  # ssh_config of at least N bytes
 //	go run ./bench/gen -kind dropins -n 5000 -out DIR    # sshd_config.d with N drop-ins
+//	go run ./bench/gen -kind dpkg -n 1500 -out DIR       # dpkg's status file of N packages, to lay over a tree
 //
 // DIR gets root/etc/ssh/… (the tree, for --root), desired.yaml, and
 // meta.env: shell-safe KEY=value lines (files, lines, bytes, and the query
@@ -22,11 +23,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sshconverge/agent/bench/gen/dpkg"
 )
 
 func main() {
-	kind := flag.String("kind", "", "hosts, bytes or dropins")
-	n := flag.Int("n", 0, "Host blocks (hosts), minimum bytes (bytes), or drop-in files (dropins)")
+	kind := flag.String("kind", "", "hosts, bytes, dropins or dpkg")
+	n := flag.Int("n", 0, "Host blocks (hosts), minimum bytes (bytes), drop-in files (dropins), or packages (dpkg)")
 	out := flag.String("out", "", "output directory (created; must not exist or be empty)")
 	flag.Parse()
 	if *out == "" || *n < 1 || flag.NArg() != 0 {
@@ -42,8 +45,10 @@ func main() {
 		m, err = WriteClient(*out, 0, int64(*n))
 	case "dropins":
 		m, err = WriteServer(*out, *n)
+	case "dpkg":
+		m, err = WriteDpkg(*out, *n)
 	default:
-		err = fmt.Errorf("unknown -kind %q (want hosts, bytes or dropins)", *kind)
+		err = fmt.Errorf("unknown -kind %q (want hosts, bytes, dropins or dpkg)", *kind)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
@@ -277,6 +282,19 @@ func WriteServer(out string, n int) (Meta, error) {
 		return m, err
 	}
 	return m, finish(out, m, serverDesired)
+}
+
+// WriteDpkg writes root/var/lib/dpkg/status only: the package database of
+// a Debian host of n packages (see package dpkg), which the agent reads
+// on every run to learn which OpenSSH files packages own. It is laid over
+// another tree.
+func WriteDpkg(out string, n int) (Meta, error) {
+	m := Meta{Kind: "dpkg", Blocks: n}
+	if err := prepare(out); err != nil {
+		return m, err
+	}
+	status := filepath.Join(out, "root", "var", "lib", "dpkg", "status")
+	return m, writeFile(status, &m, func(w io.Writer) error { return dpkg.WriteStatus(w, n) })
 }
 
 // serverDesired is the desired file of WriteServer: one edit in the first
