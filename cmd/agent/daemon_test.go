@@ -66,6 +66,23 @@ func runDaemonAs(t *testing.T, binary, logFile string, binds [][2]string, args .
 	return cmd.Process.Pid
 }
 
+// unnamedDaemonTree writes a root whose sshd_config is head, then a
+// listener on a free port of 127.0.0.1 with a host key (made, named by its
+// host path) and a pid file no one reads (named by its host path too),
+// then tail; it returns the root and the port. A daemon started on its
+// configuration is found by the configuration file alone.
+func unnamedDaemonTree(t *testing.T, head, tail string) (root string, port int) {
+	t.Helper()
+	root, port = t.TempDir(), freePort(t)
+	hostKey := filepath.Join(root, "etc/ssh/ssh_host_ed25519_key")
+	writeFiles(t, root, map[string]string{
+		"etc/ssh/sshd_config": fmt.Sprintf("%sListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s\nUsePAM no\n%s",
+			head, port, hostKey, filepath.Join(root, "run/elsewhere.pid"), tail),
+	})
+	makeHostKey(t, hostKey)
+	return root, port
+}
+
 // TestDaemonReadsOtherFiles is issue 8's first defect: an sshd started as
 // `sshd -f ROOT/etc/ssh/sshd_config -o ClientAliveCountMax=7`, whose
 // configuration includes the absolute /etc/ssh/sshd_config.d/*.conf (the
@@ -75,19 +92,11 @@ func runDaemonAs(t *testing.T, binary, logFile string, binds [][2]string, args .
 // naming the -o option and the other files; --check reports drift (2).
 func TestDaemonReadsOtherFiles(t *testing.T) {
 	needTools(t, "/usr/sbin/sshd", "ssh-keygen", "unshare", "nsenter")
-	root, other := t.TempDir(), t.TempDir()
-	port := freePort(t)
-	hostKey := filepath.Join(root, "etc/ssh/ssh_host_ed25519_key")
-	writeFiles(t, root, map[string]string{
-		"etc/ssh/sshd_config": fmt.Sprintf("Include /etc/ssh/sshd_config.d/*.conf\nListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s\nUsePAM no\n",
-			port, hostKey, filepath.Join(root, "run/elsewhere.pid")),
-		"etc/ssh/sshd_config.d/50-image.conf": "ClientAliveInterval 120\n",
-	})
+	other := t.TempDir()
+	root, port := unnamedDaemonTree(t, "Include /etc/ssh/sshd_config.d/*.conf\n", "")
+	writeFiles(t, root, map[string]string{"etc/ssh/sshd_config.d/50-image.conf": "ClientAliveInterval 120\n"})
 	// What the daemon sees as /etc/ssh: another directory.
 	writeFiles(t, other, map[string]string{"sshd_config.d/10-host.conf": "ClientAliveInterval 45\n"})
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
 	log := filepath.Join(root, "sshd.log")
 	pid := runDaemon(t, log, [][2]string{{other, "/etc/ssh"}}, "-f", filepath.Join(root, "etc/ssh/sshd_config"), "-o", "ClientAliveCountMax=7")
 	s := &testSSHD{t: t, tree: root, port: port}
@@ -125,17 +134,8 @@ func TestDaemonReadsOtherFiles(t *testing.T) {
 // running".
 func TestDaemonFoundWhateverItsName(t *testing.T) {
 	needTools(t, "/usr/sbin/sshd", "ssh-keygen", "unshare", "nsenter")
-	root, bin := t.TempDir(), t.TempDir()
-	port := freePort(t)
-	hostKey := filepath.Join(root, "etc/ssh/ssh_host_ed25519_key")
-	writeFiles(t, root, map[string]string{
-		"etc/ssh/sshd_config": fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s\nPidFile %s\nUsePAM no\nClientAliveInterval 120\n",
-			port, hostKey, filepath.Join(root, "run/elsewhere.pid")),
-	})
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostKey).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
-	link := filepath.Join(bin, "openssh-daemon")
+	root, port := unnamedDaemonTree(t, "", "ClientAliveInterval 120\n")
+	link := filepath.Join(t.TempDir(), "openssh-daemon")
 	must(t, os.Symlink("/usr/sbin/sshd", link))
 	log := filepath.Join(root, "sshd.log")
 	pid := runDaemonAs(t, link, log, nil, "-f", filepath.Join(root, "etc/ssh/sshd_config"))
@@ -169,9 +169,7 @@ func TestReloadOutcomes(t *testing.T) {
 		"etc/ssh/sshd_config.d/50-image.conf": "ClientAliveInterval 120\n",
 	})
 	must(t, os.MkdirAll(filepath.Join(tree, "run/sshd"), 0o755))
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(tree, "etc/ssh/ssh_host_ed25519_key")).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
+	makeHostKey(t, filepath.Join(tree, "etc/ssh/ssh_host_ed25519_key"))
 	log := filepath.Join(tree, "run/sshd.log")
 	pid := runDaemon(t, "/run/sshd.log", [][2]string{{filepath.Join(tree, "etc/ssh"), "/etc/ssh"}, {filepath.Join(tree, "run"), "/run"}},
 		"-f", "/etc/ssh/sshd_config", "-o", "PidFile=/run/other.pid")

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -58,9 +57,7 @@ func exampleTree(t *testing.T, name string) string {
 	keys, _ := filepath.Glob(filepath.Join(root, "etc/ssh/ssh_host_*_key"))
 	if len(keys) == 0 {
 		must(t, os.MkdirAll(filepath.Join(root, "etc/ssh"), 0o755))
-		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(root, "etc/ssh/ssh_host_ed25519_key")).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v\n%s", err, out)
-		}
+		makeHostKey(t, filepath.Join(root, "etc/ssh/ssh_host_ed25519_key"))
 	}
 	return root
 }

@@ -27,6 +27,14 @@ type testSSHD struct {
 	port int
 }
 
+// makeHostKey makes an ed25519 host key (and its .pub) at path.
+func makeHostKey(t *testing.T, path string) {
+	t.Helper()
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+}
+
 // needTools fails (CI=true) or skips when a tool the test needs is missing.
 func needTools(t *testing.T, tools ...string) {
 	t.Helper()
@@ -67,9 +75,7 @@ func startSSHD(t *testing.T, extra map[string]string) *testSSHD {
 	}
 	must(t, os.MkdirAll(filepath.Join(tree, "etc/ssh/sshd_config.d"), 0o755))
 	must(t, os.MkdirAll(filepath.Join(tree, "run/sshd"), 0o755)) // privilege separation
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(tree, "etc/ssh/ssh_host_ed25519_key")).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
+	makeHostKey(t, filepath.Join(tree, "etc/ssh/ssh_host_ed25519_key"))
 	s := &testSSHD{t: t, tree: tree, port: port}
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
 		`mount --bind "$1/etc/ssh" /etc/ssh && mount --bind "$1/run" /run && exec /usr/sbin/sshd -D -E /run/sshd.log -f /etc/ssh/sshd_config`, "sh", tree)

@@ -207,21 +207,12 @@ func BenchmarkPlanKeys(b *testing.B) {
 			for _, kv := range planKeys[:n] {
 				fmt.Fprintf(&sb, "        %s: %s\n", kv[0], kv[1])
 			}
-			st := benchDesired(b, sb.String())
-			root, err := files.NewRoot(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				p, err := Compute(st, Options{Root: root, Log: zerolog.Nop()})
-				if err != nil {
-					b.Fatal(err)
-				}
+			benchCompute(b, dir, benchDesired(b, sb.String()), func(p *Plan) error {
 				if s := p.Summary(); s.Changed != n {
-					b.Fatalf("%d changes planned, want %d", s.Changed, n)
+					return fmt.Errorf("%d changes planned, want %d", s.Changed, n)
 				}
-			}
+				return nil
+			})
 		})
 	}
 }
@@ -244,7 +235,21 @@ func BenchmarkPlanDebianHost(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st := benchDesired(b, string(yaml))
+	benchCompute(b, dir, benchDesired(b, string(yaml)), func(p *Plan) error {
+		written := make([]string, len(p.Files))
+		for i, f := range p.Files {
+			written[i] = f.Path
+		}
+		if s := p.Summary(); s.Changed != 5 || !slices.Contains(written, "/etc/ssh/ssh_config.d/00-sshconverge.conf") {
+			return fmt.Errorf("%d changes to %v planned; want 5, the ssh side's in the agent's drop-in (dpkg owns ssh_config)", s.Changed, written)
+		}
+		return nil
+	})
+}
+
+// benchCompute measures Compute of st on the tree at dir (the plan alone:
+// no report), and checks every plan with check.
+func benchCompute(b *testing.B, dir string, st *desired.State, check func(*Plan) error) {
 	root, err := files.NewRoot(dir)
 	if err != nil {
 		b.Fatal(err)
@@ -252,15 +257,11 @@ func BenchmarkPlanDebianHost(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p, err := Compute(st, Options{Root: root, Log: zerolog.Nop()})
+		if err == nil {
+			err = check(p)
+		}
 		if err != nil {
 			b.Fatal(err)
-		}
-		written := make([]string, len(p.Files))
-		for i, f := range p.Files {
-			written[i] = f.Path
-		}
-		if s := p.Summary(); s.Changed != 5 || !slices.Contains(written, "/etc/ssh/ssh_config.d/00-sshconverge.conf") {
-			b.Fatalf("%d changes to %v planned; want 5, the ssh side's in the agent's drop-in (dpkg owns ssh_config)", s.Changed, written)
 		}
 	}
 }

@@ -127,7 +127,7 @@ func (o *Owners) readDatabases() {
 func (o *Owners) dpkgConffiles(status io.Reader) {
 	r := bufio.NewReaderSize(status, 64<<10)
 	var pkg []byte // copied: the buffer is read into again
-	start := true // the slice ReadSlice returns next starts a line
+	start := true  // the slice ReadSlice returns next starts a line
 	for {
 		line, err := r.ReadSlice('\n')
 		if start {
