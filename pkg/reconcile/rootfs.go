@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -145,7 +146,7 @@ func (f *FS) meta(name string) (fileMeta, error) {
 // tempRE matches the names of the agent's temp files: a dot, the target's
 // name, ".sshconverge-", 12 hex digits, ".tmp" (no Include glob such as
 // *.conf matches them).
-var tempRE = regexp.MustCompile(`^\..+\.sshconverge-[0-9a-f]{12}\.tmp$`)
+var tempRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\..+\.sshconverge-[0-9a-f]{12}\.tmp$`) })
 
 // WriteAtomic replaces the file name with data: a temp file in the same
 // directory, written, given meta, fsynced, renamed over name, and the
@@ -225,7 +226,7 @@ func (f *FS) SweepTemp(dirs []string) (int, error) {
 			continue // a directory that is gone holds no temp files
 		}
 		for _, e := range entries {
-			if !e.Type().IsRegular() || !tempRE.MatchString(e.Name()) {
+			if !e.Type().IsRegular() || !tempRE().MatchString(e.Name()) {
 				continue
 			}
 			if err := f.Remove(path.Join(d, e.Name())); err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/sshconverge/agent/pkg/files"
@@ -328,7 +329,7 @@ func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, error) {
 }
 
 // versionRE finds the version ssh -V (or sshd -V) prints.
-var versionRE = regexp.MustCompile(`OpenSSH_(\d+\.\d+(?:p\d+)?)`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`OpenSSH_(\d+\.\d+(?:p\d+)?)`) })
 
 // Version returns the version of the OpenSSH that reads the configuration,
 // as its ssh -V says (e.g. "9.2p1", "10.0p2"), run where sshd runs: in the
@@ -340,13 +341,13 @@ func (s *SSHD) Version(ctx context.Context) (string, error) {
 	var out []byte
 	for _, bin := range []string{"/usr/bin/ssh", ""} {
 		b, err := s.runVersion(ctx, bin)
-		if err == nil && versionRE.Match(b) {
+		if err == nil && versionRE().Match(b) {
 			out = b
 			break
 		}
 		out = b
 	}
-	m := versionRE.FindSubmatch(out)
+	m := versionRE().FindSubmatch(out)
 	if m == nil {
 		return "", fmt.Errorf("neither ssh -V nor sshd -V says a version: %s", strings.TrimSpace(string(out)))
 	}
@@ -411,7 +412,7 @@ type RejectedError struct{ Msg string }
 // Error returns sshd's message.
 func (e *RejectedError) Error() string { return e.Msg }
 
-var privsepRE = regexp.MustCompile(`Missing privilege separation directory: (/\S+)`)
+var privsepRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`Missing privilege separation directory: (/\S+)`) })
 
 // missingPrivsep reports whether sshd refused to run for want of its
 // privilege separation directory, and which.
@@ -419,7 +420,7 @@ func missingPrivsep(err error) (string, bool) {
 	if err == nil {
 		return "", false
 	}
-	m := privsepRE.FindStringSubmatch(err.Error())
+	m := privsepRE().FindStringSubmatch(err.Error())
 	if m == nil {
 		return "", false
 	}
