@@ -128,6 +128,30 @@ func TestDpkgConffilesLongLine(t *testing.T) {
 	}
 }
 
+// TestDpkgStatusSparse: a status file of a terabyte (sparse, a hostile
+// image's) is read up to files.MaxFileSize, not to its end: what comes
+// first still counts.
+func TestDpkgStatusSparse(t *testing.T) {
+	dir := t.TempDir()
+	status := filepath.Join(dir, "var/lib/dpkg/status")
+	if err := os.MkdirAll(filepath.Dir(status), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(status, []byte("Package: openssh-client\nConffiles:\n /etc/ssh/ssh_config 3d2e\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(status, 1<<40); err != nil {
+		t.Fatal(err)
+	}
+	root, err := files.NewRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := NewOwners(root).Owner("/etc/ssh/ssh_config"), "the openssh-client package"; got != want {
+		t.Errorf("Owner(/etc/ssh/ssh_config) = %q, want %q", got, want)
+	}
+}
+
 // dpkgConffilesByLine is dpkgConffiles as it read the file line by line,
 // a string per line: TestDpkgConffiles's reference.
 func dpkgConffilesByLine(o *Owners, status []byte) {

@@ -97,7 +97,7 @@ func (o *Owners) policy() string {
 func (o *Owners) readDatabases() {
 	o.pkgs = map[string]string{}
 	if f, err := o.root.Open("/var/lib/dpkg/status"); err == nil {
-		o.dpkgConffiles(f)
+		o.dpkgConffiles(io.LimitReader(f, files.MaxFileSize)) // a sparse terabyte is not read to its end
 		f.Close()
 	}
 	if b, err := o.root.ReadFile("/var/lib/ucf/registry"); err == nil {
