@@ -115,10 +115,16 @@ func trustedBinary(dir string) (string, error) {
 	if err := rootOnly(st); err != nil {
 		return "", fmt.Errorf("its binary %s %v", exe, err)
 	}
-	if name := path.Base(strings.TrimSuffix(exe, " (deleted)")); name != "sshd" {
+	if binaryName(exe) != "sshd" {
 		return "", fmt.Errorf("its binary is %s, not sshd", exe)
 	}
 	return exe, nil
+}
+
+// binaryName is the name of the binary a process's exe link points to,
+// deleted since (an upgrade replaced it) or not.
+func binaryName(exe string) string {
+	return path.Base(strings.TrimSuffix(exe, " (deleted)"))
 }
 
 // rootOnly checks that a file is regular (or a directory), owned by root

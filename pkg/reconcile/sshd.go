@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -239,9 +238,10 @@ func (s *SSHD) scan() *Listener {
 	defer proc.Close()
 	pids, _ := proc.Readdirnames(-1)
 	slices.Sort(pids)
+	procFd := int(proc.Fd())
 	for _, name := range pids {
 		pid, err := strconv.Atoi(name)
-		if err != nil || !exeNamed(proc, name, "sshd") {
+		if err != nil || !exeNamed(procFd, name, "sshd") {
 			continue
 		}
 		l, err := inspectListener("/proc", pid)
@@ -256,22 +256,22 @@ func (s *SSHD) scan() *Listener {
 }
 
 // exeNamed reports whether the binary process pid runs (its exe link in
-// proc, which the kernel keeps) is named name, deleted since or not. It is
-// a first filter, one system call a process, as a scan asks it of every
-// process of the host; trustedBinary asks the same of a listener. The
-// process's own name (comm) would not do: a process sets it itself, and
-// it is the name it was run by, a link's say.
-func exeNamed(proc *os.File, pid, name string) bool {
+// the proc directory procFd, which the kernel keeps) is named name, as
+// binaryName reads the link. It is a first filter, one system call a
+// process, as a scan asks it of every process of the host; trustedBinary
+// asks the same of a listener. The process's own name (comm) would not
+// do: a process sets it itself, and it is the name it was run by, a
+// link's say.
+func exeNamed(procFd int, pid, name string) bool {
 	var buf [512]byte
-	n, err := unix.Readlinkat(int(proc.Fd()), pid+"/exe", buf[:])
+	n, err := unix.Readlinkat(procFd, pid+"/exe", buf[:])
 	if err != nil {
 		return false
 	}
 	if n == len(buf) {
 		return true // a longer path: trustedBinary reads it whole
 	}
-	exe := bytes.TrimSuffix(buf[:n], []byte(" (deleted)"))
-	return string(exe[bytes.LastIndexByte(exe, '/')+1:]) == name
+	return binaryName(string(buf[:n])) == name
 }
 
 // readPidFile returns the pid the pid file holds, 0 when there is none.
