@@ -437,6 +437,17 @@ start_daemon() {
 	die "sshd did not start on $tree: $(cat "$tree/start.err" "$tree/sshd.log" 2>/dev/null)"
 }
 
+# state_dir ROOT: gives ROOT the agent's state directory, empty.
+state_dir() { mkdir -p "$1/var/lib" && mkdir -m 700 "$1/var/lib/sshconverge"; }
+
+# first_audit ROOT DESIRED: gives ROOT the agent's state directory and
+# audits it once (exit 2: drift), so that the state holds what a run
+# remembers for the next: the cron-case rows measure the audits after it.
+first_audit() {
+	state_dir "$1"
+	"$work/agent" --check --root "$1" "$2" >/dev/null 2>&1 || true
+}
+
 # stop_daemon: stops the sshd start_daemon started, by its pid.
 stop_daemon() {
 	[ -z "$daemon_pid" ] || kill "$daemon_pid" 2>/dev/null || true
@@ -570,8 +581,7 @@ section_keepalive() {
 	# remembered key names how sshd is run, the tree's place included).
 	local seeded=$work/inputs/keepalive-seeded
 	bash -c "$(fresh "$t" "$src")"
-	mkdir -p "$t/var/lib" && mkdir -m 700 "$t/var/lib/sshconverge"
-	"$work/agent" --check --root "$t" "$desired" >/dev/null 2>&1 || true # exit 2: drift
+	first_audit "$t" "$desired"
 	cp -a "$t" "$seeded"
 	if [ -s "$seeded/var/lib/sshconverge/accepted" ]; then
 		PREP=$(fresh "$t" "$seeded")
@@ -584,8 +594,7 @@ section_keepalive() {
 		"$work/gen" -kind dpkg -n 1500 -out "$work/inputs/dpkg" >/dev/null
 		bash -c "$(fresh "$t" "$src")"
 		cp -a "$work/inputs/dpkg/root/var" "$t/"
-		mkdir -m 700 "$t/var/lib/sshconverge"
-		"$work/agent" --check --root "$t" "$desired" >/dev/null 2>&1 || true # exit 2: drift
+		first_audit "$t" "$desired"
 		cp -a "$t" "$debian"
 		PREP=$(fresh "$t" "$debian")
 		measure keepalive recheck-debian "agent --check" "$meta" -- "$work/agent" --check --root "$t" "$desired"
@@ -596,7 +605,7 @@ section_keepalive() {
 		# the daemon's view. Exit 0: nothing to do.
 		local live=$work/trees/keepalive-daemon
 		bash -c "$(fresh "$live" "$src")"
-		mkdir -p "$live/var/lib" && mkdir -m 700 "$live/var/lib/sshconverge"
+		state_dir "$live"
 		start_daemon "$live"
 		"$work/agent" --reload signal --root "$live" "$desired" >"$work/daemon-apply.out" 2>&1 || die "agent apply on the running daemon's tree failed: $(tail -3 "$work/daemon-apply.out")"
 		PREP=''
@@ -738,8 +747,7 @@ section_dropins() {
 		measure dropins "$n" "agent --check" "$meta" -- "$work/agent" --check --root "$d/root" "$d/desired.yaml"
 		if [ "$n" = 5000 ]; then
 			# The cron case: a state directory, and an audit before this one.
-			mkdir -p "$d/root/var/lib" && mkdir -m 700 "$d/root/var/lib/sshconverge"
-			"$work/agent" --check --root "$d/root" "$d/desired.yaml" >/dev/null 2>&1 || true # exit 2: drift
+			first_audit "$d/root" "$d/desired.yaml"
 			if [ -s "$d/root/var/lib/sshconverge/accepted" ]; then
 				measure dropins "$n" "agent --check again" "$meta" -- "$work/agent" --check --root "$d/root" "$d/desired.yaml"
 			fi
