@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -137,6 +138,40 @@ func TestDaemonArgs(t *testing.T) {
 	got := strings.Join(daemonArgs([]string{"-D", "-E", "/run/log", "-f", "/etc/ssh/x", "-o", "Port=2", "-E/x", "-e"}), " ")
 	if got != "-f /etc/ssh/x -o Port=2" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestDaemonViewCommand: a question to a running daemon that needs
+// nothing mounted (sshd -t or -T on its files as they stand) runs sshd in
+// the daemon's mount namespace through nsenter alone; anything to bind,
+// copy, chroot into or make goes through the view helper in a private
+// copy of that namespace.
+func TestDaemonViewCommand(t *testing.T) {
+	s := &SSHD{SSHDOptions: SSHDOptions{Tools: DefaultTools()}}
+	argv := []string{"/proc/self/fd/6", "-f", "/etc/ssh/sshd_config", "-T"}
+	cmd, err := s.viewCmd(context.Background(), &view{daemon: true, spec: viewSpec{Argv: argv, Scratch: "/run"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{s.Tools.Nsenter, "--mount=/proc/self/fd/3", "--"}, argv...)
+	if !slices.Equal(cmd.Args, want) {
+		t.Fatalf("nothing to mount: got %q, want %q", cmd.Args, want)
+	}
+	for name, spec := range map[string]viewSpec{
+		"a staged file":        {Binds: []viewBind{{FD: 7, Target: "/etc/ssh/sshd_config"}}},
+		"an ephemeral key":     {Files: []viewFile{{FD: 7, Name: hostKeyName}}},
+		"a privsep directory":  {PrivsepDir: "/run/sshd"},
+		"a chroot":             {Chroot: "/srv/image"},
+		"a probe user's group": {Account: &viewAccount{User: "alice", Groups: []string{"admins"}}},
+	} {
+		spec.Argv = argv
+		cmd, err := s.viewCmd(context.Background(), &view{daemon: true, spec: spec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cmd.Args) < 2 || cmd.Args[len(cmd.Args)-2] != viewHelperArg || !slices.Contains(cmd.Args, "private") {
+			t.Errorf("%s: not through the helper in a private namespace: %q", name, cmd.Args)
+		}
 	}
 }
 

@@ -136,6 +136,12 @@ func (s viewSpec) enter() error {
 	return syscall.Exec(s.Argv[0], s.Argv, childEnv)
 }
 
+// mountsNothing reports whether the view is the namespace it starts from,
+// unchanged: nothing to bind, copy, chroot into or make.
+func (s viewSpec) mountsNothing() bool {
+	return len(s.Binds) == 0 && len(s.Files) == 0 && s.PrivsepDir == "" && s.Chroot == "" && s.Account == nil
+}
+
 // scratch mounts a tmpfs on Scratch and copies Files into it.
 func (s viewSpec) scratch() error {
 	if err := unix.Mount("tmpfs", s.Scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=64m"); err != nil {
