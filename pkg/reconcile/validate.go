@@ -32,8 +32,9 @@ func (s *SSHD) Validate(ctx context.Context, staged []FileChange) error {
 // configuration with staged bound over the files it changes, and returns
 // its standard output; an error carries sshd's own message:
 //
-//   - with a running daemon: in a private copy of its mount namespace,
-//     with its own binary and arguments;
+//   - with a running daemon: in its mount namespace, with its own binary
+//     and arguments (in a private copy of it when anything is to be
+//     mounted);
 //   - on the root "/": in a private mount namespace, with /usr/sbin/sshd
 //     (or Binary);
 //   - on another root that has its own sshd (a mounted image): chrooted
