@@ -123,7 +123,7 @@ report() {
 					cr = (cpu[a] > 0 && cpu[b] != "") ? fx(cpu[b] / cpu[a]) : ""
 					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name[c], fs(med[a]), fs(cpu[a]), fm(rss[a]), ex[a], fs(med[b]), fs(cpu[b]), fm(rss[b]), runs[a] "+" runs[b], tr, cr, mr
 				}
-				if (("keepalive" SUBSEP "recheck" SUBSEP "agent --check") in med) print "\nThe cron case audits a host whose files did not change since the last audit: sshd accepted them then, with the same binary and host keys, and the agent remembers that verdict in its state directory (`/var/lib/sshconverge/accepted`), so it does not start sshd again. Its row compares with the same Ansible audit. On a Debian host the agent also reads dpkg'"'"'s status file (which packages own which files) on every run: the next row lays a generated one of 750 kB over the tree (`bench/gen -kind dpkg`). With sshd running (the row after it: a daemon on the tree in namespaces of its own, the tree converged once), the audit asks the daemon in its own view whether it accepts its files (`sshd -t`) and which values it uses (`sshd -T`): nothing of that is remembered."
+				if (("keepalive" SUBSEP "recheck" SUBSEP "agent --check") in med) print "\nThe cron case audits a host whose files did not change since the last audit: sshd accepted them then, with the same binary and host keys, and the agent remembers that verdict in its state directory (`/var/lib/sshconverge/accepted`), so it does not start sshd again. Its row compares with the same Ansible audit. On a Debian host the agent also reads dpkg'"'"'s status file (which packages own which files) on every run: the next row lays a generated one of 750 kB over the tree (`bench/gen -kind dpkg`). With sshd running (the row after it: a daemon on the tree in namespaces of its own, the tree converged once), the audit asks the daemon in its own view which values it uses (`sshd -T`) on every run; whether it accepts its files (`sshd -t`) is remembered with its files as read in its root."
 				print ""
 			}
 			if ("hosts" in order || "bigfile" in order) {
@@ -599,15 +599,16 @@ section_keepalive() {
 		PREP=$(fresh "$t" "$debian")
 		measure keepalive recheck-debian "agent --check" "$meta" -- "$work/agent" --check --root "$t" "$desired"
 		# The cron case of a host whose sshd runs, converged once (apply
-		# and reload): the audit asks the daemon, in its own view, whether
-		# it accepts its files (sshd -t) and which values it uses (sshd
-		# -T). Nothing of that is remembered, as the agent does not read
-		# the daemon's view. Exit 0: nothing to do.
+		# and reload): the audit asks the daemon, in its own view, which
+		# values it uses (sshd -T) every time, and whether it accepts its
+		# files (sshd -t) when its files (read in its root) changed since
+		# the last audit. Exit 0: nothing to do.
 		local live=$work/trees/keepalive-daemon
 		bash -c "$(fresh "$live" "$src")"
 		state_dir "$live"
 		start_daemon "$live"
 		"$work/agent" --reload signal --root "$live" "$desired" >"$work/daemon-apply.out" 2>&1 || die "agent apply on the running daemon's tree failed: $(tail -3 "$work/daemon-apply.out")"
+		"$work/agent" --check --root "$live" "$desired" >/dev/null 2>&1 || true # the audit before
 		PREP=''
 		measure keepalive recheck-daemon "agent --check" "$meta" -- "$work/agent" --check --root "$live" "$desired"
 		stop_daemon

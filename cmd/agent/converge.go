@@ -195,7 +195,7 @@ func (c *converge) findSSHD() error {
 	}
 	var err error
 	c.sshd, err = reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: c.plan.ServerConfig, PidFile: c.pidFile(),
-		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, ListenChanged: c.plan.ListenChanged(), Log: c.log})
+		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, ListenChanged: c.plan.ListenChanged(), Release: c.version, Log: c.log})
 	return err
 }
 

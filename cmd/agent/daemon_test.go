@@ -333,3 +333,58 @@ sshd:
 		t.Errorf("second --check: exit %d\n%s", code, stdout)
 	}
 }
+
+// TestCheckRemembersDaemonAcceptance: with sshd running, an audit of its
+// files unchanged since an earlier audit does not ask it sshd -t again:
+// its files are read in its own root, and the verdict is remembered with
+// them. A change to a file only the daemon reads (an Include outside the
+// root) asks again; a file it rejects is asked about every time; a daemon
+// started with an -o option is always asked.
+func TestCheckRemembersDaemonAcceptance(t *testing.T) {
+	needTools(t, "/usr/sbin/sshd", "ssh-keygen", "unshare", "nsenter")
+	other := t.TempDir()
+	root, port := unnamedDaemonTree(t, "Include /etc/ssh/sshd_config.d/*.conf\n", "ClientAliveInterval 300\n")
+	writeFiles(t, other, map[string]string{"sshd_config.d/10-host.conf": "MaxAuthTries 4\n"})
+	must(t, os.MkdirAll(filepath.Join(root, "var/lib/sshconverge"), 0o700))
+	runDaemon(t, filepath.Join(root, "sshd.log"), [][2]string{{other, "/etc/ssh"}}, "-f", filepath.Join(root, "etc/ssh/sshd_config"))
+	s := &testSSHD{t: t, tree: root, port: port}
+	s.waitBanner()
+	audit := func(wantCode int, wantAsked bool) string {
+		t.Helper()
+		code, stdout, stderr := s.agentWith("version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n", "--check", "--log-level", "debug")
+		if code != wantCode {
+			t.Fatalf("--check exit %d, want %d\n%s\n%s", code, wantCode, stdout, stderr)
+		}
+		if asked := !strings.Contains(stderr, notAskedAgain); asked != wantAsked {
+			t.Fatalf("sshd asked: %v, want %v\n%s", asked, wantAsked, stderr)
+		}
+		return stderr
+	}
+	audit(exitOK, true)
+	audit(exitOK, false)
+
+	// The daemon's own drop-in (not under --root) changes: asked again.
+	hostConf := filepath.Join(other, "sshd_config.d/10-host.conf")
+	must(t, os.WriteFile(hostConf, []byte("MaxAuthTries 5\n"), 0o644))
+	audit(exitOK, true)
+	audit(exitOK, false)
+
+	// One it rejects is asked about each time, and never remembered.
+	must(t, os.WriteFile(hostConf, []byte("Subsystem sftp internal-sftp\nSubsystem sftp internal-sftp\n"), 0o644))
+	for range 2 {
+		if stderr := audit(exitError, true); !strings.Contains(stderr, "Subsystem 'sftp' already defined") {
+			t.Fatalf("the rejection is not sshd's:\n%s", stderr)
+		}
+	}
+	must(t, os.WriteFile(hostConf, []byte("MaxAuthTries 5\n"), 0o644))
+	audit(exitOK, false)
+
+	// A daemon whose command line sets options: always asked.
+	root2, port2 := unnamedDaemonTree(t, "", "ClientAliveInterval 300\n")
+	must(t, os.MkdirAll(filepath.Join(root2, "var/lib/sshconverge"), 0o700))
+	runDaemon(t, filepath.Join(root2, "sshd.log"), nil, "-f", filepath.Join(root2, "etc/ssh/sshd_config"), "-o", "MaxAuthTries=3")
+	s = &testSSHD{t: t, tree: root2, port: port2}
+	s.waitBanner()
+	audit(exitOK, true)
+	audit(exitOK, true)
+}

@@ -11,6 +11,8 @@ import (
 	"path"
 	"strings"
 	"syscall"
+
+	"github.com/sshconverge/agent/pkg/files"
 )
 
 // Memo is a small record in the state directory that saves a run from
@@ -112,9 +114,12 @@ func (s *SSHD) viewKey(describe func(io.Writer, *view)) (string, error) {
 // binds), the identity (device, inode, size, modification and change
 // times: an upgrade changes it) of its binary and of the password file it
 // looks its privilege separation user up in, and the content of every host
-// key file. It is "" when no verdict may be remembered: a running daemon
-// is asked in its own view, whose files the agent does not read.
+// key file. With a running daemon it is daemonAcceptKey's. It is "" when
+// no verdict may be remembered.
 func (s *SSHD) AcceptKey(digest string) (string, error) {
+	if s.Listener != nil {
+		return s.daemonAcceptKey()
+	}
 	if digest == "" {
 		return "", nil
 	}
@@ -124,15 +129,88 @@ func (s *SSHD) AcceptKey(digest string) (string, error) {
 			fmt.Fprintf(h, "bind %q %q\n", b.Source, b.Target)
 		}
 		fmt.Fprintf(h, "binary %s\npasswd %s\n", identity(path.Join(v.spec.Chroot, v.spec.Argv[0])), identity(path.Join(v.spec.Chroot, "/etc/passwd")))
-		for _, k := range s.HostKeys {
-			id := "unreadable"
-			if b, err := s.Root.ReadFile(k); err == nil {
-				sum := sha256.Sum256(b)
-				id = hex.EncodeToString(sum[:])
-			}
-			fmt.Fprintf(h, "hostkey %q %s\n", k, id)
-		}
+		hashHostKeys(h, s.Root, s.HostKeys)
 	})
+}
+
+// daemonAcceptKey is AcceptKey with a running daemon, which is asked in
+// its own view: its files are read as the model reads them, inside its
+// root (/proc/PID/root, where sshd -t run in its mount namespace finds
+// them), and hashed with its arguments, its binary's identity (the file
+// it runs, held open), its password file's and its host keys' content.
+// It is "" when that would not name everything its verdict depends on:
+// the daemon is chrooted inside its namespace (sshd -t would read the
+// namespace's root instead), it was started with options other than -f
+// (an -o or -h names what its files do not), or the model cannot read
+// its files (sshd is then asked).
+func (s *SSHD) daemonAcceptKey() (string, error) {
+	args := daemonArgs(s.Listener.Args)
+	if !onlyConfigFile(args) {
+		return "", nil
+	}
+	if in, err := chrooted(s.Listener.PID); in || err != nil {
+		return "", err
+	}
+	theirs := fmt.Sprintf("/proc/%d/root", s.Listener.PID)
+	root, err := files.NewRoot(theirs)
+	if err != nil {
+		return "", err
+	}
+	cfg, err := files.LoadWith(root, s.Listener.ConfigFile(), files.Server, files.LoadOptions{Version: s.Release})
+	if err != nil {
+		return "", fmt.Errorf("reading sshd %d's files: %w", s.Listener.PID, err)
+	}
+	bin, err := s.exe.Stat()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "sshconverge accepted by a daemon 1\nfiles %s\nargv %q\n", cfg.DiskDigest(), args)
+	fmt.Fprintf(h, "binary %s\npasswd %s\n", identityOf(bin), identity(theirs+"/etc/passwd"))
+	_, hostKeys := DaemonFiles(cfg)
+	hashHostKeys(h, root, hostKeys)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// chrooted reports whether the process pid runs chrooted inside its mount
+// namespace: its root directory has a parent (seen from outside, a
+// namespace's root is its own parent).
+func chrooted(pid int) (bool, error) {
+	theirs := fmt.Sprintf("/proc/%d/root", pid)
+	top, err := os.Stat(theirs)
+	if err != nil {
+		return false, err
+	}
+	up, err := os.Stat(theirs + "/..")
+	if err != nil {
+		return false, err
+	}
+	return !os.SameFile(top, up), nil
+}
+
+// onlyConfigFile reports whether a daemon's arguments (daemonArgs) name
+// nothing but its configuration file.
+func onlyConfigFile(args []string) bool {
+	switch {
+	case len(args) == 0:
+		return true
+	case len(args) == 1:
+		return strings.HasPrefix(args[0], "-f") && len(args[0]) > 2
+	}
+	return len(args) == 2 && args[0] == "-f"
+}
+
+// hashHostKeys writes each host key file's path and the SHA-256 of its
+// content (as read inside root) to h.
+func hashHostKeys(h io.Writer, root *files.Root, keys []string) {
+	for _, k := range keys {
+		id := "unreadable"
+		if b, err := root.ReadFile(k); err == nil {
+			sum := sha256.Sum256(b)
+			id = hex.EncodeToString(sum[:])
+		}
+		fmt.Fprintf(h, "hostkey %q %s\n", k, id)
+	}
 }
 
 // identity names the file at the host path p as it is now: a file
@@ -142,6 +220,11 @@ func identity(p string) string {
 	if err != nil {
 		return "missing"
 	}
+	return identityOf(st)
+}
+
+// identityOf is identity of a file's status.
+func identityOf(st fs.FileInfo) string {
 	sys, ok := st.Sys().(*syscall.Stat_t)
 	if !ok {
 		return "unknown"

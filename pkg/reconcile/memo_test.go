@@ -2,10 +2,14 @@ package reconcile
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sshconverge/agent/pkg/files"
+	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
 
 // TestMemo: a value is stored only in an existing state directory, read
@@ -63,16 +67,90 @@ func TestMemo(t *testing.T) {
 	}
 }
 
-// TestAcceptKeyNotWithDaemon: a running daemon validates in its own view,
-// whose files the agent does not read: its verdict is never remembered.
-func TestAcceptKeyNotWithDaemon(t *testing.T) {
-	s := &SSHD{Listener: &Listener{PID: 1}}
+// TestKeysWithDaemon: a running daemon's release is never remembered (it
+// is asked in its own view), nor the verdict of one started with options
+// its files do not show.
+func TestKeysWithDaemon(t *testing.T) {
+	s := &SSHD{Listener: &Listener{PID: 1, Args: []string{"-D", "-o", "MaxAuthTries=3"}}}
 	for _, f := range []func() (string, error){
 		func() (string, error) { return s.AcceptKey("digest") },
 		s.VersionKey,
 	} {
 		if key, err := f(); key != "" || err != nil {
 			t.Fatalf("key %q, %v with a running daemon; want none", key, err)
+		}
+	}
+}
+
+// TestChrooted: a process chrooted into a directory is told from one whose
+// root is its mount namespace's, in the agent's namespace or another.
+func TestChrooted(t *testing.T) {
+	var dir string
+	for _, in := range opensshtest.Installs(t) {
+		if in.Root != "" {
+			dir = in.Root
+			break
+		}
+	}
+	if dir == "" {
+		t.Skip("no OpenSSH chroot to run a process in")
+	}
+	start := func(name string, args ...string) int {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+		return cmd.Process.Pid
+	}
+	for _, c := range []struct {
+		name string
+		pid  int
+		want bool
+	}{
+		{"the agent", os.Getpid(), false},
+		{"a private mount namespace", start("unshare", "-m", "--propagation", "private", "sleep", "60"), false},
+		{"a chroot", start("chroot", dir, "/bin/sleep", "60"), true},
+	} {
+		var got bool
+		var err error
+		for range 100 { // until the child has run its command
+			if got, err = chrooted(c.pid); got == c.want && err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got != c.want || err != nil {
+			t.Errorf("%s: chrooted %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+}
+
+// TestOnlyConfigFile: only a daemon started with nothing but its
+// configuration file (once -D, -E and the like are dropped) has a verdict
+// its files decide alone.
+func TestOnlyConfigFile(t *testing.T) {
+	for args, want := range map[string]bool{
+		"":                          true,
+		"-f /etc/ssh/sshd_config":   true,
+		"-f/etc/ssh/sshd_config":    true,
+		"-f":                        false,
+		"-o MaxAuthTries=3":         false,
+		"-f /x -o MaxAuthTries=3":   false,
+		"-h /etc/ssh/key":           false,
+		"-oCiphers=aes128-ctr":      false,
+		"-f /x -h /etc/ssh/key":     false,
+		"-p 2222":                   false,
+		"-f /x -f /y":               false,
+		"-C user=alice -f /x":       false,
+		"-D -E /var/log/x -f /x -e": true,
+	} {
+		if got := onlyConfigFile(daemonArgs(strings.Fields(args))); got != want {
+			t.Errorf("%q: %v, want %v", args, got, want)
 		}
 	}
 }

@@ -72,6 +72,9 @@ type SSHDOptions struct {
 	// ListenAddress (with socket activation, the socket must be
 	// restarted).
 	ListenChanged bool
+	// Release is the OpenSSH release the configuration is read for (a
+	// running daemon's files are read with its keywords).
+	Release files.Version
 	// Tools are the external commands' paths (DefaultTools when zero).
 	Tools Tools
 	// Log receives progress.
