@@ -315,6 +315,14 @@ func makeHostKey() (*os.File, error) {
 
 // viewCmd returns the command that runs v's argv in the view.
 func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, error) {
+	if v.daemon && v.spec.mountsNothing() {
+		// Nothing to mount: sshd runs in the daemon's namespace itself,
+		// which it only reads, without a private copy and the helper
+		// (two processes fewer).
+		cmd := command(ctx, s.Tools.Nsenter, append([]string{"--mount=/proc/self/fd/3", "--"}, v.spec.Argv...)...)
+		cmd.ExtraFiles = v.fds
+		return cmd, nil
+	}
 	spec, err := json.Marshal(v.spec)
 	if err != nil {
 		return nil, err
@@ -322,13 +330,7 @@ func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, error) {
 	cmd := command(ctx, "/proc/self/exe", viewHelperArg, string(spec))
 	cmd.Args[0] = "sshconverge-view"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
-	switch {
-	case v.daemon && v.spec.mountsNothing():
-		// Nothing to mount: sshd runs in the daemon's namespace itself,
-		// which it only reads, without a private copy and the helper
-		// (two processes fewer).
-		cmd = command(ctx, s.Tools.Nsenter, append([]string{"--mount=/proc/self/fd/3", "--"}, v.spec.Argv...)...)
-	case v.daemon:
+	if v.daemon {
 		cmd = command(ctx, s.Tools.Nsenter, "--mount=/proc/self/fd/3", "--", "/proc/self/fd/4", "--mount", "--propagation", "private", "--", "/proc/self/fd/5", viewHelperArg, string(spec))
 	}
 	cmd.ExtraFiles = v.fds
