@@ -91,7 +91,8 @@ type SSHD struct {
 	Found    string
 	// Unit is the systemd unit (systemd mode); Socket is the socket unit
 	// that starts it when sshd is socket-activated (Ubuntu 22.10 and
-	// later), "" otherwise.
+	// later), "" otherwise. Both are learnt when systemd is first asked to
+	// reload or start sshd.
 	Unit, Socket string
 	// Did says what the last reload did, in words.
 	Did string
@@ -123,9 +124,6 @@ func FindSSHD(o SSHDOptions) (*SSHD, error) {
 		return nil, err
 	}
 	s.Mode = s.resolve(o.Mode)
-	if s.Mode == ReloadSystemd {
-		s.findUnit()
-	}
 	if s.Listener == nil && s.Mode != ReloadSystemd && s.Mode != ReloadService {
 		s.Log.Debug().Str("pidfile", s.PidFile).Msg("no sshd runs for this configuration")
 	}
@@ -157,14 +155,19 @@ func (s *SSHD) resolve(mode ReloadMode) ReloadMode {
 	return ReloadNone
 }
 
-// findUnit picks ssh.service (Debian, Ubuntu) or sshd.service, and warns
-// about socket activation.
-func (s *SSHD) findUnit() {
+// findUnit picks ssh.service (Debian, Ubuntu) or sshd.service, and learns
+// whether ssh.socket activates it, the first time systemd is to reload or
+// start it: two systemctl calls that an audit, or a run with nothing to
+// reload, does not make.
+func (s *SSHD) findUnit(ctx context.Context) {
+	if s.Mode != ReloadSystemd || s.Unit != "" {
+		return
+	}
 	s.Unit = "ssh.service"
-	if out, _ := output(command(context.Background(), s.Tools.Systemctl, "show", "-p", "LoadState", "--value", s.Unit)); strings.TrimSpace(out) != "loaded" {
+	if out, _ := output(command(ctx, s.Tools.Systemctl, "show", "-p", "LoadState", "--value", s.Unit)); strings.TrimSpace(out) != "loaded" {
 		s.Unit = "sshd.service"
 	}
-	if out, _ := output(command(context.Background(), s.Tools.Systemctl, "is-active", "ssh.socket")); strings.TrimSpace(out) == "active" {
+	if out, _ := output(command(ctx, s.Tools.Systemctl, "is-active", "ssh.socket")); strings.TrimSpace(out) == "active" {
 		s.Socket = "ssh.socket"
 	}
 }
@@ -332,6 +335,7 @@ func (s *SSHD) Reload(ctx context.Context) (ReloadOutcome, error) {
 	case s.Mode == ReloadSignal && s.Listener == nil:
 		return 0, fmt.Errorf("%w: the pid file %s names none, and no sshd listener reads %s", ErrNoDaemon, s.PidFile, s.Config)
 	}
+	s.findUnit(ctx)
 	if s.Mode == ReloadSystemd && s.Socket != "" {
 		return s.reloadSocket(ctx)
 	}
@@ -453,6 +457,7 @@ func serviceName() string {
 func (s *SSHD) viaManager(ctx context.Context, verb string) (handled bool, err error) {
 	switch s.Mode {
 	case ReloadSystemd:
+		s.findUnit(ctx)
 		if _, err := output(command(ctx, s.Tools.Systemctl, verb, s.Unit)); err != nil {
 			return true, fmt.Errorf("systemctl %s %s: %w", verb, s.Unit, err)
 		}

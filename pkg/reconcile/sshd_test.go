@@ -57,11 +57,16 @@ func TestSystemdMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Unit != "ssh.service" || s.PID() != 0 {
-		t.Fatalf("unit %q pid %d", s.Unit, s.PID())
+	// Finding sshd asks systemd nothing: an audit, or a run with nothing
+	// to reload, makes no systemctl call.
+	if b, _ := os.ReadFile(calls); len(b) != 0 || s.Unit != "" || s.PID() != 0 {
+		t.Fatalf("after FindSSHD: systemctl calls %q, unit %q, pid %d", b, s.Unit, s.PID())
 	}
 	if _, err := s.Reload(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if s.Unit != "ssh.service" {
+		t.Fatalf("unit %q", s.Unit)
 	}
 	// A unit that failed after the reload is an error, and Restart starts it.
 	if err := os.WriteFile(state, []byte("failed\n"), 0o644); err != nil {
@@ -79,6 +84,21 @@ func TestSystemdMode(t *testing.T) {
 	b, _ := os.ReadFile(calls)
 	want := "show -p LoadState --value ssh.service\nis-active ssh.socket\nreload ssh.service\nis-active ssh.service\nreload ssh.service\nis-active ssh.service\nstart ssh.service\nis-active ssh.service\n"
 	if string(b) != want {
+		t.Errorf("systemctl calls:\n%s\nwant:\n%s", b, want)
+	}
+	// A start with no reload before it learns the unit first.
+	if err := os.Remove(calls); err != nil {
+		t.Fatal(err)
+	}
+	s, err = FindSSHD(SSHDOptions{Root: root, PidFile: "/run/sshd.pid", Mode: ReloadSystemd, Tools: tools, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(calls)
+	if want := "show -p LoadState --value ssh.service\nis-active ssh.socket\nstart ssh.service\nis-active ssh.service\n"; string(b) != want {
 		t.Errorf("systemctl calls:\n%s\nwant:\n%s", b, want)
 	}
 }
@@ -213,12 +233,12 @@ esac
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Socket != "ssh.socket" {
-				t.Fatalf("socket %q", s.Socket)
-			}
 			outcome, err := s.Reload(context.Background())
 			if err != nil || outcome != tt.outcome || s.Did != tt.did {
 				t.Fatalf("%v %v %q", outcome, err, s.Did)
+			}
+			if s.Socket != "ssh.socket" {
+				t.Fatalf("socket %q", s.Socket)
 			}
 			b, _ := os.ReadFile(log)
 			if got := strings.TrimPrefix(string(b), "show -p LoadState --value ssh.service\nis-active ssh.socket\n"); got != tt.calls {
