@@ -54,11 +54,17 @@ func runConverge(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if a.root != "/" {
 		c.log = c.log.With().Str("root", a.root).Logger()
 	}
+	switch {
+	case a.splay > 0:
+		catchInterrupts(ctx) // SIGTERM interrupts the sleep
+	case !a.check:
+		startCatching(ctx) // caught before the lock is taken
+	}
 	if err := c.splay(ctx); err != nil {
 		return exitError, err
 	}
 	code, err := c.run(ctx, stdout)
-	if merr := c.writeMetrics(err); merr != nil {
+	if merr := c.writeMetrics(ctx, err); merr != nil {
 		err = errors.Join(err, merr)
 		code = exitError
 	}
@@ -95,16 +101,17 @@ func (c *converge) execute(ctx context.Context) error {
 // converge locks (to apply), plans, checks or applies, and verifies.
 func (c *converge) converge(ctx context.Context) error {
 	if !c.args.check {
+		catchInterrupts(ctx)
 		release, err := c.lock(ctx)
 		if err != nil {
 			return err
 		}
 		defer release()
 	}
-	if err := c.compute(); err != nil {
+	if err := c.compute(ctx); err != nil {
 		return err
 	}
-	if err := c.findSSHD(); err != nil {
+	if err := c.findSSHD(ctx); err != nil {
 		return err
 	}
 	defer c.closeSSHD()
@@ -121,13 +128,14 @@ func (c *converge) converge(ctx context.Context) error {
 
 // sshdAccepts has the root's sshd check the configuration whose main file
 // is main, as it stands.
-func (c *converge) sshdAccepts(main string) error {
+func (c *converge) sshdAccepts(ctx context.Context, main string) error {
 	s, err := reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: main, PidFile: "/run/sshd.pid", Mode: reconcile.ReloadNone, Binary: c.args.sshd, Log: zerolog.Nop()})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return s.Validate(context.Background(), nil)
+	catchInterrupts(ctx)
+	return s.Validate(ctx, nil)
 }
 
 // lock takes the run lock and returns its release.
@@ -177,6 +185,7 @@ func (c *converge) rootVersion(ctx context.Context) (string, error) {
 		c.log.Debug().Str("release", v).Msg("the OpenSSH binaries are those an earlier run asked: release not asked again")
 		return v, nil
 	}
+	catchInterrupts(ctx)
 	v, err := sshd.Version(ctx)
 	if err != nil {
 		return "", err
@@ -189,13 +198,16 @@ func (c *converge) rootVersion(ctx context.Context) (string, error) {
 
 // findSSHD finds the sshd serving the configuration (when the desired
 // state has an sshd side).
-func (c *converge) findSSHD() error {
+func (c *converge) findSSHD(ctx context.Context) error {
 	if c.plan.ServerConfig == "" {
 		return nil
 	}
 	var err error
 	c.sshd, err = reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: c.plan.ServerConfig, PidFile: c.pidFile(),
 		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, ListenChanged: c.plan.ListenChanged(), Release: c.version, Log: c.log})
+	if err == nil && c.sshd.Listener != nil {
+		startCatching(ctx) // the daemon is asked (verify)
+	}
 	return err
 }
 
@@ -222,6 +234,7 @@ func (c *converge) checkCurrent(ctx context.Context) error {
 		c.log.Debug().Msg("sshd accepted these files before, with the same binary and host keys: not asked again")
 		return nil
 	}
+	catchInterrupts(ctx)
 	if err := c.sshd.Validate(ctx, nil); err != nil {
 		return fmt.Errorf("sshd rejects the configuration as it stands:\n%w", err)
 	}
@@ -238,6 +251,9 @@ func (c *converge) checkCurrent(ctx context.Context) error {
 func (c *converge) verify(ctx context.Context) error {
 	if !c.args.check && c.result.Reload == reconcile.LeftToCaller {
 		return nil
+	}
+	if c.sshd != nil && c.sshd.Listener != nil {
+		catchInterrupts(ctx)
 	}
 	if err := reconcile.VerifyDaemon(ctx, c.plan, c.sshd, !c.args.check); err != nil {
 		return err
@@ -296,8 +312,9 @@ func (c *converge) prepare(ctx context.Context) error {
 }
 
 // compute plans the run and reads whether a reload is due.
-func (c *converge) compute() error {
-	plan, err := reconcile.Compute(c.desired, reconcile.Options{Root: c.root, Version: c.version, SSHDAccepts: c.sshdAccepts,
+func (c *converge) compute(ctx context.Context) error {
+	accepts := func(main string) error { return c.sshdAccepts(ctx, main) }
+	plan, err := reconcile.Compute(c.desired, reconcile.Options{Root: c.root, Version: c.version, SSHDAccepts: accepts,
 		EditForeign: c.args.editForeign, Log: c.log})
 	if err != nil {
 		return err

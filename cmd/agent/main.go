@@ -6,8 +6,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/sshconverge/agent/pkg/reconcile"
 )
@@ -17,8 +15,9 @@ func main() {
 	// configuration in (see reconcile.RunViewHelper).
 	reconcile.RunViewHelper(os.Args[1:])
 	// SIGINT and SIGTERM end the run through its context: the lock is
-	// released and nothing is left half-written.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// released and nothing is left half-written. They are caught from the
+	// first step that needs it (see interrupts).
+	ctx, stop := withInterrupts(context.Background())
 	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -10,10 +11,11 @@ import (
 // Prometheus' text format, for node_exporter's textfile collector. It is
 // written atomically, so the collector never reads half a file. runErr is
 // the run's error, if any.
-func (c *converge) writeMetrics(runErr error) error {
+func (c *converge) writeMetrics(ctx context.Context, runErr error) error {
 	if c.args.metricsFile == "" || c.fs == nil {
 		return nil
 	}
+	catchInterrupts(ctx)
 	if err := c.fs.WriteFile(c.args.metricsFile, []byte(c.metrics(runErr, time.Now())), 0o644); err != nil {
 		return fmt.Errorf("--metrics-file %s: %w", c.args.metricsFile, err)
 	}

@@ -33,6 +33,7 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	catchInterrupts(ctx) // sshd is asked
 	eff, err := a.effective(ctx, stderr)
 	if err != nil {
 		return err
