@@ -1,12 +1,18 @@
 package reconcile
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -162,20 +168,24 @@ func TestDaemonArgs(t *testing.T) {
 }
 
 // TestDaemonViewCommand: a question to a running daemon that needs
-// nothing mounted (sshd -t or -T on its files as they stand) runs sshd in
-// the daemon's mount namespace through nsenter alone; anything to bind,
+// nothing mounted (sshd -t or -T on its files as they stand) starts sshd
+// itself in the daemon's mount namespace (startIn); anything to bind,
 // copy, chroot into or make goes through the view helper in a private
 // copy of that namespace.
 func TestDaemonViewCommand(t *testing.T) {
-	s := &SSHD{SSHDOptions: SSHDOptions{Tools: DefaultTools()}}
-	argv := []string{"/proc/self/fd/6", "-f", "/etc/ssh/sshd_config", "-T"}
-	cmd, err := s.viewCmd(context.Background(), &view{daemon: true, spec: viewSpec{Argv: argv, Scratch: "/run"}})
+	ns, err := os.Open("/proc/self/ns/mnt") // stands for the daemon's
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := append([]string{s.Tools.Nsenter, "--mount=/proc/self/fd/3", "--"}, argv...)
-	if !slices.Equal(cmd.Args, want) {
-		t.Fatalf("nothing to mount: got %q, want %q", cmd.Args, want)
+	defer ns.Close()
+	s := &SSHD{SSHDOptions: SSHDOptions{Tools: DefaultTools()}, mntNS: ns}
+	argv := []string{"/proc/self/fd/6", "-f", "/etc/ssh/sshd_config", "-T"}
+	cmd, in, err := s.viewCmd(context.Background(), &view{daemon: true, spec: viewSpec{Argv: argv, Scratch: "/run"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cmd.Args, argv) || cmd.Path != argv[0] || in != ns {
+		t.Fatalf("nothing to mount: got %q (%s) started in %v, want %q started in the daemon's namespace", cmd.Args, cmd.Path, in, argv)
 	}
 	for name, spec := range map[string]viewSpec{
 		"a staged file":        {Binds: []viewBind{{FD: 7, Target: "/etc/ssh/sshd_config"}}},
@@ -185,12 +195,12 @@ func TestDaemonViewCommand(t *testing.T) {
 		"a probe user's group": {Account: &viewAccount{User: "alice", Groups: []string{"admins"}}},
 	} {
 		spec.Argv = argv
-		cmd, err := s.viewCmd(context.Background(), &view{daemon: true, spec: spec})
+		cmd, in, err := s.viewCmd(context.Background(), &view{daemon: true, spec: spec})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cmd.Args) < 2 || cmd.Args[len(cmd.Args)-2] != viewHelperArg || !slices.Contains(cmd.Args, "private") {
-			t.Errorf("%s: not through the helper in a private namespace: %q", name, cmd.Args)
+		if len(cmd.Args) < 2 || cmd.Args[len(cmd.Args)-2] != viewHelperArg || !slices.Contains(cmd.Args, "private") || in != nil {
+			t.Errorf("%s: not through nsenter and the helper in a private namespace: %q, started in %v", name, cmd.Args, in)
 		}
 	}
 }
@@ -245,5 +255,51 @@ esac
 				t.Errorf("systemctl calls:\n%s\nwant:\n%s", got, tt.calls)
 			}
 		})
+	}
+}
+
+// TestStartInMountNamespace: a command started in another mount namespace
+// reads that namespace's files, with the agent's /dev/null as its
+// standard input (the namespace's is a FIFO here, whose open would never
+// return), and the agent's own threads stay in their namespace.
+func TestStartInMountNamespace(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	holder := exec.Command("/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+		`mount -t tmpfs t "$1" && echo inside > "$1/marker" && mount -t tmpfs d /dev && mkfifo /dev/null && echo ready && exec sleep 60`, "sh", dir)
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder.Stderr = os.Stderr
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		holder.Process.Kill()
+		holder.Wait()
+	})
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("the namespace's holder said %q, %v", line, err)
+	}
+	ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := outputIn(ns, command(ctx, "/bin/cat", marker, "/proc/self/fd/0"))
+		cancel()
+		if out != "inside\n" || err != nil {
+			t.Fatalf("run %d in the namespace: %q, %v; want the namespace's marker and an empty standard input", i, out, err)
+		}
+		if _, err := os.Stat(marker); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("after run %d the agent sees the namespace's marker: %v", i, err)
+		}
+	}
+	// Without a namespace the command runs in the agent's.
+	if out, err := outputIn(nil, command(context.Background(), "/bin/cat", marker)); err == nil {
+		t.Fatalf("in the agent's namespace: %q", out)
 	}
 }

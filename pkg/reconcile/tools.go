@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Tools are the external commands the agent runs, at fixed absolute
@@ -62,19 +65,62 @@ func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 
 // output runs cmd and returns its standard output; a failure carries the
 // command's own message (its standard error), never a shell line.
-func output(cmd *exec.Cmd) (string, error) {
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+func output(cmd *exec.Cmd) (string, error) { return outputIn(nil, cmd) }
+
+// outputIn is output with cmd started in the mount namespace ns (see
+// startIn).
+func outputIn(ns *os.File, cmd *exec.Cmd) (string, error) {
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := startIn(ns, cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	if err != nil {
 		msg := printable(strings.TrimSpace(stderr.String()))
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && msg != "" {
-			return string(out), errors.New(msg)
+			return stdout.String(), errors.New(msg)
 		}
-		return string(out), fmt.Errorf("%s: %w", cmd.Path, err)
+		return stdout.String(), fmt.Errorf("%s: %w", cmd.Path, err)
 	}
-	return string(out), nil
+	return stdout.String(), nil
+}
+
+// startIn starts cmd in the mount namespace ns as nsenter --mount would,
+// without a process of its own; nil ns is the agent's own. The fork
+// happens on an OS thread that first stops sharing its root and working
+// directory with the others (unshare CLONE_FS) and then enters ns. That
+// thread runs nothing else and ends with its goroutine (it is never
+// unlocked), so no other code of the agent ever runs in ns. Standard
+// input is /dev/null opened here, in the agent's namespace: in ns, a
+// hostile image's /dev/null could be a FIFO whose open never returns.
+func startIn(ns *os.File, cmd *exec.Cmd) error {
+	if ns == nil {
+		return cmd.Start()
+	}
+	if cmd.Stdin == nil {
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			return err
+		}
+		defer null.Close()
+		cmd.Stdin = null
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			errc <- fmt.Errorf("unshare(CLONE_FS): %w", err)
+			return
+		}
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("entering sshd's mount namespace: %w", err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // printable returns a tool's message fit for a terminal and a report:

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,7 +87,7 @@ type view struct {
 	spec    viewSpec
 	fds     []*os.File // inherited by the helper from descriptor 3 on
 	owned   []*os.File // descriptors the view opened (closed with it)
-	daemon  bool       // in the daemon's namespace (through nsenter)
+	daemon  bool       // in the daemon's namespace (entered by startIn or nsenter)
 	hostKey bool       // an ephemeral host key is among Files
 	// target maps a configuration path to the path bound over in the
 	// view, before any chroot.
@@ -313,19 +314,20 @@ func makeHostKey() (*os.File, error) {
 	return os.Open(p)
 }
 
-// viewCmd returns the command that runs v's argv in the view.
-func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, error) {
+// viewCmd returns the command that runs v's argv in the view, and the
+// mount namespace it is to be started in (see startIn; nil: the agent's).
+func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, *os.File, error) {
 	if v.daemon && v.spec.mountsNothing() {
-		// Nothing to mount: sshd runs in the daemon's namespace itself,
-		// which it only reads, without a private copy and the helper
-		// (two processes fewer).
-		cmd := command(ctx, s.Tools.Nsenter, append([]string{"--mount=/proc/self/fd/3", "--"}, v.spec.Argv...)...)
+		// Nothing to mount: sshd starts in the daemon's namespace itself,
+		// which it only reads, without a private copy, the helper or
+		// nsenter (three processes fewer).
+		cmd := command(ctx, v.spec.Argv[0], v.spec.Argv[1:]...)
 		cmd.ExtraFiles = v.fds
-		return cmd, nil
+		return cmd, s.mntNS, nil
 	}
 	spec, err := json.Marshal(v.spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cmd := command(ctx, "/proc/self/exe", viewHelperArg, string(spec))
 	cmd.Args[0] = "sshconverge-view"
@@ -334,7 +336,7 @@ func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, error) {
 		cmd = command(ctx, s.Tools.Nsenter, "--mount=/proc/self/fd/3", "--", "/proc/self/fd/4", "--mount", "--propagation", "private", "--", "/proc/self/fd/5", viewHelperArg, string(spec))
 	}
 	cmd.ExtraFiles = v.fds
-	return cmd, nil
+	return cmd, nil, nil
 }
 
 // versionRE finds the version ssh -V (or sshd -V) prints.
@@ -384,11 +386,17 @@ func (s *SSHD) runVersion(ctx context.Context, bin string) ([]byte, error) {
 	if err := v.chooseScratch(); err != nil {
 		return nil, err
 	}
-	cmd, err := s.viewCmd(ctx, v)
+	cmd, ns, err := s.viewCmd(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	return cmd.CombinedOutput() // 8.4's sshd exits 1 after its usage
+	var out bytes.Buffer // 8.4's sshd exits 1 after its usage
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := startIn(ns, cmd); err != nil {
+		return nil, err
+	}
+	err = cmd.Wait()
+	return out.Bytes(), err
 }
 
 // RootSSHD returns the sshd a root has (its own binary, or binary), with
@@ -400,11 +408,11 @@ func RootSSHD(root *files.Root, binary string) *SSHD {
 
 // runView executes sshd in the view and returns its standard output.
 func (s *SSHD) runView(ctx context.Context, v *view) (string, error) {
-	cmd, err := s.viewCmd(ctx, v)
+	cmd, ns, err := s.viewCmd(ctx, v)
 	if err != nil {
 		return "", err
 	}
-	out, err := output(cmd)
+	out, err := outputIn(ns, cmd)
 	switch {
 	case err == nil:
 		return out, nil
