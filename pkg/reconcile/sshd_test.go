@@ -303,3 +303,17 @@ func TestStartInMountNamespace(t *testing.T) {
 		t.Fatalf("in the agent's namespace: %q", out)
 	}
 }
+
+// TestStageOfNothing: sshd asked about the files as they stand (every
+// audit's question) stages nothing, so no directory is made and removed
+// on the host for it.
+func TestStageOfNothing(t *testing.T) {
+	st, err := newStage(nil, nil, nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if st.dir != "" || len(st.fds) != 0 || len(st.binds) != 0 {
+		t.Fatalf("a stage of no change made %q, %d descriptors, %d binds", st.dir, len(st.fds), len(st.binds))
+	}
+}

@@ -23,6 +23,9 @@ type stage struct {
 // to bind over in the view (before any chroot). firstFD is the descriptor
 // number the first staged descriptor will have in the helper.
 func newStage(root *files.Root, changes []FileChange, target func(string) (string, error), firstFD int) (st *stage, err error) {
+	if len(changes) == 0 {
+		return &stage{}, nil // sshd reads the files as they stand: no directory to make
+	}
 	dir, err := os.MkdirTemp(stageParent(), "sshconverge-stage-")
 	if err != nil {
 		return nil, fmt.Errorf("staging: %w", err)
@@ -149,5 +152,7 @@ func (st *stage) close() {
 	for _, f := range st.fds {
 		f.Close()
 	}
-	os.RemoveAll(st.dir)
+	if st.dir != "" {
+		os.RemoveAll(st.dir)
+	}
 }
