@@ -169,8 +169,20 @@ func titleArgs(dir string) ([]string, error) {
 }
 
 // listeningSockets returns the inodes of the process's TCP sockets in the
-// LISTEN state.
+// LISTEN state: those among its descriptors that the kernel lists as
+// listening in its network namespace (see listeningInodes; where sock_diag
+// cannot answer, /proc/PID/net/tcp and tcp6 do).
 func listeningSockets(dir string) []string {
+	inodes, err := listeningInodes(dir)
+	if err != nil {
+		inodes = procListening(dir)
+	}
+	return socketsAmong(dir, inodes)
+}
+
+// procListening returns the inodes of the TCP sockets in the LISTEN state
+// that /proc/PID/net/tcp and tcp6 list, for the process at dir.
+func procListening(dir string) map[string]bool {
 	inodes := map[string]bool{}
 	for _, name := range []string{"net/tcp", "net/tcp6"} {
 		f, err := os.Open(filepath.Join(dir, name))
@@ -185,6 +197,12 @@ func listeningSockets(dir string) []string {
 		}
 		f.Close()
 	}
+	return inodes
+}
+
+// socketsAmong returns the inodes among inodes of the sockets the process
+// at dir holds.
+func socketsAmong(dir string, inodes map[string]bool) []string {
 	fds, err := os.ReadDir(filepath.Join(dir, "fd"))
 	if err != nil {
 		return nil
