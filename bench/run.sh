@@ -106,16 +106,18 @@ report() {
 				print "Peak RSS is that of the largest single process (Ansible forks a worker and a Python interpreter per task).\n"
 				print "| job | agent median | agent CPU | agent peak RSS | agent exit | ansible-playbook median | ansible-playbook CPU | ansible-playbook peak RSS | runs | time ratio | CPU ratio | memory ratio |"
 				print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-				split("check recheck recheck-debian recheck-daemon apply", jobs, " ")
+				split("check recheck recheck-debian recheck-daemon apply reapply-daemon", jobs, " ")
 				ag["check"] = "agent --check"; an["check"] = "ansible-playbook --check"
 				ag["recheck"] = "agent --check"; an["recheck"] = "ansible-playbook --check"; bj["recheck"] = "check"
 				ag["recheck-debian"] = "agent --check"; an["recheck-debian"] = "ansible-playbook --check"; bj["recheck-debian"] = "check"
 				ag["recheck-daemon"] = "agent --check"; an["recheck-daemon"] = "ansible-playbook --check"; bj["recheck-daemon"] = "check"
 				ag["apply"] = "agent"; an["apply"] = "ansible-playbook"
+				ag["reapply-daemon"] = "agent"; an["reapply-daemon"] = "ansible-playbook"; bj["reapply-daemon"] = "apply"
 				name["check"] = "audit (`--check`)"; name["recheck"] = "audit again, same files (the cron case)"; name["apply"] = "apply"
 				name["recheck-debian"] = "the cron case on a Debian host (dpkg status of 1,500 packages)"
 				name["recheck-daemon"] = "the cron case with sshd running, converged (exit 0)"
-				for (j = 1; j <= 5; j++) {
+				name["reapply-daemon"] = "the timer'"'"'s run with sshd running, converged: apply, nothing to change (exit 0)"
+				for (j = 1; j <= 6; j++) {
 					c = jobs[j]; a = "keepalive" SUBSEP c SUBSEP ag[c]; b = "keepalive" SUBSEP ((c in bj) ? bj[c] : c) SUBSEP an[c]
 					if (!(a in med)) continue
 					tr = (med[a] > 0 && med[b] != "") ? fx(med[b] / med[a]) : ""
@@ -123,7 +125,7 @@ report() {
 					cr = (cpu[a] > 0 && cpu[b] != "") ? fx(cpu[b] / cpu[a]) : ""
 					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name[c], fs(med[a]), fs(cpu[a]), fm(rss[a]), ex[a], fs(med[b]), fs(cpu[b]), fm(rss[b]), runs[a] "+" runs[b], tr, cr, mr
 				}
-				if (("keepalive" SUBSEP "recheck" SUBSEP "agent --check") in med) print "\nThe cron case audits a host whose files did not change since the last audit: sshd accepted them then, with the same binary and host keys, and the agent remembers that verdict in its state directory (`/var/lib/sshconverge/accepted`), so it does not start sshd again. Its row compares with the same Ansible audit. On a Debian host the agent also reads dpkg'"'"'s status file (which packages own which files) on every run: the next row lays a generated one of 750 kB over the tree (`bench/gen -kind dpkg`). With sshd running (the row after it: a daemon on the tree in namespaces of its own, the tree converged once), the audit asks the daemon in its own view which values it uses (`sshd -T`) on every run; whether it accepts its files (`sshd -t`) is remembered with its files as read in its root."
+				if (("keepalive" SUBSEP "recheck" SUBSEP "agent --check") in med) print "\nThe cron case audits a host whose files did not change since the last audit: sshd accepted them then, with the same binary and host keys, and the agent remembers that verdict in its state directory (`/var/lib/sshconverge/accepted`), so it does not start sshd again. Its row compares with the same Ansible audit. On a Debian host the agent also reads dpkg'"'"'s status file (which packages own which files) on every run: the next row lays a generated one of 750 kB over the tree (`bench/gen -kind dpkg`). With sshd running (the row after it: a daemon on the tree in namespaces of its own, the tree converged once), the audit asks the daemon in its own view which values it uses (`sshd -T`) on every run; whether it accepts its files (`sshd -t`) is remembered with its files as read in its root. The last row is what a fleet'"'"'s timer runs there: the converging run itself, which takes the lock, finds nothing to change and asks the daemon the same; it compares with the playbook'"'"'s run on a fresh tree."
 				print ""
 			}
 			if ("hosts" in order || "bigfile" in order) {
@@ -584,6 +586,10 @@ section_keepalive() {
 	first_audit "$t" "$desired"
 	cp -a "$t" "$seeded"
 	if [ -s "$seeded/var/lib/sshconverge/accepted" ]; then
+		# The cron-case rows take 10–40 ms: 100 runs each, for medians
+		# that a noisy VM moves less.
+		local runs=$RUNS
+		RUNS=$( ((quick)) && echo 2 || echo 100)
 		PREP=$(fresh "$t" "$seeded")
 		measure keepalive recheck "agent --check" "$meta" -- "$work/agent" --check --root "$t" "$desired"
 		# The same on a Debian host: dpkg's status file of 1,500 packages
@@ -611,8 +617,11 @@ section_keepalive() {
 		"$work/agent" --check --root "$live" "$desired" >/dev/null 2>&1 || true # the audit before
 		PREP=''
 		measure keepalive recheck-daemon "agent --check" "$meta" -- "$work/agent" --check --root "$live" "$desired"
+		# What the timer runs on that host: the convergence itself, with
+		# nothing to change (no write, no reload).
+		measure keepalive reapply-daemon "agent" "$meta" -- "$work/agent" --root "$live" "$desired"
 		stop_daemon
-		PREP=$(fresh "$t" "$src")
+		PREP=$(fresh "$t" "$src") RUNS=$runs
 	else
 		progress "keepalive: this agent remembers no verdict of sshd; no repeated-audit row"
 	fi
