@@ -99,9 +99,12 @@ func dumpListening(fd int, family uint8, inodes map[string]bool) error {
 	}
 	buf := make([]byte, 32<<10)
 	for {
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		n, from, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
 			return fmt.Errorf("sock_diag answer: %w", err)
+		}
+		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
+			continue // not the kernel's: root in the namespace's user namespace may send too
 		}
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {

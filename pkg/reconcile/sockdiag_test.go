@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"encoding/binary"
 	"fmt"
 	"maps"
 	"net"
@@ -81,5 +82,69 @@ func TestListeningInodes(t *testing.T) {
 		if socks := socketsAmong(c.dir, got); len(socks) == 0 || !slices.Contains(socks, c.want) {
 			t.Errorf("%s: the process's listening sockets %v miss %s", c.name, socks, c.want)
 		}
+	}
+}
+
+// TestListeningInodesOnlyFromKernel: a message another process sends to
+// the diagnostics socket (root in the namespace's user namespace may) is
+// not taken for the kernel's answer.
+func TestListeningInodesOnlyFromKernel(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fd, err := diagSocket("/proc/thread-self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*unix.SockaddrNetlink).Pid
+	// A forged answer: one listening socket of inode 4242424242, then
+	// the end of the dump.
+	ne := binary.NativeEndian
+	forged := make([]byte, 16+72+16+4)
+	ne.PutUint32(forged[0:], 16+72)
+	ne.PutUint16(forged[4:], unix.SOCK_DIAG_BY_FAMILY)
+	ne.PutUint32(forged[8:], 1)
+	forged[16], forged[17] = unix.AF_INET, tcpListen
+	ne.PutUint32(forged[16+68:], 4242424242)
+	done := forged[16+72:]
+	ne.PutUint32(done[0:], 16+4)
+	ne.PutUint16(done[4:], unix.NLMSG_DONE)
+	ne.PutUint32(done[8:], 1)
+	sender, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sender)
+	if err := unix.Sendto(sender, forged, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Pid: port}); err != nil {
+		t.Fatalf("sending the forged answer: %v", err)
+	}
+	inodes := map[string]bool{}
+	if err := dumpListening(fd, unix.AF_INET, inodes); err != nil {
+		t.Fatal(err)
+	}
+	if inodes["4242424242"] {
+		t.Error("a forged answer from a process was believed")
+	}
+	f, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ino := strconv.FormatUint(st.Sys().(*syscall.Stat_t).Ino, 10); !inodes[ino] {
+		t.Errorf("the kernel's answer %v misses the test's listener %s", inodes, ino)
 	}
 }
