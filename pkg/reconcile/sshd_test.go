@@ -173,13 +173,19 @@ func TestDaemonArgs(t *testing.T) {
 // copy, chroot into or make goes through the view helper in a private
 // copy of that namespace.
 func TestDaemonViewCommand(t *testing.T) {
+	argv := []string{"/proc/self/fd/6", "-f", "/etc/ssh/sshd_config", "-T"}
+	// Without the daemon's namespace held open, nothing is asked (never
+	// in the agent's own namespace instead).
+	s := &SSHD{SSHDOptions: SSHDOptions{Tools: DefaultTools()}}
+	if cmd, in, err := s.viewCmd(context.Background(), &view{daemon: true, spec: viewSpec{Argv: argv, Scratch: "/run"}}); err == nil {
+		t.Fatalf("no namespace held: %q started in %v", cmd.Args, in)
+	}
 	ns, err := os.Open("/proc/self/ns/mnt") // stands for the daemon's
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	s := &SSHD{SSHDOptions: SSHDOptions{Tools: DefaultTools()}, mntNS: ns}
-	argv := []string{"/proc/self/fd/6", "-f", "/etc/ssh/sshd_config", "-T"}
+	s.mntNS = ns
 	cmd, in, err := s.viewCmd(context.Background(), &view{daemon: true, spec: viewSpec{Argv: argv, Scratch: "/run"}})
 	if err != nil {
 		t.Fatal(err)

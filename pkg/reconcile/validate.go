@@ -317,6 +317,11 @@ func makeHostKey() (*os.File, error) {
 // viewCmd returns the command that runs v's argv in the view, and the
 // mount namespace it is to be started in (see startIn; nil: the agent's).
 func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, *os.File, error) {
+	if v.daemon && s.mntNS == nil {
+		// Never the agent's own namespace in its place: the answer
+		// would be about other files.
+		return nil, nil, errors.New("asking the running sshd: its mount namespace is not held open")
+	}
 	if v.daemon && v.spec.mountsNothing() {
 		// Nothing to mount: sshd starts in the daemon's namespace itself,
 		// which it only reads, without a private copy, the helper or
