@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -36,16 +35,14 @@ func listeningInodes(dir string) (map[string]bool, error) {
 
 // diagSocket opens a sock_diag netlink socket in the network namespace of
 // the process at dir. A socket belongs to the namespace it was made in:
-// when that is not the agent's, it is made on an OS thread that enters
-// the namespace first and then ends with its goroutine (it is never
-// unlocked), so no other code of the agent runs there.
+// when that is not the agent's, it is made in inNamespace.
 func diagSocket(dir string) (int, error) {
 	open := func() (int, error) {
 		return unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	}
 	theirs, err1 := os.Readlink(filepath.Join(dir, "ns/net"))
 	// The calling thread's: /proc/self names the main thread's, which a
-	// thread that entered another namespace (here or in startIn) may be.
+	// thread that entered another namespace (inNamespace) may be.
 	ours, err2 := os.Readlink("/proc/thread-self/ns/net")
 	if err := errors.Join(err1, err2); err != nil {
 		return -1, err
@@ -58,22 +55,12 @@ func diagSocket(dir string) (int, error) {
 		return -1, err
 	}
 	defer ns.Close()
-	type result struct {
-		fd  int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- result{-1, fmt.Errorf("entering the network namespace: %w", err)}
-			return
-		}
-		fd, err := open()
-		done <- result{fd, err}
-	}()
-	r := <-done
-	return r.fd, r.err
+	fd := -1
+	err = inNamespace(ns, unix.CLONE_NEWNET, func() (err error) {
+		fd, err = open()
+		return err
+	})
+	return fd, err
 }
 
 // TCP's LISTEN state (include/net/tcp_states.h).

@@ -20,19 +20,6 @@ import (
 // another one (a thread of the test in a namespace of its own, seen
 // through /proc/PID/task/TID).
 func TestListeningInodes(t *testing.T) {
-	inode := func(l net.Listener) string {
-		t.Helper()
-		f, err := l.(*net.TCPListener).File()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strconv.FormatUint(st.Sys().(*syscall.Stat_t).Ino, 10)
-	}
 	ours, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +53,8 @@ func TestListeningInodes(t *testing.T) {
 		name, dir     string
 		want, wantNot string
 	}{
-		{"the agent's namespace", "/proc/thread-self", inode(ours), inode(o.l)},
-		{"another namespace", fmt.Sprintf("/proc/%d/task/%d", os.Getpid(), o.tid), inode(o.l), inode(ours)},
+		{"the agent's namespace", "/proc/thread-self", listenerInode(t, ours), listenerInode(t, o.l)},
+		{"another namespace", fmt.Sprintf("/proc/%d/task/%d", os.Getpid(), o.tid), listenerInode(t, o.l), listenerInode(t, ours)},
 	} {
 		got, err := listeningInodes(c.dir)
 		if err != nil {
@@ -135,6 +122,14 @@ func TestListeningInodesOnlyFromKernel(t *testing.T) {
 	if inodes["4242424242"] {
 		t.Error("a forged answer from a process was believed")
 	}
+	if ino := listenerInode(t, l); !inodes[ino] {
+		t.Errorf("the kernel's answer %v misses the test's listener %s", inodes, ino)
+	}
+}
+
+// listenerInode returns the inode of l's socket, as the kernel lists it.
+func listenerInode(t *testing.T, l net.Listener) string {
+	t.Helper()
 	f, err := l.(*net.TCPListener).File()
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +139,5 @@ func TestListeningInodesOnlyFromKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ino := strconv.FormatUint(st.Sys().(*syscall.Stat_t).Ino, 10); !inodes[ino] {
-		t.Errorf("the kernel's answer %v misses the test's listener %s", inodes, ino)
-	}
+	return strconv.FormatUint(st.Sys().(*syscall.Stat_t).Ino, 10)
 }

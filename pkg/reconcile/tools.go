@@ -88,13 +88,10 @@ func outputIn(ns *os.File, cmd *exec.Cmd) (string, error) {
 }
 
 // startIn starts cmd in the mount namespace ns as nsenter --mount would,
-// without a process of its own; nil ns is the agent's own. The fork
-// happens on an OS thread that first stops sharing its root and working
-// directory with the others (unshare CLONE_FS) and then enters ns. That
-// thread runs nothing else and ends with its goroutine (it is never
-// unlocked), so no other code of the agent ever runs in ns. Standard
-// input is /dev/null opened here, in the agent's namespace: in ns, a
-// hostile image's /dev/null could be a FIFO whose open never returns.
+// without a process of its own (see inNamespace); nil ns is the agent's
+// own. Standard input is /dev/null opened here, in the agent's
+// namespace: in ns, a hostile image's /dev/null could be a FIFO whose
+// open never returns.
 func startIn(ns *os.File, cmd *exec.Cmd) error {
 	if ns == nil {
 		return cmd.Start()
@@ -107,18 +104,30 @@ func startIn(ns *os.File, cmd *exec.Cmd) error {
 		defer null.Close()
 		cmd.Stdin = null
 	}
+	return inNamespace(ns, unix.CLONE_NEWNS, cmd.Start)
+}
+
+// inNamespace runs f on an OS thread of its own that has entered the
+// namespace ns of type nstype (unix.CLONE_NEWNS or unix.CLONE_NEWNET),
+// and returns f's error. The thread is never unlocked: it ends with its
+// goroutine, so no other code of the agent ever runs in ns. Before a mount
+// namespace, the thread stops sharing its root and working directory
+// with the others (unshare CLONE_FS), as setns(2) requires.
+func inNamespace(ns *os.File, nstype int, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			errc <- fmt.Errorf("unshare(CLONE_FS): %w", err)
+		if nstype == unix.CLONE_NEWNS {
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				errc <- fmt.Errorf("unshare(CLONE_FS): %w", err)
+				return
+			}
+		}
+		if err := unix.Setns(int(ns.Fd()), nstype); err != nil {
+			errc <- fmt.Errorf("entering %s: %w", ns.Name(), err)
 			return
 		}
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("entering sshd's mount namespace: %w", err)
-			return
-		}
-		errc <- cmd.Start()
+		errc <- f()
 	}()
 	return <-errc
 }
