@@ -252,10 +252,12 @@ func (c *converge) verify(ctx context.Context) error {
 	if !c.args.check && c.result.Reload == reconcile.LeftToCaller {
 		return nil
 	}
+	o := reconcile.VerifyOptions{Applied: !c.args.check}
 	if c.sshd != nil && c.sshd.Listener != nil {
 		catchInterrupts(ctx)
+		o.Memo = reconcile.OpenMemo(c.fs, c.args.stateDir, "daemon-values")
 	}
-	if err := reconcile.VerifyDaemon(ctx, c.plan, c.sshd, !c.args.check); err != nil {
+	if err := reconcile.VerifyDaemon(ctx, c.plan, c.sshd, o); err != nil {
 		return err
 	}
 	bad := c.plan.Mismatches()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -387,4 +388,85 @@ func TestCheckRemembersDaemonAcceptance(t *testing.T) {
 	s.waitBanner()
 	audit(exitOK, true)
 	audit(exitOK, true)
+}
+
+const valuesNotAskedAgain = "its values not asked again"
+
+// TestCheckRemembersDaemonValues: with sshd running, an audit whose
+// daemon's files, binary, host keys and account files are those an earlier
+// audit saw takes the values sshd -T gave then (still reported as the
+// daemon's), and asks again when any of them changes. A file only the
+// daemon reads (an Include outside the root) that sets a desired key
+// first is a mismatch every time, never ok from the record; a record that
+// does not parse is not believed.
+func TestCheckRemembersDaemonValues(t *testing.T) {
+	needTools(t, "/usr/sbin/sshd", "ssh-keygen", "unshare", "nsenter")
+	other, accounts := t.TempDir(), t.TempDir()
+	root, port := unnamedDaemonTree(t, "Include /etc/ssh/sshd_config.d/*.conf\n", "ClientAliveInterval 300\nMatch Group jump\n\tClientAliveInterval 60\n")
+	hostConf := filepath.Join(other, "sshd_config.d/10-host.conf")
+	writeFiles(t, other, map[string]string{"sshd_config.d/10-host.conf": "MaxAuthTries 4\n"})
+	group := filepath.Join(accounts, "group")
+	b, err := os.ReadFile("/etc/group")
+	must(t, err)
+	must(t, os.WriteFile(group, b, 0o644))
+	record := filepath.Join(root, "var/lib/sshconverge/daemon-values")
+	must(t, os.MkdirAll(filepath.Dir(record), 0o700))
+	runDaemon(t, filepath.Join(root, "sshd.log"), [][2]string{{other, "/etc/ssh"}, {group, "/etc/group"}}, "-f", filepath.Join(root, "etc/ssh/sshd_config"))
+	s := &testSSHD{t: t, tree: root, port: port}
+	s.waitBanner()
+	const desired = `version: 1
+sshd:
+  settings: {ClientAliveInterval: 300}
+  match:
+    - criteria: Group jump
+      settings: {ClientAliveInterval: 60}
+`
+	audit := func(wantCode int, wantAsked bool) {
+		t.Helper()
+		code, stdout, stderr := s.agentWith(desired, "--check", "--format", "json", "--log-level", "debug")
+		if code != wantCode {
+			t.Fatalf("--check exit %d, want %d\n%s\n%s", code, wantCode, stdout, stderr)
+		}
+		if asked := !strings.Contains(stderr, valuesNotAskedAgain); asked != wantAsked {
+			t.Fatalf("sshd -T asked: %v, want %v\n%s", asked, wantAsked, stderr)
+		}
+		var rep struct {
+			Results []struct{ Scope, Verified string }
+		}
+		must(t, json.Unmarshal([]byte(stdout), &rep))
+		want := map[bool]string{true: "daemon", false: "mismatch"}[wantCode == exitOK]
+		if len(rep.Results) != 2 || rep.Results[0].Verified != want || rep.Results[1].Verified != "daemon" {
+			t.Fatalf("results %+v, want the global key %s and the Match Group one daemon\n%s", rep.Results, want, stdout)
+		}
+	}
+	audit(exitOK, true)
+	if b, err := os.ReadFile(record); err != nil || !regexp.MustCompile(`^[0-9a-f]{64}\n\["[^\n]*clientaliveinterval 300[^\n]*","[^\n]*clientaliveinterval 60[^\n]*"\]\n$`).Match(b) {
+		t.Fatalf("record %.200q, %v; want the key and both sshd -T outputs", b, err)
+	}
+	audit(exitOK, false)
+
+	// The daemon's own drop-in, read before the root's value, sets the
+	// key: the daemon uses 600, asked again and remembered as such.
+	must(t, os.WriteFile(hostConf, []byte("ClientAliveInterval 600\n"), 0o644))
+	audit(exitDrift, true)
+	audit(exitDrift, false)
+	must(t, os.WriteFile(hostConf, []byte("MaxAuthTries 4\n"), 0o644))
+	audit(exitOK, true)
+	audit(exitOK, false)
+
+	// Its group file (a Match Group probe's account is made from it).
+	f, err := os.OpenFile(group, os.O_APPEND|os.O_WRONLY, 0)
+	must(t, err)
+	_, err = f.WriteString("sshconverge-test:x:4242:\n")
+	must(t, errors.Join(err, f.Close()))
+	audit(exitOK, true)
+	audit(exitOK, false)
+
+	// A record whose value does not parse: asked, and replaced.
+	b, err = os.ReadFile(record)
+	must(t, err)
+	key, _, _ := strings.Cut(string(b), "\n")
+	must(t, os.WriteFile(record, []byte(key+"\n[\"port 22\"\n"), 0o600))
+	audit(exitOK, true)
+	audit(exitOK, false)
 }

@@ -134,16 +134,22 @@ func (s *SSHD) AcceptKey(digest string) (string, error) {
 }
 
 // daemonAcceptKey is AcceptKey with a running daemon, which is asked in
-// its own view: its files are read as the model reads them, inside its
-// root (/proc/PID/root, where sshd -t run in its mount namespace finds
-// them), and hashed with its arguments, its binary's identity (the file
-// it runs, held open), its password file's and its host keys' content.
-// It is "" when that would not name everything its verdict depends on:
-// the daemon is chrooted inside its namespace (sshd -t would read the
-// namespace's root instead), it was started with options other than -f
-// (an -o or -h names what its files do not), or the model cannot read
-// its files (sshd is then asked).
+// its own view: daemonKey's facts.
 func (s *SSHD) daemonAcceptKey() (string, error) {
+	return s.daemonKey("sshconverge accepted by a daemon 1", nil)
+}
+
+// daemonKey hashes header, the facts a running daemon's answers depend
+// on, and what more writes (when not nil). Its files are read as the model
+// reads them, inside its root (/proc/PID/root, where sshd run in its mount
+// namespace finds them), and hashed with its arguments, its binary's
+// identity (the file it runs, held open), its password file's and its
+// host keys' content. The key is "" when that would not name everything
+// its answers depend on: the daemon is chrooted inside its namespace (sshd
+// would read the namespace's root instead), it was started with options
+// other than -f (an -o or -h names what its files do not), or the model
+// cannot read its files (sshd is then asked).
+func (s *SSHD) daemonKey(header string, more func(h io.Writer, theirs string)) (string, error) {
 	args := daemonArgs(s.Listener.Args)
 	if !onlyConfigFile(args) {
 		return "", nil
@@ -165,11 +171,37 @@ func (s *SSHD) daemonAcceptKey() (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "sshconverge accepted by a daemon 1\nfiles %s\nargv %q\n", cfg.DiskDigest(), args)
+	fmt.Fprintf(h, "%s\nfiles %s\nargv %q\n", header, cfg.DiskDigest(), args)
 	fmt.Fprintf(h, "binary %s\npasswd %s\n", identityOf(bin), identity(theirs+"/etc/passwd"))
 	_, hostKeys := DaemonFiles(cfg)
 	hashHostKeys(h, root, hostKeys)
+	if more != nil {
+		more(h, theirs)
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// dumpKey returns the key under which a running daemon's answers to
+// probes are remembered: daemonKey's facts, each probe, the identities of
+// its group file and name service configuration (a Match Group probe's
+// account is made from its account files), and the machine's boot (what
+// the kernel tells sshd, such as FIPS mode, changes only with a boot). It
+// is "" when they may not be remembered.
+func (s *SSHD) dumpKey(probes []probe) (string, error) {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", err
+	}
+	return s.daemonKey("sshconverge daemon values 1", func(h io.Writer, theirs string) {
+		fmt.Fprintf(h, "group %s\nnsswitch %s\nboot %s\n", identity(theirs+"/etc/group"), identity(theirs+"/etc/nsswitch.conf"), strings.TrimSpace(string(boot)))
+		for _, p := range probes {
+			var groups []string
+			if p.acct != nil {
+				groups = p.acct.Groups
+			}
+			fmt.Fprintf(h, "probe %q %q\n", connSpec(p.conn), groups)
+		}
+	})
 }
 
 // chrooted reports whether the process pid runs chrooted inside its mount

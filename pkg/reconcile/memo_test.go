@@ -68,13 +68,14 @@ func TestMemo(t *testing.T) {
 }
 
 // TestKeysWithDaemon: a running daemon's release is never remembered (it
-// is asked in its own view), nor the verdict of one started with options
-// its files do not show.
+// is asked in its own view), nor the verdict or the values of one started
+// with options its files do not show.
 func TestKeysWithDaemon(t *testing.T) {
 	s := &SSHD{Listener: &Listener{PID: 1, Args: []string{"-D", "-o", "MaxAuthTries=3"}}}
 	for _, f := range []func() (string, error){
 		func() (string, error) { return s.AcceptKey("digest") },
 		s.VersionKey,
+		func() (string, error) { return s.dumpKey([]probe{{}}) },
 	} {
 		if key, err := f(); key != "" || err != nil {
 			t.Fatalf("key %q, %v with a running daemon; want none", key, err)

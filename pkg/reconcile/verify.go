@@ -2,8 +2,10 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,33 +31,49 @@ const (
 // MarshalText returns unverified, files, daemon or mismatch.
 func (v Verified) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
 
+// VerifyOptions are how VerifyDaemon asks.
+type VerifyOptions struct {
+	// Applied says the plan was applied: its changed keys are asked
+	// about too, not only those the files had in sync.
+	Applied bool
+	// Memo, when not nil, remembers the daemon's answers for the next
+	// run, under a key that names everything they depend on (dumpKey).
+	Memo *Memo
+}
+
 // VerifyDaemon asks the running sshd, in its own view (its binary, its
 // arguments, its mount namespace), for the value of desired sshd keys,
 // with -C for the connections each Match scope stands for, and marks each
 // change ByDaemon or Mismatch (saying why): the keys the files have in
 // sync, and, once applied, the changed ones too. With no daemon running,
 // sshd keys are marked ByFiles. ssh keys are always ByFiles.
-func VerifyDaemon(ctx context.Context, p *Plan, s *SSHD, applied bool) error {
-	dumps := map[files.Scope]files.Dump{}
-	cat := p.Version.Catalogue(files.Server)
+func VerifyDaemon(ctx context.Context, p *Plan, s *SSHD, o VerifyOptions) error {
+	var asked []*Change
+	var scopes []files.Scope
 	for i := range p.Changes {
 		c := &p.Changes[i]
-		if c.Absent || c.Status != InSync && (!applied || c.Status != Changed) {
+		if c.Absent || c.Status != InSync && (!o.Applied || c.Status != Changed) {
 			continue
 		}
 		if c.Side == Client || s == nil || s.Listener == nil {
 			c.Verified = ByFiles
 			continue
 		}
-		dump, ok := dumps[c.Scope]
-		if !ok {
-			var err error
-			if dump, err = s.dump(ctx, cat, c.Scope); err != nil {
-				return fmt.Errorf("asking sshd %d for its configuration: %w", s.Listener.PID, err)
-			}
-			dumps[c.Scope] = dump
+		asked = append(asked, c)
+		if !slices.Contains(scopes, c.Scope) {
+			scopes = append(scopes, c.Scope)
 		}
-		c.verify(dump, s, cat)
+	}
+	if len(asked) == 0 {
+		return nil
+	}
+	cat := p.Version.Catalogue(files.Server)
+	dumps, err := s.dumps(ctx, cat, scopes, o.Memo)
+	if err != nil {
+		return fmt.Errorf("asking sshd %d for its configuration: %w", s.Listener.PID, err)
+	}
+	for _, c := range asked {
+		c.verify(dumps[slices.Index(scopes, c.Scope)], s, cat)
 	}
 	return nil
 }
@@ -79,29 +97,97 @@ func (c *Change) verify(dump files.Dump, s *SSHD, cat *files.Catalogue) {
 	}
 }
 
-// dump runs sshd -T (with -C for a Match scope) in the daemon's view.
-func (s *SSHD) dump(ctx context.Context, cat *files.Catalogue, scope files.Scope) (files.Dump, error) {
-	conn, err := cat.ProbeConn(scope)
-	if err != nil {
-		return nil, err
+// probe is one question to the daemon: sshd -T with -C for conn, and,
+// for a Match Group scope, conn's user made a member of its groups in the
+// view's account files.
+type probe struct {
+	conn files.Conn
+	acct *viewAccount
+}
+
+// dumps returns the daemon's values for each scope: what it answered an
+// earlier run under the same key (dumpKey), when memo holds that, or else
+// its answer now (remembered in memo when its files, read before and
+// after asking, did not change meanwhile).
+func (s *SSHD) dumps(ctx context.Context, cat *files.Catalogue, scopes []files.Scope, memo *Memo) ([]files.Dump, error) {
+	probes := make([]probe, len(scopes))
+	for i, sc := range scopes {
+		conn, err := cat.ProbeConn(sc)
+		if err != nil {
+			return nil, err
+		}
+		probes[i].conn = conn
+		if len(conn.Groups) > 0 {
+			probes[i].acct = &viewAccount{User: conn.User, Groups: conn.Groups}
+		}
 	}
+	key := ""
+	if memo != nil {
+		var err error
+		if key, err = s.dumpKey(probes); err != nil {
+			s.Log.Debug().Err(err).Msg("the daemon's values cannot be remembered")
+		}
+		if outs, ok := rememberedDumps(memo, key, len(probes)); ok {
+			s.Log.Debug().Msg("the daemon's files, binary and host keys are those an earlier run asked it about: its values not asked again")
+			return parseDumps(outs), nil
+		}
+	}
+	outs := make([]string, len(probes))
+	for i, p := range probes {
+		var err error
+		if outs[i], err = s.dump(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	if key != "" {
+		if again, err := s.dumpKey(probes); err != nil || again != key {
+			s.Log.Debug().Err(err).Msg("the daemon's files changed while it was asked: its values are not remembered")
+		} else if b, err := json.Marshal(outs); err == nil {
+			if err := memo.Put(key, string(b)); err != nil {
+				s.Log.Debug().Err(err).Msg("the daemon's values are not remembered")
+			}
+		}
+	}
+	return parseDumps(outs), nil
+}
+
+// rememberedDumps returns the n sshd -T outputs memo holds under key.
+func rememberedDumps(memo *Memo, key string, n int) ([]string, bool) {
+	v, ok := memo.Get(key)
+	if !ok {
+		return nil, false
+	}
+	var outs []string
+	if err := json.Unmarshal([]byte(v), &outs); err != nil || len(outs) != n {
+		return nil, false
+	}
+	return outs, true
+}
+
+// parseDumps parses each sshd -T output.
+func parseDumps(outs []string) []files.Dump {
+	dumps := make([]files.Dump, len(outs))
+	for i, out := range outs {
+		dumps[i] = files.ParseDump(out)
+	}
+	return dumps
+}
+
+// dump runs sshd -T (with -C for a Match scope) in the daemon's view and
+// returns its output.
+func (s *SSHD) dump(ctx context.Context, p probe) (string, error) {
 	args := []string{"-T"}
-	if spec := connSpec(conn); spec != "" {
+	if spec := connSpec(p.conn); spec != "" {
 		args = append(args, "-C", spec)
 	}
-	var acct *viewAccount
-	if len(conn.Groups) > 0 {
-		// sshd looks the user's groups up: in its view, the probe's user
-		// is made a member of them.
-		acct = &viewAccount{User: conn.User, Groups: conn.Groups}
-	}
-	out, err := s.runAs(ctx, nil, acct, args...)
+	out, err := s.runAs(ctx, nil, p.acct, args...)
 	if err != nil && strings.Contains(err.Error(), "'lport' not in connection test specification") {
 		// A Match LocalPort block makes sshd -T want the local port.
+		conn := p.conn
 		conn.LPort = 22
-		out, err = s.runAs(ctx, nil, acct, "-T", "-C", connSpec(conn))
+		out, err = s.runAs(ctx, nil, p.acct, "-T", "-C", connSpec(conn))
 	}
-	return files.ParseDump(out), err
+	return out, err
 }
 
 // connSpec is sshd -C's argument for conn ("" for the zero Conn).
