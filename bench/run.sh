@@ -125,7 +125,7 @@ report() {
 					cr = (cpu[a] > 0 && cpu[b] != "") ? fx(cpu[b] / cpu[a]) : ""
 					printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name[c], fs(med[a]), fs(cpu[a]), fm(rss[a]), ex[a], fs(med[b]), fs(cpu[b]), fm(rss[b]), runs[a] "+" runs[b], tr, cr, mr
 				}
-				if (("keepalive" SUBSEP "recheck" SUBSEP "agent --check") in med) print "\nThe cron case audits a host whose files did not change since the last audit: sshd accepted them then, with the same binary and host keys, and the agent remembers that verdict in its state directory (`/var/lib/sshconverge/accepted`), so it does not start sshd again. Its row compares with the same Ansible audit. On a Debian host the agent also reads dpkg'"'"'s status file (which packages own which files) on every run: the next row lays a generated one of 750 kB over the tree (`bench/gen -kind dpkg`). With sshd running (the row after it: a daemon on the tree in namespaces of its own, the tree converged once), the audit asks the daemon in its own view which values it uses (`sshd -T`) on every run; whether it accepts its files (`sshd -t`) is remembered with its files as read in its root. The last row is what a fleet'"'"'s timer runs there: the converging run itself, which takes the lock, finds nothing to change and asks the daemon the same; it compares with the playbook'"'"'s run on a fresh tree."
+				if (("keepalive" SUBSEP "recheck" SUBSEP "agent --check") in med) print "\nThe cron case audits a host whose files did not change since the last audit: sshd accepted them then, with the same binary and host keys, and the agent remembers that verdict in its state directory (`/var/lib/sshconverge/accepted`), so it does not start sshd again. Its row compares with the same Ansible audit. On a Debian host the agent also reads dpkg'"'"'s status file (which packages own which files) on every run: the next row lays a generated one of 750 kB over the tree (`bench/gen -kind dpkg`). With sshd running (the row after it: a daemon on the tree in namespaces of its own, the tree converged once), the audit takes which values the daemon uses (`sshd -T` in its own view) and whether it accepts its files (`sshd -t`) from the state directory, where the audit before left them under keys that name its files as read in its root, its binary, arguments and host keys (`daemon-values`, `accepted`). The last row is what a fleet'"'"'s timer runs there: the converging run itself, which takes the lock, finds nothing to change and asks the daemon the same; it compares with the playbook'"'"'s run on a fresh tree."
 				print ""
 			}
 			if ("hosts" in order || "bigfile" in order) {
@@ -606,9 +606,10 @@ section_keepalive() {
 		measure keepalive recheck-debian "agent --check" "$meta" -- "$work/agent" --check --root "$t" "$desired"
 		# The cron case of a host whose sshd runs, converged once (apply
 		# and reload): the audit asks the daemon, in its own view, which
-		# values it uses (sshd -T) every time, and whether it accepts its
-		# files (sshd -t) when its files (read in its root) changed since
-		# the last audit. Exit 0: nothing to do.
+		# values it uses (sshd -T) and whether it accepts its files
+		# (sshd -t) only when its files (read in its root), binary,
+		# arguments or host keys changed since the last audit, which
+		# remembered both. Exit 0: nothing to do.
 		local live=$work/trees/keepalive-daemon
 		bash -c "$(fresh "$live" "$src")"
 		state_dir "$live"
