@@ -93,3 +93,24 @@ func runAgent(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	code = Run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
+
+// TestBareTreeLinkedEtcSSH: a tree without an sshd of its own whose
+// etc/ssh is an absolute link (as NixOS's point into /etc/static) is
+// checked with the directory the link leads to inside the tree, so the
+// host's sshd reads the tree's files, and rejects them here. Followed on
+// the host, the link led to a host directory of the same path, whose
+// files sshd accepts.
+func TestBareTreeLinkedEtcSSH(t *testing.T) {
+	needTools(t, "/usr/sbin/sshd", "/usr/bin/ssh-keygen")
+	root, elsewhere := t.TempDir(), t.TempDir()
+	writeFiles(t, elsewhere, map[string]string{"sshd_config": "Subsystem sftp internal-sftp\n"})
+	writeFiles(t, filepath.Join(root, elsewhere), map[string]string{"sshd_config": "Subsystem sftp internal-sftp\nSubsystem sftp internal-sftp\n"})
+	must(t, os.Mkdir(filepath.Join(root, "etc"), 0o755))
+	must(t, os.Symlink(elsewhere, filepath.Join(root, "etc/ssh")))
+	desired := filepath.Join(t.TempDir(), "d.yaml")
+	must(t, os.WriteFile(desired, []byte("version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n"), 0o644))
+	code, stdout, stderr := runAgent(t, "--check", "--root", root, desired)
+	if code != exitError || !strings.Contains(stderr, "sshd rejects the configuration as it stands") || !strings.Contains(stderr, "Subsystem 'sftp' already defined") {
+		t.Fatalf("exit %d, want 1 with sshd's rejection\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -87,7 +87,7 @@ func (s *SSHD) VersionKey() (string, error) {
 	return s.viewKey(func(h io.Writer, v *view) {
 		fmt.Fprintf(h, "sshconverge openssh 1\nchroot %q\n", v.spec.Chroot)
 		for _, bin := range []string{"/usr/bin/ssh", "/bin/ssh", v.spec.Argv[0]} {
-			fmt.Fprintf(h, "%q %s\n", bin, identity(path.Join(v.spec.Chroot, bin)))
+			fmt.Fprintf(h, "%q %s\n", bin, s.viewIdentity(v, bin))
 		}
 	})
 }
@@ -128,7 +128,7 @@ func (s *SSHD) AcceptKey(digest string) (string, error) {
 		for _, b := range v.spec.Binds {
 			fmt.Fprintf(h, "bind %q %q\n", b.Source, b.Target)
 		}
-		fmt.Fprintf(h, "binary %s\npasswd %s\n", identity(path.Join(v.spec.Chroot, v.spec.Argv[0])), identity(path.Join(v.spec.Chroot, "/etc/passwd")))
+		fmt.Fprintf(h, "binary %s\npasswd %s\n", s.viewIdentity(v, v.spec.Argv[0]), s.viewIdentity(v, "/etc/passwd"))
 		hashHostKeys(h, s.Root, s.HostKeys)
 	})
 }
@@ -149,7 +149,7 @@ func (s *SSHD) daemonAcceptKey() (string, error) {
 // would read the namespace's root instead), it was started with options
 // other than -f (an -o or -h names what its files do not), or the model
 // cannot read its files (sshd is then asked).
-func (s *SSHD) daemonKey(header string, more func(h io.Writer, theirs string)) (string, error) {
+func (s *SSHD) daemonKey(header string, more func(h io.Writer, root *files.Root)) (string, error) {
 	args := daemonArgs(s.Listener.Args)
 	if !onlyConfigFile(args) {
 		return "", nil
@@ -172,11 +172,11 @@ func (s *SSHD) daemonKey(header string, more func(h io.Writer, theirs string)) (
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nfiles %s\nargv %q\n", header, cfg.DiskDigest(), args)
-	fmt.Fprintf(h, "binary %s\npasswd %s\n", identityOf(bin), identity(theirs+"/etc/passwd"))
+	fmt.Fprintf(h, "binary %s\npasswd %s\n", identityOf(bin), rootIdentity(root, "/etc/passwd"))
 	_, hostKeys := DaemonFiles(cfg)
 	hashHostKeys(h, root, hostKeys)
 	if more != nil {
-		more(h, theirs)
+		more(h, root)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -192,8 +192,8 @@ func (s *SSHD) dumpKey(probes []probe) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return s.daemonKey("sshconverge daemon values 1", func(h io.Writer, theirs string) {
-		fmt.Fprintf(h, "group %s\nnsswitch %s\nboot %s\n", identity(theirs+"/etc/group"), identity(theirs+"/etc/nsswitch.conf"), strings.TrimSpace(string(boot)))
+	return s.daemonKey("sshconverge daemon values 1", func(h io.Writer, root *files.Root) {
+		fmt.Fprintf(h, "group %s\nnsswitch %s\nboot %s\n", rootIdentity(root, "/etc/group"), rootIdentity(root, "/etc/nsswitch.conf"), strings.TrimSpace(string(boot)))
 		for _, p := range probes {
 			var groups []string
 			if p.acct != nil {
@@ -253,6 +253,26 @@ func identity(p string) string {
 		return "missing"
 	}
 	return identityOf(st)
+}
+
+// rootIdentity is identity of the path p inside root, its symbolic links
+// resolved there: an absolute link in an image or a daemon's root names a
+// file of that root, not the host's.
+func rootIdentity(root *files.Root, p string) string {
+	st, err := root.Stat(p)
+	if err != nil {
+		return "missing"
+	}
+	return identityOf(st)
+}
+
+// viewIdentity is identity of the path p as sshd sees it in view v: inside
+// the root it is chrooted into, or else on the host.
+func (s *SSHD) viewIdentity(v *view, p string) string {
+	if v.spec.Chroot == "" {
+		return identity(p)
+	}
+	return rootIdentity(s.Root, p)
 }
 
 // identityOf is identity of a file's status.

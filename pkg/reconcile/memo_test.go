@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sshconverge/agent/pkg/files"
 	"github.com/sshconverge/agent/pkg/files/opensshtest"
 )
@@ -153,5 +155,63 @@ func TestOnlyConfigFile(t *testing.T) {
 		if got := onlyConfigFile(daemonArgs(strings.Fields(args))); got != want {
 			t.Errorf("%q: %v, want %v", args, got, want)
 		}
+	}
+}
+
+// TestImageLinksResolvedInRoot: in an image whose sshd and password file
+// are absolute links (to files of the image), sshd is run chrooted into
+// the image, and the keys name the files the links lead to inside it: a
+// replaced binary or password file makes another key. Followed on the
+// host, the links lead nowhere, and the image's own sshd was not used.
+func TestImageLinksResolvedInRoot(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		os.Remove(p) // a replaced file: another inode
+		must(t, os.WriteFile(p, []byte(content), 0o755))
+	}
+	write("usr/sbin/sshd-image", "#!/bin/false\n")
+	write("etc/passwd-image", "root:x:0:0::/root:/bin/sh\n")
+	write("etc/ssh/sshd_config", "Port 22\n")
+	for link, target := range map[string]string{"usr/sbin/sshd": "/usr/sbin/sshd-image", "etc/passwd": "/etc/passwd-image"} {
+		must(t, os.Symlink(target, filepath.Join(dir, link)))
+	}
+	root, err := files.NewRoot(dir)
+	must(t, err)
+	s, err := FindSSHD(SSHDOptions{Root: root, Config: "/etc/ssh/sshd_config", PidFile: "/run/sshd.pid", Mode: ReloadNone, Log: zerolog.Nop()})
+	must(t, err)
+	v, err := s.view()
+	must(t, err)
+	v.close()
+	if v.spec.Chroot != dir || v.spec.Argv[0] != "/usr/sbin/sshd" {
+		t.Fatalf("sshd runs as %q chrooted into %q; want the image's /usr/sbin/sshd in %s", v.spec.Argv, v.spec.Chroot, dir)
+	}
+	keys := func() (version, accept string) {
+		t.Helper()
+		version, err := s.VersionKey()
+		must(t, err)
+		accept, err = s.AcceptKey("digest")
+		must(t, err)
+		return version, accept
+	}
+	v1, a1 := keys()
+	write("usr/sbin/sshd-image", "#!/bin/false\n# upgraded\n")
+	v2, a2 := keys()
+	if v1 == v2 || a1 == a2 {
+		t.Errorf("the image's sshd replaced: version key changed %v, acceptance key changed %v; want both", v1 != v2, a1 != a2)
+	}
+	write("etc/passwd-image", "root:x:0:0::/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/usr/sbin/nologin\n")
+	if _, a3 := keys(); a3 == a2 {
+		t.Error("the image's password file replaced: the acceptance key did not change")
+	}
+}
+
+// must fails the test on an error.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

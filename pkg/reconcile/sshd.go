@@ -177,6 +177,17 @@ func pid1IsSystemd() bool {
 	return err == nil && strings.TrimSpace(string(b)) == "systemd"
 }
 
+// statInRootOf returns the status of the path p as the process pid sees
+// it in its root, symbolic links resolved inside that root (followed on
+// the host, an absolute link would name a host file).
+func statInRootOf(pid int, p string) (fs.FileInfo, error) {
+	root, err := files.NewRoot(fmt.Sprintf("/proc/%d/root", pid))
+	if err != nil {
+		return nil, err
+	}
+	return root.Stat(p)
+}
+
 func isFile(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
@@ -254,7 +265,7 @@ func (s *SSHD) scan() *Listener {
 		if err != nil {
 			continue
 		}
-		if st, err := os.Stat(fmt.Sprintf("/proc/%d/root%s", pid, l.ConfigFile())); err == nil && os.SameFile(st, ours) {
+		if st, err := statInRootOf(pid, l.ConfigFile()); err == nil && os.SameFile(st, ours) {
 			return l
 		}
 	}

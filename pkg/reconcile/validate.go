@@ -149,9 +149,10 @@ func (s *SSHD) view() (*view, error) {
 	case bin != "":
 	case s.Root.Dir() == "/":
 		bin = firstExisting("/usr/sbin/sshd", "/sbin/sshd")
-	case isFile(s.Root.HostPath("/usr/sbin/sshd")):
+	case s.rootHasFile("/usr/sbin/sshd"):
 		v.spec.Chroot, bin = s.Root.Dir(), "/usr/sbin/sshd"
 		v.target = s.hostTarget
+		v.exists = isRealDir // a link would be followed on the host
 	default:
 		if err := s.bindTree(v); err != nil {
 			return nil, err
@@ -167,6 +168,19 @@ func (s *SSHD) view() (*view, error) {
 	return v, nil
 }
 
+// isRealDir reports whether p is a directory and not a link to one.
+func isRealDir(p string) bool {
+	st, err := os.Lstat(p)
+	return err == nil && st.IsDir()
+}
+
+// rootHasFile reports whether the path p inside the root, its symbolic
+// links resolved there, is a regular file.
+func (s *SSHD) rootHasFile(p string) bool {
+	st, err := s.Root.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}
+
 func pathExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
@@ -180,15 +194,23 @@ func (s *SSHD) hostTarget(p string) (string, error) { return hostTarget(s.Root, 
 // /etc/ssh then land where sshd reads them; others are bound over their
 // host paths.
 func (s *SSHD) bindTree(v *view) error {
-	etc := s.Root.HostPath("/etc/ssh")
-	if st, err := os.Stat(etc); err != nil || !st.IsDir() {
+	// etc/ssh may be a link (NixOS's point into /etc/static): it and the
+	// paths under it are resolved inside the root.
+	etc, err := s.Root.Resolve("/etc/ssh")
+	if err != nil {
+		return fmt.Errorf("validation: the root has no sshd of its own, and its etc/ssh: %w", err)
+	}
+	if st, err := os.Lstat(s.Root.HostPath(etc)); err != nil || !st.IsDir() {
 		return fmt.Errorf("validation: the root has no sshd of its own and no etc/ssh directory")
 	}
-	v.spec.Binds = append(v.spec.Binds, viewBind{Source: etc, Target: "/etc/ssh"})
+	v.spec.Binds = append(v.spec.Binds, viewBind{Source: s.Root.HostPath(etc), Target: "/etc/ssh"})
 	v.target = func(p string) (string, error) {
 		r, err := s.Root.Resolve(p)
-		if err != nil || r == "/etc/ssh" || strings.HasPrefix(r, "/etc/ssh/") {
-			return r, err
+		if err != nil {
+			return "", err
+		}
+		if rest, ok := strings.CutPrefix(r, etc); ok && (rest == "" || rest[0] == '/') {
+			return "/etc/ssh" + rest, nil
 		}
 		return s.Root.HostPath(r), nil
 	}
@@ -220,8 +242,10 @@ func (s *SSHD) daemonView() (*view, error) {
 		unshare.Close()
 		return nil, err
 	}
-	theirRoot := fmt.Sprintf("/proc/%d/root", s.Listener.PID)
-	v := &view{daemon: true, target: s.daemonTarget, exists: func(p string) bool { return pathExists(theirRoot + p) }}
+	v := &view{daemon: true, target: s.daemonTarget, exists: func(p string) bool {
+		_, err := statInRootOf(s.Listener.PID, p)
+		return err == nil
+	}}
 	v.add(s.mntNS, false)
 	v.add(unshare, true)
 	v.add(self, true)
@@ -247,13 +271,12 @@ func (s *SSHD) daemonTarget(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	theirRoot := fmt.Sprintf("/proc/%d/root", s.Listener.PID)
 	for _, cand := range []string{resolved, s.Root.HostPath(resolved)} {
 		c := cand
 		if probe != resolved {
 			c = path.Dir(cand)
 		}
-		if st, err := os.Stat(theirRoot + c); err == nil && os.SameFile(st, ours) {
+		if st, err := statInRootOf(s.Listener.PID, c); err == nil && os.SameFile(st, ours) {
 			return cand, nil
 		}
 	}

@@ -245,6 +245,6 @@ func (s *SSHD) readsOurs(f string) bool {
 	if err != nil {
 		return false
 	}
-	theirs, err := os.Stat(fmt.Sprintf("/proc/%d/root%s", s.Listener.PID, f))
+	theirs, err := statInRootOf(s.Listener.PID, f)
 	return err == nil && os.SameFile(ours, theirs)
 }
