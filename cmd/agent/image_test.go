@@ -77,6 +77,27 @@ func TestImageValidatedWithItsOwnSSHD(t *testing.T) {
 	}
 }
 
+// TestImageLinkedRun: in an image whose /run is an absolute link (to
+// /srv/run, a directory of the image) and has no /run/sshd, sshd's
+// privilege separation directory is made where the link leads inside the
+// image, and the image's sshd accepts its files. Followed on the host, the
+// link led to a host path, and the check failed.
+func TestImageLinkedRun(t *testing.T) {
+	if os.Geteuid() != 0 {
+		opensshtest.Unavailable(t, "needs root to mount an overlay")
+	}
+	root := imageRoot(t, "10.0p2")
+	must(t, os.RemoveAll(filepath.Join(root, "run")))
+	must(t, os.MkdirAll(filepath.Join(root, "srv/run"), 0o755))
+	must(t, os.Symlink("/srv/run", filepath.Join(root, "run")))
+	desired := filepath.Join(t.TempDir(), "d.yaml")
+	must(t, os.WriteFile(desired, []byte("version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n"), 0o644))
+	code, stdout, stderr := runAgent(t, "--check", "--root", root, desired)
+	if code != exitDrift || !strings.Contains(stdout, "ClientAliveInterval") {
+		t.Fatalf("exit %d, want 2 (drift)\n%s\n%s", code, stdout, stderr)
+	}
+}
+
 func mustRead(t *testing.T, p string) string {
 	t.Helper()
 	b, err := os.ReadFile(p)

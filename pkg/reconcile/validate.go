@@ -76,7 +76,14 @@ func (s *SSHD) runAs(ctx context.Context, staged []FileChange, acct *viewAccount
 	v.spec.Account = acct
 	out, err := s.runView(ctx, v)
 	if dir, ok := missingPrivsep(err); ok && v.spec.PrivsepDir == "" {
-		v.spec.PrivsepDir = filepath.Join(v.spec.Chroot, dir)
+		v.spec.PrivsepDir = dir
+		if v.spec.Chroot != "" {
+			// Its links lead inside the image, not on the host.
+			if dir, err = s.Root.Resolve(dir); err != nil {
+				return "", err
+			}
+			v.spec.PrivsepDir = s.Root.HostPath(dir)
+		}
 		out, err = s.runView(ctx, v)
 	}
 	return out, err
