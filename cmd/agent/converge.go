@@ -30,6 +30,7 @@ const applyTimeout = 5 * time.Minute
 type converge struct {
 	args    convergeArgs
 	log     zerolog.Logger
+	stderr  io.Writer
 	start   time.Time
 	desired *desired.State
 	root    *files.Root
@@ -40,6 +41,7 @@ type converge struct {
 	plan    *reconcile.Plan
 	pending bool // a reload is due (as recorded before the run, then after it)
 	result  reconcile.ApplyResult
+	early   *earlyCheck // sshd -t started before the files were read (--check)
 }
 
 func runConverge(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
@@ -50,7 +52,7 @@ func runConverge(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if err != nil {
 		return exitError, err
 	}
-	c := &converge{args: a, log: newLogger(stderr, a.logLevel), start: time.Now()}
+	c := &converge{args: a, log: newLogger(stderr, a.logLevel), stderr: stderr, start: time.Now()}
 	if a.root != "/" {
 		c.log = c.log.With().Str("root", a.root).Logger()
 	}
@@ -92,6 +94,7 @@ func (c *converge) run(ctx context.Context, stdout io.Writer) (int, error) {
 
 // execute runs the steps up to the verification.
 func (c *converge) execute(ctx context.Context) error {
+	defer c.early.stop()
 	if err := c.prepare(ctx); err != nil {
 		return err
 	}
@@ -235,7 +238,13 @@ func (c *converge) checkCurrent(ctx context.Context) error {
 		return nil
 	}
 	catchInterrupts(ctx)
-	if err := c.sshd.Validate(ctx, nil); err != nil {
+	early, err := c.early.verdict(c.sshd, logWriter(c.stderr))
+	if early {
+		c.log.Debug().Msg("sshd's verdict was asked while the files were read: not asked again")
+	} else {
+		err = c.sshd.Validate(ctx, nil)
+	}
+	if err != nil {
 		return fmt.Errorf("sshd rejects the configuration as it stands:\n%w", err)
 	}
 	if err := memo.Put(key, "accepted"); err != nil {
@@ -299,9 +308,6 @@ func (c *converge) prepare(ctx context.Context) error {
 	}
 	c.root = root
 	c.state = reconcile.OpenState(c.fs, c.args.stateDir)
-	if err := c.detectVersion(ctx); err != nil {
-		return err
-	}
 	accepted := ""
 	switch {
 	case c.args.insecureDesired:
@@ -309,7 +315,15 @@ func (c *converge) prepare(ctx context.Context) error {
 	case c.args.check:
 		accepted = "an audit changes nothing"
 	}
-	c.desired, err = loadDesired(c.args.desired, accepted, c.version, c.log)
+	src, err := readDesired(c.args.desired, accepted, c.log)
+	if err != nil {
+		return err
+	}
+	c.startEarlyCheck(ctx, src)
+	if err := c.detectVersion(ctx); err != nil {
+		return err
+	}
+	c.desired, err = desired.ParseFor(c.args.desired, src, c.version)
 	return err
 }
 
@@ -430,13 +444,19 @@ func (c *converge) exitCode(runErr error) int {
 // the host and the run's id, so that a log pipeline can pick one run of
 // one host out of a fleet's.
 func newLogger(w io.Writer, level zerolog.Level) zerolog.Logger {
+	host, _ := os.Hostname()
+	return zerolog.New(logWriter(w)).Level(level).With().Timestamp().Str("host", host).Str("run", runID()).Logger()
+}
+
+// logWriter is where the log's events written to w go: w itself, or on a
+// terminal a writer that formats them for people.
+func logWriter(w io.Writer) io.Writer {
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			w = zerolog.ConsoleWriter{Out: f, TimeFormat: time.TimeOnly}
+			return zerolog.ConsoleWriter{Out: f, TimeFormat: time.TimeOnly}
 		}
 	}
-	host, _ := os.Hostname()
-	return zerolog.New(w).Level(level).With().Timestamp().Str("host", host).Str("run", runID()).Logger()
+	return w
 }
 
 // runID is a random identifier of this run.

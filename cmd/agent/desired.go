@@ -19,13 +19,23 @@ import (
 // both configurations in a hundred blocks is well under it.
 const maxDesiredSize = 4 << 20
 
-// loadDesired reads and validates a desired-state file. Only a regular
-// file is read (a FIFO or a device is refused at once, without waiting on
-// it), of at most maxDesiredSize bytes. Running as root, a file that
-// anyone but root could change is refused (it would own sshd) unless
-// accepted says why it is accepted all the same (an audit, which changes
-// nothing; --insecure-desired): then a warning is logged instead.
+// loadDesired reads (readDesired) and validates a desired-state file for
+// the OpenSSH release v.
 func loadDesired(name, accepted string, v files.Version, log zerolog.Logger) (*desired.State, error) {
+	src, err := readDesired(name, accepted, log)
+	if err != nil {
+		return nil, err
+	}
+	return desired.ParseFor(name, src, v)
+}
+
+// readDesired reads a desired-state file. Only a regular file is read (a
+// FIFO or a device is refused at once, without waiting on it), of at most
+// maxDesiredSize bytes. Running as root, a file that anyone but root could
+// change is refused (it would own sshd) unless accepted says why it is
+// accepted all the same (an audit, which changes nothing;
+// --insecure-desired): then a warning is logged instead.
+func readDesired(name, accepted string, log zerolog.Logger) ([]byte, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("desired state: %w", err)
@@ -56,7 +66,7 @@ func loadDesired(name, accepted string, v files.Version, log zerolog.Logger) (*d
 	if len(src) > maxDesiredSize {
 		return nil, fmt.Errorf("desired state %s: more than the %d bytes a desired state may have", name, maxDesiredSize)
 	}
-	return desired.ParseFor(name, src, v)
+	return src, nil
 }
 
 // onlyRootCanChange checks, as sshd's StrictModes reasons about

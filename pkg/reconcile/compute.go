@@ -126,15 +126,16 @@ var vendorFiles = map[string]string{
 	desired.DefaultClientPath: "/usr/etc/ssh/ssh_config",
 }
 
-// mainFile returns the file OpenSSH reads: the desired state's path, or,
-// when that is the default and absent, the distribution's vendor file.
-func (sp *sidePlan) mainFile() string {
-	p := sp.side.Path
-	if _, err := sp.opts.Root.Stat(p); err == nil || sp.side.PathSet {
+// MainFile returns the file OpenSSH reads for side under root: the
+// desired state's path, or, when that is the default and absent, the
+// distribution's vendor file.
+func MainFile(root *files.Root, side *desired.Side) string {
+	p := side.Path
+	if _, err := root.Stat(p); err == nil || side.PathSet {
 		return p
 	}
 	if v, ok := vendorFiles[p]; ok {
-		if _, err := sp.opts.Root.Stat(v); err == nil {
+		if _, err := root.Stat(v); err == nil {
 			return v
 		}
 	}
@@ -143,7 +144,7 @@ func (sp *sidePlan) mainFile() string {
 
 // read loads the side's configuration and starts the draft.
 func (sp *sidePlan) read() error {
-	sp.main = sp.mainFile()
+	sp.main = MainFile(sp.opts.Root, sp.side)
 	cfg, err := sp.load()
 	if err != nil {
 		return files.Prefix(sp.name.String()+" configuration: ", err)
@@ -187,7 +188,7 @@ func (sp *sidePlan) load() (*files.Config, error) {
 // DaemonFiles returns the pid file and the host key files an sshd
 // configuration names (or sshd's defaults).
 func DaemonFiles(cfg *files.Config) (pidFile string, hostKeys []string) {
-	pidFile, hostKeys = "/run/sshd.pid", defaultHostKeys
+	pidFile, hostKeys = DaemonDefaults()
 	if v, err := cfg.ValueIn(files.Scope{}, "PidFile"); err == nil && v != nil {
 		pidFile = v.Args[0]
 	}
@@ -197,8 +198,11 @@ func DaemonFiles(cfg *files.Config) (pidFile string, hostKeys []string) {
 	return pidFile, hostKeys
 }
 
-// defaultHostKeys are the host keys sshd loads when HostKey is not set.
-var defaultHostKeys = []string{"/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"}
+// DaemonDefaults returns sshd's pid file and host key files when its
+// configuration names none.
+func DaemonDefaults() (pidFile string, hostKeys []string) {
+	return "/run/sshd.pid", []string{"/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_ecdsa_key", "/etc/ssh/ssh_host_ed25519_key"}
+}
 
 // observe records, for every desired key, the value OpenSSH uses now and
 // where it comes from, before any edit.

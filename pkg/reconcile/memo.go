@@ -51,6 +51,16 @@ func (m *Memo) Get(key string) (string, bool) {
 	return v, true
 }
 
+// Held reports whether the record may hold a value Get would believe
+// under some key: it exists, and this process's user alone can write it.
+func (m *Memo) Held() bool {
+	if m == nil {
+		return false
+	}
+	st, err := m.fs.Lstat(m.path)
+	return err == nil && ownedBySelf(st)
+}
+
 // Put stores value (one line) under key, when the state directory exists
 // (an audit creates no directory). A nil Memo stores nothing.
 func (m *Memo) Put(key, value string) error {

@@ -290,6 +290,26 @@ func (s *SSHD) daemonTarget(p string) (string, error) {
 	return "", fmt.Errorf("sshd %d does not see %s where the agent edits it: it runs in another file system (its root or mount namespace differs); point --root at the daemon's root", s.Listener.PID, p)
 }
 
+// hasHostKey reports whether one of the host key files the configuration
+// names exists.
+func (s *SSHD) hasHostKey() bool {
+	for _, k := range s.HostKeys {
+		if st, err := s.Root.Stat(k); err == nil && st.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
+}
+
+// SameCheck reports whether sshd -t on the files as they stand is the same
+// command for s as for o: no daemon runs for either, and they share the
+// root, the main file, the binary and whether an ephemeral host key stands
+// in for missing ones.
+func (s *SSHD) SameCheck(o *SSHD) bool {
+	return s.Listener == nil && o.Listener == nil && s.Root == o.Root && s.Config == o.Config &&
+		s.Binary == o.Binary && s.hasHostKey() == o.hasHostKey()
+}
+
 // daemonArgs drops the options that would send sshd's messages away from
 // its stderr (-E log file) or keep it in the foreground.
 func daemonArgs(args []string) []string {
@@ -310,10 +330,8 @@ func daemonArgs(args []string) []string {
 // configuration names exists (first boot, an image being built): sshd
 // refuses to check a configuration without one.
 func (s *SSHD) ephemeralHostKey(v *view) error {
-	for _, k := range s.HostKeys {
-		if st, err := s.Root.Stat(k); err == nil && st.Mode().IsRegular() {
-			return nil
-		}
+	if s.hasHostKey() {
+		return nil
 	}
 	key, err := makeHostKey()
 	if err != nil {
