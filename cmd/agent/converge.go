@@ -94,7 +94,7 @@ func (c *converge) run(ctx context.Context, stdout io.Writer) (int, error) {
 
 // execute runs the steps up to the verification.
 func (c *converge) execute(ctx context.Context) error {
-	defer c.early.stop()
+	defer func() { c.early.stop() }() // c.early is set by prepare
 	if err := c.prepare(ctx); err != nil {
 		return err
 	}

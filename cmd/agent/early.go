@@ -17,11 +17,12 @@ import (
 // would run the very same command (SSHD.SameCheck); otherwise sshd is
 // stopped and asked again as usual.
 type earlyCheck struct {
-	sshd   *reconcile.SSHD
-	log    bytes.Buffer // what the check logged, written out if it is used
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
+	sshd    *reconcile.SSHD
+	hostKey bool         // a host key of the files' own existed when it started
+	log     bytes.Buffer // what the check logged, written out if it is used
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
 }
 
 // startEarlyCheck starts the early check of an audit when it applies,
@@ -53,7 +54,7 @@ func (c *converge) startEarlyCheck(ctx context.Context, src []byte) {
 	catchInterrupts(ctx)
 	c.log.Debug().Msg("no verdict of sshd is remembered: sshd -t started on the files as they stand while they are read")
 	ctx, e.cancel = context.WithCancel(ctx)
-	e.sshd = s
+	e.sshd, e.hostKey = s, s.HasHostKey()
 	go func() {
 		defer close(e.done)
 		e.err = s.Validate(ctx, nil)
@@ -63,13 +64,16 @@ func (c *converge) startEarlyCheck(ctx context.Context, src []byte) {
 
 // verdict returns the early check's verdict when s would run the same
 // command (used), after writing what it logged to logw; used is false
-// when sshd must be asked again.
+// when sshd must be asked again. A host key that appeared since the check
+// started (ssh-keygen -A on first boot) makes it another command.
 func (e *earlyCheck) verdict(s *reconcile.SSHD, logw io.Writer) (used bool, err error) {
-	if e == nil || !e.sshd.SameCheck(s) {
+	if e == nil || !e.sshd.SameCheck(s) || e.sshd.HasHostKey() != e.hostKey {
 		return false, nil
 	}
 	<-e.done
-	_, _ = logw.Write(e.log.Bytes()) // as the log does, a lost line is no error
+	for line := range bytes.Lines(e.log.Bytes()) {
+		_, _ = logw.Write(line) // one event a write, as a console writer wants; a lost line is no error
+	}
 	return true, e.err
 }
 

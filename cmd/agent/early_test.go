@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sshconverge/agent/pkg/files"
+	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
 const (
@@ -68,5 +76,50 @@ func TestEarlyCheck(t *testing.T) {
 	uses(stderr, true, false)
 	if !strings.Contains(stderr, "sshd rejects the configuration as it stands") || strings.Contains(stderr, ephemeralKey) {
 		t.Fatalf("the audit did not ask sshd with the files' host key:\n%s", stderr)
+	}
+}
+
+// TestEarlyCheckStopped: an early check whose verdict is not taken (here
+// the load fails on an Included FIFO) is stopped before the run ends:
+// the sshd it started is killed, and does not finish on its own.
+func TestEarlyCheckStopped(t *testing.T) {
+	needTools(t, "/usr/sbin/sshd")
+	root, dir := t.TempDir(), t.TempDir()
+	must(t, os.CopyFS(root, os.DirFS("../../examples/demo-root")))
+	must(t, syscall.Mkfifo(filepath.Join(root, "etc/ssh/sshd_config.d/70-fifo.conf"), 0o644))
+	marker := filepath.Join(dir, "finished")
+	sshd := filepath.Join(dir, "slow-sshd")
+	must(t, os.WriteFile(sshd, []byte("#!/bin/sh\nsleep 1\n: > "+marker+"\n"), 0o755))
+	code, stdout, stderr := runAgent(t, "--check", "--log-level", "debug", "--sshd", sshd, "--root", root, "../../examples/keepalive.yaml")
+	if code != exitError || !strings.Contains(stderr, earlyStarted) || !strings.Contains(stderr, "70-fifo.conf") {
+		t.Fatalf("exit %d, want 1 naming the FIFO, with an early check\n%s\n%s", code, stdout, stderr)
+	}
+	time.Sleep(2 * time.Second)
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the early check's sshd ran on after the run ended")
+	}
+}
+
+// TestEarlyVerdictLogsEachEvent: what the early check logged reaches a
+// terminal's console writer event by event (it reads one event a write).
+func TestEarlyVerdictLogsEachEvent(t *testing.T) {
+	root, err := files.NewRoot(t.TempDir())
+	must(t, err)
+	find := func() *reconcile.SSHD {
+		s, err := reconcile.FindSSHD(reconcile.SSHDOptions{Root: root, Config: "/etc/ssh/sshd_config", PidFile: "/run/sshd.pid", Mode: reconcile.ReloadNone, Log: zerolog.Nop()})
+		must(t, err)
+		return s
+	}
+	e := &earlyCheck{sshd: find(), done: make(chan struct{})}
+	close(e.done)
+	log := zerolog.New(&e.log)
+	log.Warn().Msg("first event")
+	log.Warn().Msg("second event")
+	var out bytes.Buffer
+	if used, err := e.verdict(find(), zerolog.ConsoleWriter{Out: &out, NoColor: true}); !used || err != nil {
+		t.Fatalf("verdict used %v, %v; want used, nil", used, err)
+	}
+	if !strings.Contains(out.String(), "first event") || !strings.Contains(out.String(), "second event") {
+		t.Fatalf("the console shows %q; want both events", out.String())
 	}
 }

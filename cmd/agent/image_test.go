@@ -135,3 +135,33 @@ func TestBareTreeLinkedEtcSSH(t *testing.T) {
 		t.Fatalf("exit %d, want 1 with sshd's rejection\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestBareTreeLinkOutOfEtcSSH: in a tree without an sshd of its own, a
+// file of etc/ssh that is an absolute link out of it would be read by the
+// host's sshd on the host, not in the tree: the check refuses, naming the
+// link, instead of accepting the host's file. A link that stays inside
+// etc/ssh is fine.
+func TestBareTreeLinkOutOfEtcSSH(t *testing.T) {
+	needTools(t, "/usr/sbin/sshd", "/usr/bin/ssh-keygen")
+	root, elsewhere := t.TempDir(), t.TempDir()
+	writeFiles(t, elsewhere, map[string]string{"sshd_config": "Subsystem sftp internal-sftp\n"})
+	writeFiles(t, filepath.Join(root, elsewhere), map[string]string{"sshd_config": "Include /etc/ssh/sshd_config.d/*.conf\nSubsystem sftp internal-sftp\nSubsystem sftp internal-sftp\n"})
+	writeFiles(t, root, map[string]string{"etc/ssh/sshd_config.d/real.conf": "MaxAuthTries 4\n"})
+	must(t, os.Symlink("real.conf", filepath.Join(root, "etc/ssh/sshd_config.d/20-inside.conf")))
+	must(t, os.Symlink(filepath.Join(elsewhere, "sshd_config"), filepath.Join(root, "etc/ssh/sshd_config")))
+	desired := filepath.Join(t.TempDir(), "d.yaml")
+	must(t, os.WriteFile(desired, []byte("version: 1\nsshd:\n  settings: {ClientAliveInterval: 300}\n"), 0o644))
+	code, stdout, stderr := runAgent(t, "--check", "--root", root, desired)
+	if code != exitError || !strings.Contains(stderr, "/etc/ssh/sshd_config is a link to "+filepath.Join(elsewhere, "sshd_config")+", outside etc/ssh") {
+		t.Fatalf("exit %d, want 1 naming the link\n%s\n%s", code, stdout, stderr)
+	}
+	// The link made a file: sshd reads the tree's, and rejects it.
+	must(t, os.Remove(filepath.Join(root, "etc/ssh/sshd_config")))
+	b, err := os.ReadFile(filepath.Join(root, elsewhere, "sshd_config"))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(root, "etc/ssh/sshd_config"), b, 0o644))
+	code, stdout, stderr = runAgent(t, "--check", "--root", root, desired)
+	if code != exitError || !strings.Contains(stderr, "Subsystem 'sftp' already defined") {
+		t.Fatalf("exit %d, want 1 with sshd's rejection\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -78,6 +78,15 @@ func TestCheckRemembersAcceptance(t *testing.T) {
 	if stderr := check(2); strings.Contains(stderr, notAskedAgain) {
 		t.Fatalf("a new host key file was not noticed:\n%s", stderr)
 	}
+	check(2) // remembered
+
+	// The same key made readable by others: sshd ignores it, and has no
+	// other. Asked again, it refuses to start.
+	must(t, os.Chmod(filepath.Join(root, "etc/ssh/ssh_host_ed25519_key"), 0o644))
+	code, stdout, stderr := runAgent(t, "--check", "--root", root, "../../examples/keepalive.yaml")
+	if code != 1 || !strings.Contains(stderr, "no hostkeys available") {
+		t.Fatalf("audit with the only host key readable by others: exit %d, want 1 with sshd's refusal\n%s\n%s", code, stdout, stderr)
+	}
 }
 
 const releaseNotAskedAgain = "release not asked again"

@@ -242,8 +242,9 @@ func onlyConfigFile(args []string) bool {
 	return len(args) == 2 && args[0] == "-f"
 }
 
-// hashHostKeys writes each host key file's path and the SHA-256 of its
-// content (as read inside root) to h.
+// hashHostKeys writes each host key file's path, owner and mode, and the
+// SHA-256 of its content (as read inside root) to h: sshd ignores a
+// private key others can read.
 func hashHostKeys(h io.Writer, root *files.Root, keys []string) {
 	for _, k := range keys {
 		id := "unreadable"
@@ -251,8 +252,21 @@ func hashHostKeys(h io.Writer, root *files.Root, keys []string) {
 			sum := sha256.Sum256(b)
 			id = hex.EncodeToString(sum[:])
 		}
-		fmt.Fprintf(h, "hostkey %q %s\n", k, id)
+		fmt.Fprintf(h, "hostkey %q %s %s\n", k, id, rootOwnerMode(root, k))
 	}
+}
+
+// rootOwnerMode is the owner and mode of the path p inside root.
+func rootOwnerMode(root *files.Root, p string) string {
+	st, err := root.Stat(p)
+	if err != nil {
+		return "missing"
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "unknown"
+	}
+	return fmt.Sprintf("%d:%d:%o", sys.Uid, sys.Gid, st.Mode())
 }
 
 // identity names the file at the host path p as it is now: a file

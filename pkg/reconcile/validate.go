@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -80,7 +81,7 @@ func (s *SSHD) runAs(ctx context.Context, staged []FileChange, acct *viewAccount
 		if v.spec.Chroot != "" {
 			// Its links lead inside the image, not on the host.
 			if dir, err = s.Root.Resolve(dir); err != nil {
-				return "", err
+				return "", fmt.Errorf("sshd's privilege separation directory %s is missing, and the root's path to it: %w", dir, err)
 			}
 			v.spec.PrivsepDir = s.Root.HostPath(dir)
 		}
@@ -181,6 +182,34 @@ func isRealDir(p string) bool {
 	return err == nil && st.IsDir()
 }
 
+// linkOut returns the first link under the directory dir, bound over
+// /etc/ssh, that leads out of it as the host resolves links there (an
+// absolute target elsewhere than /etc/ssh, or a relative one climbing
+// out), with its path relative to dir and its target; "" when none does.
+func linkOut(dir string) (link, target string, err error) {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink == 0 {
+			return err
+		}
+		t, err := os.Readlink(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		inside := t == "/etc/ssh" || strings.HasPrefix(t, "/etc/ssh/")
+		if !filepath.IsAbs(t) {
+			j := filepath.Join(filepath.Dir(rel), t)
+			inside = j != ".." && !strings.HasPrefix(j, "../")
+		}
+		if !inside {
+			link, target = rel, t
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return link, target, err
+}
+
 // rootHasFile reports whether the path p inside the root, its symbolic
 // links resolved there, is a regular file.
 func (s *SSHD) rootHasFile(p string) bool {
@@ -209,6 +238,12 @@ func (s *SSHD) bindTree(v *view) error {
 	}
 	if st, err := os.Lstat(s.Root.HostPath(etc)); err != nil || !st.IsDir() {
 		return fmt.Errorf("validation: the root has no sshd of its own and no etc/ssh directory")
+	}
+	if link, target, err := linkOut(s.Root.HostPath(etc)); err != nil || link != "" {
+		if err == nil {
+			err = fmt.Errorf("/etc/ssh/%s is a link to %s, outside etc/ssh: the host's sshd would read the host's file there, not the root's (replace the link with its file, or give the root an sshd of its own)", link, target)
+		}
+		return fmt.Errorf("validation: the root has no sshd of its own: %w", err)
 	}
 	v.spec.Binds = append(v.spec.Binds, viewBind{Source: s.Root.HostPath(etc), Target: "/etc/ssh"})
 	v.target = func(p string) (string, error) {
@@ -290,9 +325,9 @@ func (s *SSHD) daemonTarget(p string) (string, error) {
 	return "", fmt.Errorf("sshd %d does not see %s where the agent edits it: it runs in another file system (its root or mount namespace differs); point --root at the daemon's root", s.Listener.PID, p)
 }
 
-// hasHostKey reports whether one of the host key files the configuration
-// names exists.
-func (s *SSHD) hasHostKey() bool {
+// HasHostKey reports whether one of the host key files the configuration
+// names exists (else sshd is checked with an ephemeral key).
+func (s *SSHD) HasHostKey() bool {
 	for _, k := range s.HostKeys {
 		if st, err := s.Root.Stat(k); err == nil && st.Mode().IsRegular() {
 			return true
@@ -307,7 +342,7 @@ func (s *SSHD) hasHostKey() bool {
 // in for missing ones.
 func (s *SSHD) SameCheck(o *SSHD) bool {
 	return s.Listener == nil && o.Listener == nil && s.Root == o.Root && s.Config == o.Config &&
-		s.Binary == o.Binary && s.hasHostKey() == o.hasHostKey()
+		s.Binary == o.Binary && s.HasHostKey() == o.HasHostKey()
 }
 
 // daemonArgs drops the options that would send sshd's messages away from
@@ -330,7 +365,7 @@ func daemonArgs(args []string) []string {
 // configuration names exists (first boot, an image being built): sshd
 // refuses to check a configuration without one.
 func (s *SSHD) ephemeralHostKey(v *view) error {
-	if s.hasHostKey() {
+	if s.HasHostKey() {
 		return nil
 	}
 	key, err := makeHostKey()
