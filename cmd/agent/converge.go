@@ -132,7 +132,8 @@ func (c *converge) converge(ctx context.Context) error {
 // sshdAccepts has the root's sshd check the configuration whose main file
 // is main, as it stands.
 func (c *converge) sshdAccepts(ctx context.Context, main string) error {
-	s, err := reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: main, PidFile: "/run/sshd.pid", Mode: reconcile.ReloadNone, Binary: c.args.sshd, Log: zerolog.Nop()})
+	pidFile, _ := reconcile.DaemonDefaults()
+	s, err := reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: main, PidFile: pidFile, Mode: reconcile.ReloadNone, Binary: c.args.sshd, Log: zerolog.Nop()})
 	if err != nil {
 		return err
 	}

@@ -33,11 +33,7 @@ func OpenMemo(fsys *FS, dir, name string) *Memo {
 // Get returns the value stored under key. A record this process's user
 // does not own, or that others can write, is not believed.
 func (m *Memo) Get(key string) (string, bool) {
-	if m == nil || key == "" {
-		return "", false
-	}
-	st, err := m.fs.Lstat(m.path)
-	if err != nil || !ownedBySelf(st) {
+	if key == "" || !m.Held() {
 		return "", false
 	}
 	b, err := m.fs.ReadFile(m.path)
@@ -167,8 +163,7 @@ func (s *SSHD) daemonKey(header string, more func(h io.Writer, root *files.Root)
 	if in, err := chrooted(s.Listener.PID); in || err != nil {
 		return "", err
 	}
-	theirs := fmt.Sprintf("/proc/%d/root", s.Listener.PID)
-	root, err := files.NewRoot(theirs)
+	root, err := rootOf(s.Listener.PID)
 	if err != nil {
 		return "", err
 	}

@@ -181,11 +181,17 @@ func pid1IsSystemd() bool {
 // it in its root, symbolic links resolved inside that root (followed on
 // the host, an absolute link would name a host file).
 func statInRootOf(pid int, p string) (fs.FileInfo, error) {
-	root, err := files.NewRoot(fmt.Sprintf("/proc/%d/root", pid))
+	root, err := rootOf(pid)
 	if err != nil {
 		return nil, err
 	}
 	return root.Stat(p)
+}
+
+// rootOf is the root directory of the process pid (/proc/PID/root), in
+// which paths resolve as that process sees them.
+func rootOf(pid int) (*files.Root, error) {
+	return files.NewRoot(fmt.Sprintf("/proc/%d/root", pid))
 }
 
 func isFile(p string) bool {

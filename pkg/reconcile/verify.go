@@ -118,6 +118,8 @@ func (s *SSHD) dumps(ctx context.Context, cat *files.Catalogue, scopes []files.S
 		}
 		probes[i].conn = conn
 		if len(conn.Groups) > 0 {
+			// sshd looks the user's groups up: in its view, the probe's
+			// user is made a member of them.
 			probes[i].acct = &viewAccount{User: conn.User, Groups: conn.Groups}
 		}
 	}
