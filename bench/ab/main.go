@@ -5,12 +5,14 @@
 // of the same binary a few minutes apart differ by up to a sixth; a change
 // worth 2 ms in 40 is lost in that.
 //
-//	go run ./bench/ab [-n ROUNDS] [-warmup N] -- OLD ARGS… -- NEW ARGS…
+//	go run ./bench/ab [-n ROUNDS] [-warmup N] [-remove DIR] -- OLD ARGS… -- NEW ARGS…
 //
 // It prints, for each command, the median and mean of the wall time and of
 // the CPU time (user and system, from wait4's rusage, children included),
 // and each command's exit statuses. Commands run without a shell, with
-// standard output and error discarded.
+// standard output and error discarded. -remove DIR removes DIR (an
+// agent's state directory, say, for a first audit every time) before
+// every run, untimed.
 package main
 
 import (
@@ -29,8 +31,9 @@ import (
 func main() {
 	rounds := flag.Int("n", 200, "rounds: runs of each command")
 	warmup := flag.Int("warmup", 3, "untimed rounds first")
+	remove := flag.String("remove", "", "a directory to remove before every run, untimed")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "usage: ab [-n ROUNDS] [-warmup N] -- CMD ARGS… [-- CMD ARGS…]…")
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: ab [-n ROUNDS] [-warmup N] [-remove DIR] -- CMD ARGS… [-- CMD ARGS…]…")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -39,7 +42,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(os.Stdout, cmds, *rounds, *warmup); err != nil {
+	if err := run(os.Stdout, cmds, *rounds, *warmup, *remove); err != nil {
 		fmt.Fprintln(os.Stderr, "ab:", err)
 		os.Exit(1)
 	}
@@ -67,12 +70,18 @@ type sample struct {
 	exit      int
 }
 
-// run times cmds for rounds rounds after warmup untimed ones and writes
-// the table to w.
-func run(w io.Writer, cmds [][]string, rounds, warmup int) error {
+// run times cmds for rounds rounds after warmup untimed ones, removing
+// the directory remove (if not "") before every run, and writes the table
+// to w.
+func run(w io.Writer, cmds [][]string, rounds, warmup int, remove string) error {
 	samples := make([][]sample, len(cmds))
 	for r := range warmup + rounds {
 		for i, c := range cmds {
+			if remove != "" {
+				if err := os.RemoveAll(remove); err != nil {
+					return err
+				}
+			}
 			s, err := once(c)
 			if err != nil {
 				return err

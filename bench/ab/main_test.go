@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -43,7 +45,7 @@ func TestMedianMean(t *testing.T) {
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
 	busy := []string{"/bin/sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done"}
-	if err := run(&out, [][]string{{"/bin/true"}, {"/bin/false"}, busy}, 3, 1); err != nil {
+	if err := run(&out, [][]string{{"/bin/true"}, {"/bin/false"}, busy}, 3, 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(out.String(), "\n")
@@ -53,7 +55,25 @@ func TestRun(t *testing.T) {
 	if strings.Contains(lines[6], "CPU median 0.00 ms") {
 		t.Errorf("a busy shell used no CPU:\n%s", out.String())
 	}
-	if err := run(&out, [][]string{{"/nonexistent/tool"}}, 1, 0); err == nil {
+	if err := run(&out, [][]string{{"/nonexistent/tool"}}, 1, 0, ""); err == nil {
 		t.Error("a command that cannot start is not an error")
+	}
+}
+
+// TestRunRemoves: -remove takes away what each run leaves, before the
+// next one (a first audit every time); without it the runs after the
+// first (untimed) find it.
+func TestRunRemoves(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	once := []string{"/bin/sh", "-c", `test ! -e "$1" && mkdir "$1"`, "sh", dir}
+	for remove, want := range map[string]string{dir: "exit 0", "": "exit 1"} {
+		os.RemoveAll(dir)
+		var out bytes.Buffer
+		if err := run(&out, [][]string{once}, 3, 1, remove); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Split(out.String(), "\n")[2]; !strings.HasSuffix(got, want) {
+			t.Errorf("remove %q: %s; want %s", remove, got, want)
+		}
 	}
 }
