@@ -24,9 +24,9 @@
 #   SYSTEMD_IGNORE_CHROOT=1 and a systemctl, which this image lacks.
 #
 # The final stage is debian:12-slim as it is, with nothing installed: it
-# already has the tools the agent runs besides sshd, all from Essential or
-# required packages: nsenter and unshare (util-linux), mount (mount), sh
-# (dash). A distroless or scratch image lacks them.
+# already has the one tool the agent runs besides sshd, nsenter
+# (util-linux, Essential), to start sshd again in its namespaces when a
+# reload stopped it. A distroless or scratch image lacks it.
 
 # ---- build: a static binary, stamped with the version -----------------------
 FROM golang:1.26-bookworm AS build

@@ -5,12 +5,9 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
-
-	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
 func TestMain(m *testing.M) {
-	reconcile.RunViewHelper(os.Args[1:])
 	testscript.Main(m, map[string]func(){
 		// Every JSON report a script makes is checked against
 		// docs/report.schema.json (exit 3 when it does not conform).

@@ -6,14 +6,9 @@ package main
 import (
 	"context"
 	"os"
-
-	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
 func main() {
-	// The agent's own binary prepares the mount namespace sshd checks a
-	// configuration in (see reconcile.RunViewHelper).
-	reconcile.RunViewHelper(os.Args[1:])
 	// SIGINT and SIGTERM end the run through its context: the lock is
 	// released and nothing is left half-written. They are caught from the
 	// first step that needs it (see interrupts).

@@ -108,7 +108,6 @@ func (s *SSHD) viewKey(describe func(io.Writer, *view)) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer v.close()
 	h := sha256.New()
 	describe(h, v)
 	return hex.EncodeToString(h.Sum(nil)), nil

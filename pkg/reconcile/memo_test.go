@@ -184,7 +184,6 @@ func TestImageLinksResolvedInRoot(t *testing.T) {
 	must(t, err)
 	v, err := s.view()
 	must(t, err)
-	v.close()
 	if v.spec.Chroot != dir || v.spec.Argv[0] != "/usr/sbin/sshd" {
 		t.Fatalf("sshd runs as %q chrooted into %q; want the image's /usr/sbin/sshd in %s", v.spec.Argv, v.spec.Chroot, dir)
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +17,6 @@ import (
 
 	"github.com/sshconverge/agent/pkg/files"
 )
-
-// TestMain lets the test binary serve as the view helper, as the agent's
-// own binary does.
-func TestMain(m *testing.M) {
-	RunViewHelper(os.Args[1:])
-	os.Exit(m.Run())
-}
 
 // fakeSystemctl makes a systemctl stand-in that appends its arguments to
 // a log and answers is-active with the contents of the file "state", and
@@ -167,47 +159,85 @@ func TestDaemonArgs(t *testing.T) {
 	}
 }
 
-// TestDaemonViewCommand: a question to a running daemon that needs
-// nothing mounted (sshd -t or -T on its files as they stand) starts sshd
-// itself in the daemon's mount namespace (startIn); anything to bind,
-// copy, chroot into or make goes through the view helper in a private
-// copy of that namespace.
-func TestDaemonViewCommand(t *testing.T) {
-	argv := []string{"/proc/self/fd/6", "-f", "/etc/ssh/sshd_config", "-T"}
-	// Without the daemon's namespace held open, nothing is asked (never
-	// in the agent's own namespace instead).
+// TestDaemonViewNeedsNamespace: without the running daemon's mount
+// namespace held open, nothing is asked, never the agent's own namespace
+// in its place.
+func TestDaemonViewNeedsNamespace(t *testing.T) {
 	s := &SSHD{SSHDOptions: SSHDOptions{Tools: DefaultTools()}}
-	if cmd, in, err := s.viewCmd(context.Background(), &view{daemon: true, spec: viewSpec{Argv: argv, Scratch: "/run"}}); err == nil {
-		t.Fatalf("no namespace held: %q started in %v", cmd.Args, in)
+	if cmd, _, err := s.viewCmd(context.Background(), &view{daemon: true, spec: viewSpec{Argv: []string{"/bin/true"}, Scratch: "/run"}}); err == nil {
+		t.Fatalf("no namespace held: %q would be started", cmd.Args)
 	}
-	ns, err := os.Open("/proc/self/ns/mnt") // stands for the daemon's
-	if err != nil {
+}
+
+// TestViewStart: a view binds copies of files the agent holds open (a
+// staged file, a staged directory) over their targets and writes an
+// ephemeral key into its scratch file system, in a private copy of the
+// daemon's mount namespace or of the agent's, and the command started
+// there reads them, with the agent's /dev/null as its standard input (the
+// daemon's is a FIFO here, whose open would never return). The namespace
+// copied is left as it was, the agent's mounts are unchanged, and the
+// same view can be started again (a second try reads the files afresh).
+func TestViewStart(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	daemonNS := holdNamespace(t, dir, `echo daemon > "$1/target" && mkdir "$1/d"`)
+	if err := os.WriteFile(target, []byte("agent\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Close()
-	s.mntNS = ns
-	cmd, in, err := s.viewCmd(context.Background(), &view{daemon: true, spec: viewSpec{Argv: argv, Scratch: "/run"}})
-	if err != nil {
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(cmd.Args, argv) || cmd.Path != argv[0] || in != ns {
-		t.Fatalf("nothing to mount: got %q (%s) started in %v, want %q started in the daemon's namespace", cmd.Args, cmd.Path, in, argv)
+	staged := t.TempDir()
+	if err := os.WriteFile(filepath.Join(staged, "file"), []byte("staged\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	for name, spec := range map[string]viewSpec{
-		"a staged file":        {Binds: []viewBind{{FD: 7, Target: "/etc/ssh/sshd_config"}}},
-		"an ephemeral key":     {Files: []viewFile{{FD: 7, Name: hostKeyName}}},
-		"a privsep directory":  {PrivsepDir: "/run/sshd"},
-		"a chroot":             {Chroot: "/srv/image"},
-		"a probe user's group": {Account: &viewAccount{User: "alice", Groups: []string{"admins"}}},
-	} {
-		spec.Argv = argv
-		cmd, in, err := s.viewCmd(context.Background(), &view{daemon: true, spec: spec})
+	if err := os.Mkdir(filepath.Join(staged, "dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(staged, "dir", "50-x.conf"), []byte("drop-in\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open := func(p string) *os.File {
+		f, err := os.Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cmd.Args) < 2 || cmd.Args[len(cmd.Args)-2] != viewHelperArg || !slices.Contains(cmd.Args, "private") || in != nil {
-			t.Errorf("%s: not through nsenter and the helper in a private namespace: %q, started in %v", name, cmd.Args, in)
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	file, stagedDir := open(filepath.Join(staged, "file")), open(filepath.Join(staged, "dir"))
+	mounts := func() string {
+		b, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
 		}
+		return string(b)
+	}
+	before := mounts()
+	scratch := t.TempDir()
+	for _, ns := range []*os.File{daemonNS, nil} {
+		spec := viewSpec{
+			Scratch: scratch,
+			Binds:   []viewBind{{File: file, Target: target}, {File: stagedDir, Target: filepath.Join(dir, "d")}},
+			Files:   []viewFile{{Data: []byte("key\n"), Name: "key"}},
+			Argv:    []string{"/bin/cat", target, filepath.Join(dir, "d", "50-x.conf"), filepath.Join(scratch, "key"), "/proc/self/fd/0"},
+		}
+		for try := range 2 {
+			cmd := command(context.Background(), spec.Argv[0], spec.Argv[1:]...)
+			out, err := outputFrom(cmd, func() error { return spec.start(ns, cmd) })
+			if want := "staged\ndrop-in\nkey\n"; out != want || err != nil {
+				t.Fatalf("namespace %v, try %d: %q, %v; want %q", ns, try, out, err, want)
+			}
+		}
+	}
+	if out, err := outputIn(daemonNS, command(context.Background(), "/bin/cat", target)); out != "daemon\n" || err != nil {
+		t.Errorf("the daemon's namespace now reads %q, %v; want it unchanged", out, err)
+	}
+	if b, err := os.ReadFile(target); string(b) != "agent\n" {
+		t.Errorf("the agent now reads %q, %v; want it unchanged", b, err)
+	}
+	if after := mounts(); after != before {
+		t.Errorf("the agent's mounts changed:\n%s\nwas:\n%s", after, before)
 	}
 }
 
@@ -264,15 +294,14 @@ esac
 	}
 }
 
-// TestStartInMountNamespace: a command started in another mount namespace
-// reads that namespace's files, with the agent's /dev/null as its
-// standard input (the namespace's is a FIFO here, whose open would never
-// return), and the agent's own threads stay in their namespace.
-func TestStartInMountNamespace(t *testing.T) {
-	dir := t.TempDir()
-	marker := filepath.Join(dir, "marker")
+// holdNamespace makes a private mount namespace, held by a process until
+// the test ends, with a tmpfs on dir in which script (a shell script; $1
+// is dir) makes files, and a FIFO as /dev/null, whose open never returns;
+// it returns the namespace, opened.
+func holdNamespace(t *testing.T, dir, script string) *os.File {
+	t.Helper()
 	holder := exec.Command("/usr/bin/unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-		`mount -t tmpfs t "$1" && echo inside > "$1/marker" && mount -t tmpfs d /dev && mkfifo /dev/null && echo ready && exec sleep 60`, "sh", dir)
+		`mount -t tmpfs t "$1" && `+script+` && mount -t tmpfs d /dev && mkfifo /dev/null && echo ready && exec sleep 60`, "sh", dir)
 	stdout, err := holder.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +321,18 @@ func TestStartInMountNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Close()
+	t.Cleanup(func() { ns.Close() })
+	return ns
+}
+
+// TestStartInMountNamespace: a command started in another mount namespace
+// reads that namespace's files, with the agent's /dev/null as its
+// standard input (the namespace's is a FIFO here, whose open would never
+// return), and the agent's own threads stay in their namespace.
+func TestStartInMountNamespace(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "marker")
+	ns := holdNamespace(t, dir, `echo inside > "$1/marker"`)
 	for i := range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		out, err := outputIn(ns, command(ctx, "/bin/cat", marker, "/proc/self/fd/0"))
@@ -314,12 +354,48 @@ func TestStartInMountNamespace(t *testing.T) {
 // audit's question) stages nothing, so no directory is made and removed
 // on the host for it.
 func TestStageOfNothing(t *testing.T) {
-	st, err := newStage(nil, nil, nil, 3)
+	st, err := newStage(nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.close()
 	if st.dir != "" || len(st.fds) != 0 || len(st.binds) != 0 {
 		t.Fatalf("a stage of no change made %q, %d descriptors, %d binds", st.dir, len(st.fds), len(st.binds))
+	}
+}
+
+// TestLinkOut: of the links under a directory bound over /etc/ssh, those
+// that lead out of it (absolute elsewhere, relative climbing out, at any
+// depth) are found, the first in lexical order named; links that stay in
+// are not.
+func TestLinkOut(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		links  map[string]string // link → target
+		link   string
+		target string
+	}{
+		{"none", nil, "", ""},
+		{"inside", map[string]string{"a": "sshd_config", "sshd_config.d/b": "../moduli", "c": "/etc/ssh/moduli", "d": "/etc/ssh"}, "", ""},
+		{"absolute", map[string]string{"sshd_config": "/srv/sshd_config"}, "sshd_config", "/srv/sshd_config"},
+		{"climbing", map[string]string{"sshd_config.d/x.conf": "../../x.conf"}, "sshd_config.d/x.conf", "../../x.conf"},
+		{"prefix", map[string]string{"k": "/etc/sshd/k"}, "k", "/etc/sshd/k"},
+		{"first of several", map[string]string{"sshd_config.d/z": "/z", "sshd_config.d/a": "/a", "zz": "/zz", "sshd_config.d/n/m": "/m"}, "sshd_config.d/a", "/a"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.MkdirAll(filepath.Join(dir, "sshd_config.d", "n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for l, target := range tt.links {
+				if err := os.Symlink(target, filepath.Join(dir, l)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			link, target, err := linkOut(dir)
+			if link != tt.link || target != tt.target || err != nil {
+				t.Fatalf("linkOut = %q, %q, %v; want %q, %q", link, target, err, tt.link, tt.target)
+			}
+		})
 	}
 }

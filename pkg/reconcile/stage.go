@@ -15,14 +15,13 @@ import (
 // staged copy of itself.
 type stage struct {
 	dir   string     // the private directory (mode 0700), removed by close
-	fds   []*os.File // descriptors passed to the view helper, in order
+	fds   []*os.File // the staged files and directories, open for the view
 	binds []viewBind
 }
 
 // newStage stages changes. target maps a configuration path to the path
-// to bind over in the view (before any chroot). firstFD is the descriptor
-// number the first staged descriptor will have in the helper.
-func newStage(root *files.Root, changes []FileChange, target func(string) (string, error), firstFD int) (st *stage, err error) {
+// to bind over in the view (before any chroot).
+func newStage(root *files.Root, changes []FileChange, target func(string) (string, error)) (st *stage, err error) {
 	if len(changes) == 0 {
 		return &stage{}, nil // sshd reads the files as they stand: no directory to make
 	}
@@ -49,7 +48,7 @@ func newStage(root *files.Root, changes []FileChange, target func(string) (strin
 	for _, c := range changes {
 		d := path.Dir(c.Path)
 		if !gains[d] {
-			if err := st.addFile(c, target, firstFD); err != nil {
+			if err := st.addFile(c, target); err != nil {
 				return nil, err
 			}
 			continue
@@ -60,7 +59,7 @@ func newStage(root *files.Root, changes []FileChange, target func(string) (strin
 		byDir[d] = append(byDir[d], c)
 	}
 	for _, d := range dirs {
-		if err := st.addDir(root, d, byDir[d], target, firstFD); err != nil {
+		if err := st.addDir(root, d, byDir[d], target); err != nil {
 			return nil, err
 		}
 	}
@@ -76,7 +75,7 @@ func stageParent() string {
 }
 
 // addFile stages one changed file.
-func (st *stage) addFile(c FileChange, target func(string) (string, error), firstFD int) error {
+func (st *stage) addFile(c FileChange, target func(string) (string, error)) error {
 	t, err := target(c.Path)
 	if err != nil {
 		return err
@@ -85,12 +84,12 @@ func (st *stage) addFile(c FileChange, target func(string) (string, error), firs
 	if err := os.WriteFile(p, c.After(), 0o600); err != nil {
 		return fmt.Errorf("staging %s: %w", c.Path, err)
 	}
-	return st.add(p, t, firstFD)
+	return st.add(p, t)
 }
 
 // addDir stages a copy of directory d (a configuration path) with the
 // changes cs (new files among them) made in it.
-func (st *stage) addDir(root *files.Root, d string, cs []FileChange, target func(string) (string, error), firstFD int) error {
+func (st *stage) addDir(root *files.Root, d string, cs []FileChange, target func(string) (string, error)) error {
 	t, err := target(d)
 	if err != nil {
 		return err
@@ -107,7 +106,7 @@ func (st *stage) addDir(root *files.Root, d string, cs []FileChange, target func
 			return fmt.Errorf("staging %s: %w", c.Path, err)
 		}
 	}
-	return st.add(copyDir, t, firstFD)
+	return st.add(copyDir, t)
 }
 
 // copyRegularFiles copies the regular files of the configuration
@@ -136,13 +135,13 @@ func copyRegularFiles(root *files.Root, d, dst string) error {
 	return nil
 }
 
-// add opens the staged path p for the helper and binds it over target.
-func (st *stage) add(p, target string, firstFD int) error {
+// add opens the staged path p for the view and binds it over target.
+func (st *stage) add(p, target string) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
-	st.binds = append(st.binds, viewBind{FD: firstFD + len(st.fds), Target: target})
+	st.binds = append(st.binds, viewBind{File: f, Target: target})
 	st.fds = append(st.fds, f)
 	return nil
 }

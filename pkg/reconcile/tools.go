@@ -21,10 +21,9 @@ type Tools struct {
 	Systemctl string
 	// Service is service(8).
 	Service string
-	// Nsenter enters another process's mount namespace (util-linux).
+	// Nsenter enters another process's namespaces (util-linux), to start
+	// a daemon again where it ran.
 	Nsenter string
-	// Unshare makes a private copy of a mount namespace (util-linux).
-	Unshare string
 }
 
 // DefaultTools are the commands' paths on the distributions the agent
@@ -34,7 +33,6 @@ func DefaultTools() Tools {
 		Systemctl: firstExisting("/usr/bin/systemctl", "/bin/systemctl"),
 		Service:   firstExisting("/usr/sbin/service", "/sbin/service"),
 		Nsenter:   firstExisting("/usr/bin/nsenter", "/bin/nsenter"),
-		Unshare:   firstExisting("/usr/bin/unshare", "/bin/unshare"),
 	}
 }
 
@@ -65,14 +63,19 @@ func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 
 // output runs cmd and returns its standard output; a failure carries the
 // command's own message (its standard error), never a shell line.
-func output(cmd *exec.Cmd) (string, error) { return outputIn(nil, cmd) }
+func output(cmd *exec.Cmd) (string, error) { return outputFrom(cmd, cmd.Start) }
 
 // outputIn is output with cmd started in the mount namespace ns (see
 // startIn).
 func outputIn(ns *os.File, cmd *exec.Cmd) (string, error) {
+	return outputFrom(cmd, func() error { return startIn(ns, cmd) })
+}
+
+// outputFrom is output with cmd started by start.
+func outputFrom(cmd *exec.Cmd, start func() error) (string, error) {
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := startIn(ns, cmd)
+	err := start()
 	if err == nil {
 		err = cmd.Wait()
 	}
@@ -89,42 +92,72 @@ func outputIn(ns *os.File, cmd *exec.Cmd) (string, error) {
 
 // startIn starts cmd in the mount namespace ns as nsenter --mount would,
 // without a process of its own (see inNamespace); nil ns is the agent's
-// own. Standard input is /dev/null opened here, in the agent's
-// namespace: in ns, a hostile image's /dev/null could be a FIFO whose
-// open never returns.
+// own.
 func startIn(ns *os.File, cmd *exec.Cmd) error {
 	if ns == nil {
 		return cmd.Start()
 	}
-	if cmd.Stdin == nil {
-		null, err := os.Open(os.DevNull)
-		if err != nil {
-			return err
-		}
-		defer null.Close()
-		cmd.Stdin = null
+	done, err := nullStdin(cmd)
+	if err != nil {
+		return err
 	}
+	defer done()
 	return inNamespace(ns, unix.CLONE_NEWNS, cmd.Start)
 }
 
-// inNamespace runs f on an OS thread of its own that has entered the
-// namespace ns of type nstype (unix.CLONE_NEWNS or unix.CLONE_NEWNET),
-// and returns f's error. The thread is never unlocked: it ends with its
-// goroutine, so no other code of the agent ever runs in ns. Before a mount
-// namespace, the thread stops sharing its root and working directory
-// with the others (unshare CLONE_FS), as setns(2) requires.
+// nullStdin gives cmd, when it has no standard input, /dev/null opened
+// here, before it is started from another mount namespace: there, a
+// hostile image's /dev/null could be a FIFO whose open never returns.
+// done closes the descriptor once cmd has started (or failed to).
+func nullStdin(cmd *exec.Cmd) (done func(), err error) {
+	if cmd.Stdin != nil {
+		return func() {}, nil
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdin = null
+	return func() { null.Close() }, nil
+}
+
+// inNamespace runs f on an OS thread of its own (onThread) that has
+// entered the namespace ns of type nstype (unix.CLONE_NEWNS or
+// unix.CLONE_NEWNET), and returns f's error. Before a mount namespace,
+// the thread stops sharing its root and working directory with the others
+// (unshare CLONE_FS), as setns(2) requires.
 func inNamespace(ns *os.File, nstype int, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	return onThread(func() error {
 		if nstype == unix.CLONE_NEWNS {
 			if err := unix.Unshare(unix.CLONE_FS); err != nil {
-				errc <- fmt.Errorf("unshare(CLONE_FS): %w", err)
-				return
+				return fmt.Errorf("unshare(CLONE_FS): %w", err)
 			}
 		}
 		if err := unix.Setns(int(ns.Fd()), nstype); err != nil {
-			errc <- fmt.Errorf("entering %s: %w", ns.Name(), err)
+			return fmt.Errorf("entering %s: %w", ns.Name(), err)
+		}
+		return f()
+	})
+}
+
+// onThread runs f on an OS thread of its own, for f to change what only
+// that thread sees (its namespaces, its root), and returns f's error. The
+// thread is never unlocked: it ends with its goroutine, so no other code
+// of the agent ever runs with what f changed. (Threads the runtime starts
+// meanwhile are cloned from its template thread, not from this one.)
+//
+// f never runs on the process's main thread: that one cannot end, and
+// would stay, wedged, with f's changes, which /proc/self (the main
+// thread's view) would then show. When the goroutine lands there, it
+// holds the main thread while another goroutine, which must then run
+// elsewhere, runs f.
+func onThread(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			defer runtime.UnlockOSThread()
+			errc <- onThread(f)
 			return
 		}
 		errc <- f()

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/sshconverge/agent/pkg/files"
 )
@@ -54,14 +52,12 @@ func (s *SSHD) runAs(ctx context.Context, staged []FileChange, acct *viewAccount
 	if err != nil {
 		return "", err
 	}
-	defer v.close()
-	st, err := newStage(s.Root, staged, v.target, 3+len(v.fds))
+	st, err := newStage(s.Root, staged, v.target)
 	if err != nil {
 		return "", err
 	}
 	defer st.close()
 	v.spec.Binds = append(v.spec.Binds, st.binds...)
-	v.fds = append(v.fds, st.fds...)
 	if !v.daemon {
 		if err := s.ephemeralHostKey(v); err != nil {
 			return "", err
@@ -93,10 +89,8 @@ func (s *SSHD) runAs(ctx context.Context, staged []FileChange, acct *viewAccount
 // view is one way of running sshd on the configuration.
 type view struct {
 	spec    viewSpec
-	fds     []*os.File // inherited by the helper from descriptor 3 on
-	owned   []*os.File // descriptors the view opened (closed with it)
-	daemon  bool       // in the daemon's namespace (entered by startIn or nsenter)
-	hostKey bool       // an ephemeral host key is among Files
+	daemon  bool // in the daemon's namespace
+	hostKey bool // an ephemeral host key is among Files
 	// target maps a configuration path to the path bound over in the
 	// view, before any chroot.
 	target func(string) (string, error)
@@ -105,7 +99,7 @@ type view struct {
 	exists func(string) bool
 }
 
-// chooseScratch picks the directory the helper's tmpfs goes on: one that
+// chooseScratch picks the directory the view's tmpfs goes on: one that
 // exists in the view, holds no bind target, and (in a chroot) lies inside
 // it, since the ephemeral host key is read from there.
 func (v *view) chooseScratch() error {
@@ -129,21 +123,6 @@ next:
 		return nil
 	}
 	return fmt.Errorf("validation: none of %s exists in sshd's view for a scratch file system", strings.Join(cands, ", "))
-}
-
-// add passes f to the helper and returns its descriptor there.
-func (v *view) add(f *os.File, owned bool) int {
-	v.fds = append(v.fds, f)
-	if owned {
-		v.owned = append(v.owned, f)
-	}
-	return 2 + len(v.fds)
-}
-
-func (v *view) close() {
-	for _, f := range v.owned {
-		f.Close()
-	}
 }
 
 // view chooses how to run sshd.
@@ -182,32 +161,56 @@ func isRealDir(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// linkOut returns the first link under the directory dir, bound over
-// /etc/ssh, that leads out of it as the host resolves links there (an
-// absolute target elsewhere than /etc/ssh, or a relative one climbing
-// out), with its path relative to dir and its target; "" when none does.
+// linkOut returns a link under the directory dir, bound over /etc/ssh,
+// that leads out of it as the host resolves links there (an absolute
+// target elsewhere than /etc/ssh, or a relative one climbing out), with
+// its path relative to dir and its target; "" when none does. Of several,
+// it returns the first in lexical order. Directories are read unsorted
+// and only links and directories are looked at further: a first audit
+// walks the tree several times, and it may hold thousands of drop-ins.
 func linkOut(dir string) (link, target string, err error) {
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.Type()&fs.ModeSymlink == 0 {
-			return err
-		}
-		t, err := os.Readlink(p)
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		f, err := os.Open(filepath.Join(dir, rel))
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
-		inside := t == "/etc/ssh" || strings.HasPrefix(t, "/etc/ssh/")
-		if !filepath.IsAbs(t) {
-			j := filepath.Join(filepath.Dir(rel), t)
-			inside = j != ".." && !strings.HasPrefix(j, "../")
+		entries, err := f.ReadDir(-1)
+		f.Close()
+		if err != nil {
+			return err
 		}
-		if !inside {
-			link, target = rel, t
-			return filepath.SkipAll
+		for _, e := range entries {
+			name := path.Join(rel, e.Name())
+			switch {
+			case e.Type()&fs.ModeSymlink != 0:
+				t, err := os.Readlink(filepath.Join(dir, name))
+				if err != nil {
+					return err
+				}
+				if !linkStaysIn(name, t) && (link == "" || name < link) {
+					link, target = name, t
+				}
+			case e.IsDir():
+				if err := walk(name); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
-	})
+	}
+	err = walk("")
 	return link, target, err
+}
+
+// linkStaysIn reports whether the link at rel (a path relative to the
+// directory bound over /etc/ssh) with target t leads inside it.
+func linkStaysIn(rel, t string) bool {
+	if filepath.IsAbs(t) {
+		return t == "/etc/ssh" || strings.HasPrefix(t, "/etc/ssh/")
+	}
+	j := filepath.Join(filepath.Dir(rel), t)
+	return j != ".." && !strings.HasPrefix(j, "../")
 }
 
 // rootHasFile reports whether the path p inside the root, its symbolic
@@ -275,24 +278,13 @@ func (s *SSHD) configArgs(v *view) []string {
 // daemonView runs sshd in a private copy of the daemon's mount namespace
 // with its own binary and arguments.
 func (s *SSHD) daemonView() (*view, error) {
-	unshare, err := os.Open(s.Tools.Unshare)
-	if err != nil {
-		return nil, fmt.Errorf("validation needs util-linux's unshare: %w", err)
-	}
-	self, err := os.Open("/proc/self/exe")
-	if err != nil {
-		unshare.Close()
-		return nil, err
-	}
 	v := &view{daemon: true, target: s.daemonTarget, exists: func(p string) bool {
 		_, err := statInRootOf(s.Listener.PID, p)
 		return err == nil
 	}}
-	v.add(s.mntNS, false)
-	v.add(unshare, true)
-	v.add(self, true)
-	exe := v.add(s.exe, false)
-	v.spec.Argv = append([]string{fdPath(exe)}, daemonArgs(s.Listener.Args)...)
+	// The binary the daemon runs, held open: the path it started from may
+	// name another file by now, or none.
+	v.spec.Argv = append([]string{fdPath(int(s.exe.Fd()))}, daemonArgs(s.Listener.Args)...)
 	return v, nil
 }
 
@@ -363,68 +355,36 @@ func daemonArgs(args []string) []string {
 
 // ephemeralHostKey gives sshd -t a host key when none of the files the
 // configuration names exists (first boot, an image being built): sshd
-// refuses to check a configuration without one.
+// refuses to check a configuration without one. The key is made in
+// memory and written only in the view's private tmpfs.
 func (s *SSHD) ephemeralHostKey(v *view) error {
 	if s.HasHostKey() {
 		return nil
 	}
-	key, err := makeHostKey()
+	key, err := ed25519HostKey("sshconverge-ephemeral")
 	if err != nil {
-		return err
+		return fmt.Errorf("making an ephemeral host key: %w", err)
 	}
-	v.spec.Files = append(v.spec.Files, viewFile{FD: v.add(key, true), Name: hostKeyName})
+	v.spec.Files = append(v.spec.Files, viewFile{Data: key, Name: hostKeyName})
 	v.hostKey = true
 	s.Log.Warn().Strs("hostkeys", s.HostKeys).Msg("no host key exists: the configuration is checked with an ephemeral key; sshd cannot start until host keys exist (ssh-keygen -A)")
 	return nil
 }
 
-// makeHostKey makes an ed25519 key in a private directory and returns it
-// opened (the directory is gone by then).
-func makeHostKey() (*os.File, error) {
-	key, err := ed25519HostKey("sshconverge-ephemeral")
-	if err != nil {
-		return nil, fmt.Errorf("making an ephemeral host key: %w", err)
-	}
-	dir, err := os.MkdirTemp(stageParent(), "sshconverge-key-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	p := filepath.Join(dir, "key")
-	if err := os.WriteFile(p, key, 0o600); err != nil {
-		return nil, fmt.Errorf("making an ephemeral host key: %w", err)
-	}
-	return os.Open(p)
-}
-
 // viewCmd returns the command that runs v's argv in the view, and the
-// mount namespace it is to be started in (see startIn; nil: the agent's).
-func (s *SSHD) viewCmd(ctx context.Context, v *view) (*exec.Cmd, *os.File, error) {
-	if v.daemon && s.mntNS == nil {
-		// Never the agent's own namespace in its place: the answer
-		// would be about other files.
-		return nil, nil, errors.New("asking the running sshd: its mount namespace is not held open")
-	}
-	if v.daemon && v.spec.mountsNothing() {
-		// Nothing to mount: sshd starts in the daemon's namespace itself,
-		// which it only reads, without a private copy, the helper or
-		// nsenter (three processes fewer).
-		cmd := command(ctx, v.spec.Argv[0], v.spec.Argv[1:]...)
-		cmd.ExtraFiles = v.fds
-		return cmd, s.mntNS, nil
-	}
-	spec, err := json.Marshal(v.spec)
-	if err != nil {
-		return nil, nil, err
-	}
-	cmd := command(ctx, "/proc/self/exe", viewHelperArg, string(spec))
-	cmd.Args[0] = "sshconverge-view"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+// function that starts it there (viewSpec.start).
+func (s *SSHD) viewCmd(ctx context.Context, v *view) (cmd *exec.Cmd, start func() error, err error) {
+	var ns *os.File
 	if v.daemon {
-		cmd = command(ctx, s.Tools.Nsenter, "--mount=/proc/self/fd/3", "--", "/proc/self/fd/4", "--mount", "--propagation", "private", "--", "/proc/self/fd/5", viewHelperArg, string(spec))
+		if s.mntNS == nil {
+			// Never the agent's own namespace in its place: the answer
+			// would be about other files.
+			return nil, nil, errors.New("asking the running sshd: its mount namespace is not held open")
+		}
+		ns = s.mntNS
 	}
-	cmd.ExtraFiles = v.fds
-	return cmd, nil, nil
+	cmd = command(ctx, v.spec.Argv[0], v.spec.Argv[1:]...)
+	return cmd, func() error { return v.spec.start(ns, cmd) }, nil
 }
 
 // versionRE finds the version ssh -V (or sshd -V) prints.
@@ -460,7 +420,6 @@ func (s *SSHD) runVersion(ctx context.Context, bin string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer v.close()
 	if bin == "" {
 		bin = v.spec.Argv[0]
 	}
@@ -474,13 +433,13 @@ func (s *SSHD) runVersion(ctx context.Context, bin string) ([]byte, error) {
 	if err := v.chooseScratch(); err != nil {
 		return nil, err
 	}
-	cmd, ns, err := s.viewCmd(ctx, v)
+	cmd, start, err := s.viewCmd(ctx, v)
 	if err != nil {
 		return nil, err
 	}
 	var out bytes.Buffer // 8.4's sshd exits 1 after its usage
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := startIn(ns, cmd); err != nil {
+	if err := start(); err != nil {
 		return nil, err
 	}
 	err = cmd.Wait()
@@ -496,11 +455,11 @@ func RootSSHD(root *files.Root, binary string) *SSHD {
 
 // runView executes sshd in the view and returns its standard output.
 func (s *SSHD) runView(ctx context.Context, v *view) (string, error) {
-	cmd, ns, err := s.viewCmd(ctx, v)
+	cmd, start, err := s.viewCmd(ctx, v)
 	if err != nil {
 		return "", err
 	}
-	out, err := outputIn(ns, cmd)
+	out, err := outputFrom(cmd, start)
 	switch {
 	case err == nil:
 		return out, nil

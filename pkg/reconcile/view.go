@@ -2,11 +2,11 @@ package reconcile
 
 import (
 	"cmp"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,84 +21,100 @@ import (
 // configuration: a private mount namespace (a copy of the daemon's own, or
 // of the agent's) in which staged files are bound over the paths they
 // will have, so that sshd -t reads the new configuration where it will
-// stand before anything on disk changes. The namespace is prepared by the
-// agent's own binary, re-executed as a small helper ("view helper"): no
-// shell and no mount(8) are involved.
+// stand before anything on disk changes. The agent makes it on an OS
+// thread of its own and starts sshd from there (viewSpec.start): no
+// helper process, no shell and no mount(8) are involved, and no other
+// thread of the agent ever enters it.
 
-// viewHelperArg is the first argument of the agent re-executed as the view
-// helper.
-const viewHelperArg = "__sshconverge-view-helper"
-
-// viewSpec tells the view helper how to build the view and what to run in
-// it. File descriptors are the helper's inherited ones. A mount cannot
-// take its source from another namespace, so the helper copies what it is
-// given into a private tmpfs of its own namespace and binds from there.
+// viewSpec tells how to build the view and what to run in it. A mount
+// cannot take its source from another namespace, so what the agent's
+// files hold is copied into a private tmpfs of the view's namespace and
+// bound from there.
 type viewSpec struct {
 	// Scratch is the directory the private tmpfs is mounted on (a path
 	// before any chroot); it must not hold a bind target.
-	Scratch string `json:"scratch"`
-	// Binds copy each FD (a staged file, or a directory of them) into
+	Scratch string
+	// Binds copy each File (a staged file, or a directory of them) into
 	// Scratch and mount the copy over Target.
-	Binds []viewBind `json:"binds,omitempty"`
-	// Files copies FD to Scratch/Name (the ephemeral host key).
-	Files []viewFile `json:"files,omitempty"`
+	Binds []viewBind
+	// Files are written to Scratch (the ephemeral host key).
+	Files []viewFile
 	// PrivsepDir is sshd's privilege separation directory (/run/sshd),
 	// made on a private tmpfs over its parent when it is missing.
-	PrivsepDir string `json:"privsep_dir,omitempty"`
-	// Chroot is the directory to change root to after mounting; "" for
-	// none.
-	Chroot string `json:"chroot,omitempty"`
+	PrivsepDir string
+	// Chroot is the directory sshd's root is changed to; "" for none.
+	Chroot string
 	// Account, when set, has copies of the view's /etc/passwd and
 	// /etc/group bound over them in which its user is a member of its
 	// groups (for sshd -T -C on a Match Group scope).
-	Account *viewAccount `json:"account,omitempty"`
+	Account *viewAccount
 	// Argv is the command to execute in the view.
-	Argv []string `json:"argv"`
+	Argv []string
 }
 
 // viewAccount is a user and the groups it must be a member of.
 type viewAccount struct {
-	User   string   `json:"user"`
-	Groups []string `json:"groups"`
+	User   string
+	Groups []string
 }
 
-// viewBind mounts a copy of the inherited descriptor FD, or the path
-// Source of the view itself, over Target.
+// viewBind mounts a copy of File, opened in the agent's namespace, or the
+// path Source of the view itself, over Target.
 type viewBind struct {
-	FD     int    `json:"fd,omitempty"`
-	Source string `json:"source,omitempty"`
-	Target string `json:"target"`
+	File   *os.File
+	Source string
+	Target string
 }
 
-// viewFile copies the inherited descriptor FD to Scratch/Name.
+// viewFile is a file written to Scratch/Name (mode 0600).
 type viewFile struct {
-	FD   int    `json:"fd"`
-	Name string `json:"name"`
+	Data []byte
+	Name string
 }
 
-// RunViewHelper runs the view helper when args (the program's arguments
-// after its name) ask for it, and then never returns; otherwise it returns
-// at once. The agent's main calls it first, and so must TestMain of any
-// package whose tests validate configurations.
-func RunViewHelper(args []string) {
-	if len(args) != 2 || args[0] != viewHelperArg {
-		return
+// start starts cmd (Argv) in the view. When the view is not simply the
+// agent's namespace, it does so from an OS thread of its own (onThread)
+// that enters ns, the daemon's mount namespace (nil: it stays in the
+// agent's), makes a private copy of it when anything is to be mounted,
+// mounts the view there, and starts cmd, which inherits the thread's
+// namespace; the thread then ends. Nothing mounted is seen by the
+// agent's other threads or propagates back to the namespace copied.
+func (s viewSpec) start(ns *os.File, cmd *exec.Cmd) error {
+	if s.Chroot != "" {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: s.Chroot}
 	}
-	var spec viewSpec
-	err := json.Unmarshal([]byte(args[1]), &spec)
-	if err == nil {
-		err = spec.enter()
+	if ns == nil && s.mountsNothing() {
+		return cmd.Start()
 	}
-	fmt.Fprintf(os.Stderr, "sshconverge: preparing sshd's view: %v\n", err)
-	os.Exit(125)
+	done, err := nullStdin(cmd)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return onThread(func() error {
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return fmt.Errorf("unshare(CLONE_FS): %w", err)
+		}
+		if ns != nil {
+			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNS); err != nil {
+				return fmt.Errorf("entering %s: %w", ns.Name(), err)
+			}
+		}
+		if !s.mountsNothing() {
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				return fmt.Errorf("making a private mount namespace: %w", err)
+			}
+			if err := s.mount(); err != nil {
+				return fmt.Errorf("preparing sshd's view: %w", err)
+			}
+		}
+		return cmd.Start()
+	})
 }
 
-// enter builds the view in the current (private) mount namespace and
-// executes the command; it returns only on failure.
-func (s viewSpec) enter() error {
-	if len(s.Argv) == 0 {
-		return errors.New("no command")
-	}
+// mount builds the view in the calling thread's own, private, mount
+// namespace.
+func (s viewSpec) mount() error {
 	// Nothing mounted here may propagate back to the namespace this one
 	// was copied from.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -111,7 +127,7 @@ func (s viewSpec) enter() error {
 		src := b.Source
 		if src == "" {
 			src = filepath.Join(s.Scratch, fmt.Sprintf("b%d", i))
-			if err := copyFD(b.FD, src); err != nil {
+			if err := copyIn(b.File, src); err != nil {
 				return fmt.Errorf("staging %s: %w", b.Target, err)
 			}
 		}
@@ -122,24 +138,13 @@ func (s viewSpec) enter() error {
 	if err := s.account(); err != nil {
 		return err
 	}
-	if err := s.privsep(); err != nil {
-		return err
-	}
-	if s.Chroot != "" {
-		if err := unix.Chroot(s.Chroot); err != nil {
-			return fmt.Errorf("chroot %s: %w", s.Chroot, err)
-		}
-		if err := os.Chdir("/"); err != nil {
-			return err
-		}
-	}
-	return syscall.Exec(s.Argv[0], s.Argv, childEnv)
+	return s.privsep()
 }
 
 // mountsNothing reports whether the view is the namespace it starts from,
-// unchanged: nothing to bind, copy, chroot into or make.
+// unchanged: nothing to bind, copy or make (a chroot is sshd's own).
 func (s viewSpec) mountsNothing() bool {
-	return len(s.Binds) == 0 && len(s.Files) == 0 && s.PrivsepDir == "" && s.Chroot == "" && s.Account == nil
+	return len(s.Binds) == 0 && len(s.Files) == 0 && s.PrivsepDir == "" && s.Account == nil
 }
 
 // scratch mounts a tmpfs on Scratch and copies Files into it.
@@ -148,28 +153,35 @@ func (s viewSpec) scratch() error {
 		return fmt.Errorf("mounting a scratch tmpfs on %s: %w", s.Scratch, err)
 	}
 	for _, f := range s.Files {
-		if err := copyFD(f.FD, filepath.Join(s.Scratch, f.Name)); err != nil {
+		if err := os.WriteFile(filepath.Join(s.Scratch, f.Name), f.Data, 0o600); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// copyFD copies the inherited descriptor fd to dst: a regular file's
-// content (mode 0600), or a directory's regular files (mode 0644).
-func copyFD(fd int, dst string) error {
-	f := os.NewFile(uintptr(fd), fdPath(fd))
+// copyIn copies f, a file or directory opened in the agent's namespace,
+// to dst: a regular file's content (mode 0600), or a directory's regular
+// files (mode 0644). It reads through new descriptors or at offsets, so
+// that f can be copied again (a second try of the same view).
+func copyIn(f *os.File, dst string) error {
 	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
 	if !st.IsDir() {
-		return copyFile(f, dst, 0o600)
+		return copyTo(io.NewSectionReader(f, 0, math.MaxInt64), dst, 0o600)
 	}
+	fd, err := unix.Openat(int(f.Fd()), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	dir := os.NewFile(uintptr(fd), f.Name())
+	defer dir.Close()
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		return err
 	}
-	entries, err := f.ReadDir(-1)
+	entries, err := dir.ReadDir(-1)
 	if err != nil {
 		return err
 	}
@@ -181,16 +193,18 @@ func copyFD(fd int, dst string) error {
 		if err != nil {
 			return err
 		}
-		if err := copyFile(os.NewFile(uintptr(nfd), e.Name()), filepath.Join(dst, e.Name()), 0o644); err != nil {
+		src := os.NewFile(uintptr(nfd), e.Name())
+		err = copyTo(src, filepath.Join(dst, e.Name()), 0o644)
+		src.Close()
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// copyFile copies from src (then closed) into a new file dst.
-func copyFile(src *os.File, dst string, perm os.FileMode) error {
-	defer src.Close()
+// copyTo copies what src holds into a new file dst.
+func copyTo(src io.Reader, dst string, perm os.FileMode) error {
 	b, err := io.ReadAll(src)
 	if err != nil {
 		return err
@@ -261,5 +275,5 @@ func (s viewSpec) privsep() error {
 	return os.Mkdir(s.PrivsepDir, 0o755)
 }
 
-// fdPath names an inherited descriptor.
+// fdPath names a descriptor of the process.
 func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
