@@ -399,3 +399,23 @@ func TestLinkOut(t *testing.T) {
 		})
 	}
 }
+
+// TestViewAccountFIFO: a view that gives a probe user a group reads the
+// namespace's /etc/passwd and /etc/group in the agent itself; where they
+// are FIFOs (a hostile image), whose open for reading never returns, the
+// view is refused, naming the file, instead of hanging the agent.
+func TestViewAccountFIFO(t *testing.T) {
+	dir := t.TempDir()
+	ns := holdNamespace(t, dir, `mount -t tmpfs e /etc && mkfifo /etc/passwd /etc/group`)
+	spec := viewSpec{Scratch: dir, Account: &viewAccount{User: "alice", Groups: []string{"admins"}}, Argv: []string{"/bin/true"}}
+	errc := make(chan error, 1)
+	go func() { errc <- spec.start(ns, command(context.Background(), "/bin/true")) }()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "/etc/passwd is not a regular file") {
+			t.Fatalf("the view was made: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("making the view hangs on a FIFO /etc/passwd")
+	}
+}

@@ -225,11 +225,11 @@ func (s viewSpec) account() error {
 		return err
 	}
 	defer root.Close()
-	passwd, err := root.ReadFile("etc/passwd")
+	passwd, err := readAccountFile(root, "etc/passwd")
 	if err != nil {
 		return err
 	}
-	group, err := root.ReadFile("etc/group")
+	group, err := readAccountFile(root, "etc/group")
 	if err != nil {
 		return err
 	}
@@ -245,12 +245,40 @@ func (s viewSpec) account() error {
 	return nil
 }
 
-// bindCopy writes content to src and binds it over name inside root.
+// maxAccountFile bounds what is read of a view's /etc/passwd and
+// /etc/group.
+const maxAccountFile = 64 << 20
+
+// readAccountFile reads the account file name inside root, a view's (a
+// daemon's namespace may be a hostile image's): a regular file of at most
+// maxAccountFile bytes, opened without blocking, since a FIFO would never
+// answer an open for reading, and the agent itself, not a process of its
+// own, is waiting.
+func readAccountFile(root *os.Root, name string) ([]byte, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("/%s is not a regular file (%s)", name, st.Mode().Type())
+	case st.Size() > maxAccountFile:
+		return nil, fmt.Errorf("/%s is larger than %d MiB", name, maxAccountFile>>20)
+	}
+	return io.ReadAll(io.LimitReader(f, maxAccountFile))
+}
+
+// bindCopy writes content to src and binds it over name inside root
+// (opened as a path only: it is not read).
 func bindCopy(root *os.Root, name, src string, content []byte) error {
 	if err := os.WriteFile(src, content, 0o644); err != nil {
 		return err
 	}
-	f, err := root.Open(name)
+	f, err := root.OpenFile(name, unix.O_PATH, 0)
 	if err != nil {
 		return err
 	}
