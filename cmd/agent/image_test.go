@@ -165,3 +165,18 @@ func TestBareTreeLinkOutOfEtcSSH(t *testing.T) {
 		t.Fatalf("exit %d, want 1 with sshd's rejection\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestSSHDFlagChecksTheTree: --sshd names the binary to check with, not
+// the files: on a tree, that sshd reads the tree's configuration (its
+// etc/ssh as /etc/ssh), here one it rejects. It read the host's
+// /etc/ssh/sshd_config instead, and the audit passed files sshd rejects.
+func TestSSHDFlagChecksTheTree(t *testing.T) {
+	needTools(t, "/usr/sbin/sshd")
+	root := t.TempDir()
+	must(t, os.CopyFS(root, os.DirFS("../../examples/demo-root")))
+	writeFiles(t, root, map[string]string{"etc/ssh/sshd_config.d/60-local.conf": "Subsystem sftp internal-sftp\n"})
+	code, stdout, stderr := runAgent(t, "--check", "--sshd", "/usr/sbin/sshd", "--root", root, "../../examples/keepalive.yaml")
+	if code != exitError || !strings.Contains(stderr, "Subsystem 'sftp' already defined") {
+		t.Fatalf("exit %d, want 1 with sshd's rejection of the tree's files\n%s\n%s", code, stdout, stderr)
+	}
+}

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -131,12 +132,14 @@ func (s *SSHD) view() (*view, error) {
 		return s.daemonView()
 	}
 	v := &view{target: func(p string) (string, error) { return p, nil }, exists: pathExists}
+	// Binary (--sshd) is a host binary: it names what checks, not what is
+	// checked, so on another root it reads the root's files as a bare
+	// tree's are read, whether the root has an sshd of its own or not.
 	bin := s.Binary
 	switch {
-	case bin != "":
 	case s.Root.Dir() == "/":
-		bin = firstExisting("/usr/sbin/sshd", "/sbin/sshd")
-	case s.rootHasFile("/usr/sbin/sshd"):
+		bin = cmp.Or(bin, firstExisting("/usr/sbin/sshd", "/sbin/sshd"))
+	case bin == "" && s.rootHasFile("/usr/sbin/sshd"):
 		v.spec.Chroot, bin = s.Root.Dir(), "/usr/sbin/sshd"
 		v.target = s.hostTarget
 		v.exists = isRealDir // a link would be followed on the host
@@ -144,7 +147,7 @@ func (s *SSHD) view() (*view, error) {
 		if err := s.bindTree(v); err != nil {
 			return nil, err
 		}
-		bin = firstExisting("/usr/sbin/sshd", "/sbin/sshd")
+		bin = cmp.Or(bin, firstExisting("/usr/sbin/sshd", "/sbin/sshd"))
 	}
 	if v.spec.Chroot == "" {
 		if err := trustedExecutable(bin); err != nil {
