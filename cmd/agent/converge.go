@@ -248,6 +248,10 @@ func (c *converge) checkCurrent(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sshd rejects the configuration as it stands:\n%w", err)
 	}
+	if early && !c.early.readBefore(c.plan.ServerFilesChanged) {
+		c.log.Debug().Msg("a file changed while sshd and the agent read them: sshd's verdict is not remembered")
+		return nil
+	}
 	if err := memo.Put(key, "accepted"); err != nil {
 		c.log.Debug().Err(err).Msg("sshd's verdict is not remembered")
 	}

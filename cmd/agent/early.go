@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"time"
 
 	"github.com/sshconverge/agent/pkg/desired"
 	"github.com/sshconverge/agent/pkg/reconcile"
@@ -18,6 +19,7 @@ import (
 // stopped and asked again as usual.
 type earlyCheck struct {
 	sshd    *reconcile.SSHD
+	started time.Time    // before sshd started reading
 	hostKey bool         // a host key of the files' own existed when it started
 	log     bytes.Buffer // what the check logged, written out if it is used
 	cancel  context.CancelFunc
@@ -54,7 +56,7 @@ func (c *converge) startEarlyCheck(ctx context.Context, src []byte) {
 	catchInterrupts(ctx)
 	c.log.Debug().Msg("no verdict of sshd is remembered: sshd -t started on the files as they stand while they are read")
 	ctx, e.cancel = context.WithCancel(ctx)
-	e.sshd, e.hostKey = s, s.HasHostKey()
+	e.sshd, e.hostKey, e.started = s, s.HasHostKey(), time.Now()
 	go func() {
 		defer close(e.done)
 		e.err = s.Validate(ctx, nil)
@@ -75,6 +77,20 @@ func (e *earlyCheck) verdict(s *reconcile.SSHD, logw io.Writer) (used bool, err 
 		_, _ = logw.Write(line) // one event a write, as a console writer wants; a lost line is no error
 	}
 	return true, e.err
+}
+
+// clockTick bounds how far a file's change time, which the kernel takes
+// from a clock updated once a tick, may lag the change itself.
+const clockTick = 20 * time.Millisecond
+
+// readBefore reports whether files whose newest change time is changed
+// (Plan.ServerFilesChanged) stood as they are since before the early check
+// started: only then did sshd read what the agent read, and may its
+// verdict be remembered under their digest. A file changed meanwhile may
+// have been read before the change by sshd and after it by the agent, and
+// then stand, rejected but remembered as accepted.
+func (e *earlyCheck) readBefore(changed time.Time) bool {
+	return changed.Before(e.started.Add(-clockTick))
 }
 
 // stop stops the early check, if it still runs, and waits for it.

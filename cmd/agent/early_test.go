@@ -79,6 +79,11 @@ func TestEarlyCheck(t *testing.T) {
 	}
 }
 
+// settle waits until files just written are older than the clock tick
+// within which an early check's verdict on them is not remembered (see
+// earlyCheck.readBefore).
+func settle() { time.Sleep(2 * clockTick) }
+
 // TestEarlyCheckStopped: an early check whose verdict is not taken (here
 // the load fails on an Included FIFO) is stopped before the run ends:
 // the sshd it started is killed, and does not finish on its own.
@@ -121,5 +126,51 @@ func TestEarlyVerdictLogsEachEvent(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "first event") || !strings.Contains(out.String(), "second event") {
 		t.Fatalf("the console shows %q; want both events", out.String())
+	}
+}
+
+// TestEarlyVerdictOfChangedFiles: an early check's sshd may read the
+// files before a change that the agent, reading at the same time, reads
+// after it. Here the --sshd stand-in makes the change as it starts (a
+// drop-in sshd rejects, in a directory the main file includes at its end,
+// after 30 MB of comments that the agent reads first) and accepts, as an
+// sshd that read the files before the change would; later calls go to
+// the real sshd. The acceptance is the first audit's, but it is not
+// remembered under the digest of files that changed after the check
+// started: the next audit asks sshd, which rejects them. (Remembered, the
+// next audit passed files sshd rejects.)
+func TestEarlyVerdictOfChangedFiles(t *testing.T) {
+	needTools(t, "/usr/sbin/sshd")
+	root, dir := t.TempDir(), t.TempDir()
+	must(t, os.CopyFS(root, os.DirFS("../../examples/demo-root")))
+	must(t, os.MkdirAll(filepath.Join(root, "var/lib/sshconverge"), 0o700))
+	must(t, os.MkdirAll(filepath.Join(root, "etc/ssh/late.d"), 0o755))
+	main := filepath.Join(root, "etc/ssh/sshd_config")
+	b, err := os.ReadFile(main)
+	must(t, err)
+	b = append(append(b, bytes.Repeat([]byte("# a comment the agent reads before the late Include\n"), 600_000)...), "Include /etc/ssh/late.d/*.conf\n"...)
+	must(t, os.WriteFile(main, b, 0o644))
+	mark, sshd := filepath.Join(dir, "accepted-once"), filepath.Join(dir, "sshd")
+	late := filepath.Join(root, "etc/ssh/late.d/60-local.conf")
+	must(t, os.WriteFile(sshd, []byte(`#!/bin/sh
+for a; do
+	if [ "$a" = -t ] && [ ! -e `+mark+` ]; then
+		: > `+mark+`
+		echo 'Subsystem sftp internal-sftp' > `+late+`
+		exit 0
+	fi
+done
+exec /usr/sbin/sshd "$@"
+`), 0o755))
+	settle()
+	audit := func() (int, string) {
+		code, _, stderr := runAgent(t, "--check", "--log-level", "debug", "--sshd", sshd, "--root", root, "../../examples/keepalive.yaml")
+		return code, stderr
+	}
+	if code, stderr := audit(); code != exitDrift || !strings.Contains(stderr, earlyUsed) {
+		t.Fatalf("first audit: exit %d, want %d with the early verdict\n%.3000s", code, exitDrift, stderr)
+	}
+	if code, stderr := audit(); code != exitError || !strings.Contains(stderr, "Subsystem 'sftp' already defined") {
+		t.Fatalf("second audit: exit %d, want %d with sshd's rejection\n%s", code, exitError, stderr)
 	}
 }

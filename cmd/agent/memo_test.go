@@ -63,6 +63,7 @@ func TestCheckRemembersAcceptance(t *testing.T) {
 	}
 
 	// A record others can write is not believed, and is replaced.
+	settle()
 	must(t, os.Chmod(record, 0o666))
 	if stderr := check(2); strings.Contains(stderr, notAskedAgain) {
 		t.Fatalf("a record writable by others was believed:\n%s", stderr)

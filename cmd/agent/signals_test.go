@@ -21,6 +21,7 @@ func TestInterruptsCaughtWhenNeeded(t *testing.T) {
 	must(t, os.CopyFS(root, os.DirFS("../../examples/demo-root")))
 	must(t, os.MkdirAll(filepath.Join(root, "var/lib/sshconverge"), 0o700))
 	desired := "../../examples/keepalive.yaml"
+	settle() // for the first audit's verdict to be remembered
 
 	// run runs the agent with a context of its own and says whether the
 	// run caught the signals (the probe consumes the context).

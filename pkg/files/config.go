@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -68,6 +69,7 @@ type Config struct {
 	localUsers  []string            // see WithLocalUsers
 	orig        map[string]origFile // files read from disk, by path; shared by derived Configs
 	globs       map[string][]string // Include globs' matches on disk, by pattern; shared too
+	changed     time.Time           // see Changed
 	walked      map[string]int      // how many times the walk read each file, by path
 	byPath      map[string]*File    // Files by path (the first of a path), when the loader made c
 	evals       *evalMemo           // the evaluations made so far, when the loader made c
@@ -260,7 +262,7 @@ func (c *Config) derive(edited map[string]*File) (*Config, error) {
 	for p, f := range edited {
 		held[p] = f
 	}
-	l := newLoader(&Config{Dialect: c.Dialect, Root: c.Root, Version: c.Version, cat: c.cat, assumed: c.assumed, keepUnknown: c.keepUnknown, localUsers: c.localUsers, orig: c.orig, globs: c.globs}, held)
+	l := newLoader(&Config{Dialect: c.Dialect, Root: c.Root, Version: c.Version, cat: c.cat, assumed: c.assumed, keepUnknown: c.keepUnknown, localUsers: c.localUsers, orig: c.orig, globs: c.globs, changed: c.changed}, held)
 	l.sizeLike(c)
 	l.prev = c
 	next, err := l.run(held[c.Main.Path])
@@ -371,10 +373,11 @@ func (l *loader) read(name string) (*File, error) {
 		l.addFile(f)
 		return f, nil
 	}
-	b, err := l.cfg.Root.ReadFile(name)
+	b, changed, err := l.cfg.Root.readFile(name)
 	if err != nil {
 		return nil, err
 	}
+	l.cfg.changed = later(l.cfg.changed, changed)
 	// b is this load's alone and never written: the lines and the
 	// original share its bytes instead of copying them.
 	text := unsafe.String(unsafe.SliceData(b), len(b))
@@ -817,9 +820,10 @@ func (l *loader) glob(pattern string) ([]string, error) {
 	if m, ok := l.cfg.globs[pattern]; ok {
 		return slices.Clone(m), nil
 	}
-	m, err := l.cfg.Root.Glob(pattern)
+	m, changed, err := l.cfg.Root.glob(pattern)
 	if err == nil {
 		l.cfg.globs[pattern] = slices.Clone(m)
+		l.cfg.changed = later(l.cfg.changed, changed)
 	}
 	return m, err
 }
@@ -1091,6 +1095,13 @@ func (c *Config) DropInDir() (string, bool) {
 	}
 	return "", false
 }
+
+// Changed returns the newest change time (ctime) of what the
+// configuration was read from on disk: its files, and the directories
+// whose entries decided its Include globs' matches. None of them changed
+// after it (an edit, a file added or removed, a chmod all set a ctime),
+// unless a clock was set back.
+func (c *Config) Changed() time.Time { return c.changed }
 
 // DiskDigest returns the SHA-256, in hex, of the configuration's files as
 // they were read from disk: every file read, in reading order, by path and

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Root maps the absolute paths a configuration names (/etc/ssh/sshd_config,
@@ -162,21 +163,37 @@ func (r *Root) component(cur string) (target string, isLink bool, err error) {
 // size fstat(2) gave; a link, or any other file, is resolved component by
 // component inside the root first.
 func (r *Root) ReadFile(name string) ([]byte, error) {
-	if b, ok, err := r.readInKnownDir(name); ok {
-		return b, err
+	b, _, err := r.readFile(name)
+	return b, err
+}
+
+// readFile is ReadFile, which also returns the file's change time (its
+// ctime, from the same fstat(2)).
+func (r *Root) readFile(name string) ([]byte, time.Time, error) {
+	if b, changed, ok, err := r.readInKnownDir(name); ok {
+		return b, changed, err
 	}
 	f, st, err := r.openRegular(name)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer f.Close()
-	return readSized(st.Size(), func(b []byte) (int, error) {
+	b, err := readSized(st.Size(), func(b []byte) (int, error) {
 		n, err := f.Read(b)
 		if errors.Is(err, io.EOF) {
 			err = nil
 		}
 		return n, unwrapPathError(err)
 	})
+	return b, changeTime(st), err
+}
+
+// changeTime returns a file's change time (ctime); zero when st has none.
+func changeTime(st fs.FileInfo) time.Time {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(sys.Ctim.Unix())
+	}
+	return time.Time{}
 }
 
 // Open opens the regular file at the configuration path name for
@@ -225,18 +242,18 @@ const fileFlags = os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
 
 // readInKnownDir reads name when its directory is known to be a real
 // directory and its last component is not a link, with four system calls
-// (openat, fstat, read, close). ok is false when the caller must take the
-// general path.
-func (r *Root) readInKnownDir(name string) (b []byte, ok bool, err error) {
+// (openat, fstat, read, close), and returns its change time too. ok is
+// false when the caller must take the general path.
+func (r *Root) readInKnownDir(name string) (b []byte, changed time.Time, ok bool, err error) {
 	name = path.Clean(name)
 	dir, base := path.Split(name)
 	dir = path.Clean(dir)
 	if !path.IsAbs(name) || base == "" || base == ".." || !r.knownDir(dir) {
-		return nil, false, nil
+		return nil, changed, false, nil
 	}
 	d, err := r.dirHandle(dir)
 	if err != nil {
-		return nil, false, nil // the general path reports what is wrong
+		return nil, changed, false, nil // the general path reports what is wrong
 	}
 	var fd int
 	err = ignoringEINTR(func() error {
@@ -245,17 +262,17 @@ func (r *Root) readInKnownDir(name string) (b []byte, ok bool, err error) {
 	})
 	switch {
 	case errors.Is(err, syscall.ENOENT):
-		return nil, true, fs.ErrNotExist
+		return nil, changed, true, fs.ErrNotExist
 	case err != nil: // ELOOP (a link) and the rest: the general path decides
-		return nil, false, nil
+		return nil, changed, false, nil
 	}
 	defer syscall.Close(fd)
 	var st syscall.Stat_t
 	if err := ignoringEINTR(func() error { return syscall.Fstat(fd, &st) }); err != nil {
-		return nil, true, err
+		return nil, changed, true, err
 	}
 	if err := checkRegular(modeOf(st.Mode)); err != nil {
-		return nil, true, err
+		return nil, changed, true, err
 	}
 	b, err = readSized(st.Size, func(b []byte) (n int, err error) {
 		err = ignoringEINTR(func() error {
@@ -264,7 +281,7 @@ func (r *Root) readInKnownDir(name string) (b []byte, ok bool, err error) {
 		})
 		return max(n, 0), err
 	})
-	return b, true, err
+	return b, time.Unix(st.Ctim.Unix()), true, err
 }
 
 // dirHandle returns the real directory dir of the root, opened once.
@@ -400,22 +417,34 @@ func unwrapPathError(err error) error {
 // component, a leading '.' matched only explicitly, no match an empty
 // result.
 func (r *Root) Glob(pattern string) ([]string, error) {
+	m, _, err := r.glob(pattern)
+	return m, err
+}
+
+// glob is Glob, which also returns the newest change time (ctime) of the
+// directories whose entries decide the matches: those a wildcard
+// component listed, and those a literal last component was looked up in.
+// A file added to or removed from one of them changes it.
+func (r *Root) glob(pattern string) ([]string, time.Time, error) {
+	var newest time.Time
 	if !path.IsAbs(pattern) {
-		return nil, fmt.Errorf("%s: not an absolute path", pattern)
+		return nil, newest, fmt.Errorf("%s: not an absolute path", pattern)
 	}
+	comps := strings.Split(strings.Trim(pattern, "/"), "/")
 	matches := []string{"/"}
 	literalLast := true // the last component had no wildcard: its matches are unchecked
-	for _, comp := range strings.Split(strings.Trim(pattern, "/"), "/") {
+	for i, comp := range comps {
 		if comp == "" {
 			continue
 		}
 		var next []string
 		for _, base := range matches {
-			found, err := r.globComponent(base, comp)
+			found, changed, err := r.globComponent(base, comp, i == len(comps)-1)
 			if err != nil {
-				return nil, fmt.Errorf("bad glob pattern %q: %w", pattern, err)
+				return nil, newest, fmt.Errorf("bad glob pattern %q: %w", pattern, err)
 			}
 			next = append(next, found...)
+			newest = later(newest, changed)
 		}
 		matches, literalLast = next, !hasMeta(comp)
 	}
@@ -430,18 +459,34 @@ func (r *Root) Glob(pattern string) ([]string, error) {
 		}
 	}
 	slices.Sort(out)
-	return out, nil
+	return out, newest, nil
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // globComponent returns the paths under the directory base that the one
-// path component comp matches (comp itself when it has no wildcard).
-func (r *Root) globComponent(base, comp string) ([]string, error) {
+// path component comp matches (comp itself when it has no wildcard), and
+// base's change time when its entries decide them (comp has a wildcard,
+// or is the pattern's last).
+func (r *Root) globComponent(base, comp string, last bool) ([]string, time.Time, error) {
 	if !hasMeta(comp) {
-		return []string{path.Join(base, comp)}, nil
+		var changed time.Time
+		if last {
+			if st, err := r.Stat(base); err == nil {
+				changed = changeTime(st)
+			}
+		}
+		return []string{path.Join(base, comp)}, changed, nil
 	}
-	names, err := r.readDirNames(base)
+	names, changed, err := r.readDirNames(base)
 	if err != nil {
-		return nil, nil // glob(3) without GLOB_ERR skips unreadable directories
+		return nil, changed, nil // glob(3) without GLOB_ERR skips unreadable directories
 	}
 	pat := strings.ReplaceAll(comp, "[!", "[^")
 	var out []string
@@ -451,29 +496,33 @@ func (r *Root) globComponent(base, comp string) ([]string, error) {
 		}
 		ok, err := path.Match(pat, name)
 		if err != nil {
-			return nil, err
+			return nil, changed, err
 		}
 		if ok {
 			out = append(out, path.Join(base, name))
 		}
 	}
-	return out, nil
+	return out, changed, nil
 }
 
-func (r *Root) readDirNames(name string) ([]string, error) {
+// readDirNames returns the names in the directory name, and its change
+// time.
+func (r *Root) readDirNames(name string) ([]string, time.Time, error) {
+	var changed time.Time
 	resolved, err := r.Resolve(name)
 	if err != nil {
-		return nil, err
+		return nil, changed, err
 	}
-	entries, err := os.ReadDir(r.HostPath(resolved))
+	d, err := os.OpenFile(r.HostPath(resolved), os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, err
+		return nil, changed, err
 	}
-	names := make([]string, len(entries))
-	for i, e := range entries {
-		names[i] = e.Name()
+	defer d.Close()
+	if st, err := d.Stat(); err == nil {
+		changed = changeTime(st)
 	}
-	return names, nil
+	names, err := d.Readdirnames(-1)
+	return names, changed, err
 }
 
 func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestReadSized: a file of the size fstat gave is read with one read; one
@@ -88,10 +89,10 @@ func TestReadFileKnownDir(t *testing.T) {
 	if !r.knownDir("/etc/ssh/d") {
 		t.Fatal("/etc/ssh/d not known after a read in it: the fast path is not taken")
 	}
-	if b, ok, err := r.readInKnownDir("/etc/ssh/d/b.conf"); !ok || err != nil || string(b) != "b\n" {
+	if b, _, ok, err := r.readInKnownDir("/etc/ssh/d/b.conf"); !ok || err != nil || string(b) != "b\n" {
 		t.Fatalf("readInKnownDir(b.conf) = %q, %v, %v", b, ok, err)
 	}
-	if _, ok, _ := r.readInKnownDir("/etc/ssh/d/link.conf"); ok {
+	if _, _, ok, _ := r.readInKnownDir("/etc/ssh/d/link.conf"); ok {
 		t.Fatal("readInKnownDir took a link")
 	}
 	if b, err := r.ReadFile("/etc/ssh/d/link.conf"); err != nil || string(b) != "inside\n" {
@@ -103,5 +104,73 @@ func TestReadFileKnownDir(t *testing.T) {
 	must(t, syscall.Mkfifo(filepath.Join(r.Dir(), "etc/ssh/d/fifo"), 0o644))
 	if _, err := r.ReadFile("/etc/ssh/d/fifo"); err == nil || err.Error() != "is a FIFO, not a regular file" {
 		t.Fatalf("fifo: err = %v", err)
+	}
+}
+
+// TestChanged: a configuration's change time is the newest ctime of the
+// files it was read from and of the directories its Include globs listed,
+// a file there that no glob matches included (sshd's glob lists it too).
+func TestChanged(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctime := func(name string) time.Time {
+		t.Helper()
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return changeTime(st)
+	}
+	newest := func(names ...string) time.Time {
+		var n time.Time
+		for _, name := range names {
+			n = later(n, ctime(name))
+		}
+		return n
+	}
+	load := func() time.Time {
+		t.Helper()
+		r, err := NewRoot(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(r, "/etc/ssh/sshd_config", Server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Changed()
+	}
+	write("etc/ssh/sshd_config.d/10-a.conf", "MaxAuthTries 4\n")
+	write("etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\nInclude /etc/ssh/missing.conf\nPort 22\n")
+	files := []string{"etc/ssh/sshd_config", "etc/ssh/sshd_config.d/10-a.conf", "etc/ssh/sshd_config.d", "etc/ssh"}
+	if got, want := load(), newest(files...); got.IsZero() || !got.Equal(want) {
+		t.Fatalf("Changed() = %v, want %v, the newest of %q", got, want, files)
+	}
+	for _, tt := range []struct {
+		what, name string
+		read       bool // the load reads the file (its directory changed too)
+	}{
+		{"a drop-in rewritten", "etc/ssh/sshd_config.d/10-a.conf", true},
+		{"a file no glob matches added", "etc/ssh/sshd_config.d/README", false},
+		{"a literally included file added", "etc/ssh/missing.conf", true},
+	} {
+		before := load()
+		time.Sleep(20 * time.Millisecond) // past the coarse clock's tick, so that the change shows
+		write(tt.name, "Port 22\n")
+		if tt.read {
+			files = append(files, tt.name)
+		}
+		if got, want := load(), newest(files...); !got.Equal(want) || !got.After(before) {
+			t.Fatalf("%s: Changed() = %v, want %v, after %v", tt.what, got, want, before)
+		}
 	}
 }

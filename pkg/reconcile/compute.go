@@ -66,7 +66,7 @@ func Compute(st *desired.State, opts Options) (*Plan, error) {
 		}
 		if sp.name == Server {
 			p.ServerConfig, p.PidFile, p.HostKeys = sp.main, sp.pidFile, sp.hostKeys
-			p.ServerDigest = sp.cfg.DiskDigest()
+			p.ServerDigest, p.ServerFilesChanged = sp.cfg.DiskDigest(), sp.cfg.Changed()
 		} else {
 			p.ClientConfig = sp.main
 		}

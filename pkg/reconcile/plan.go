@@ -7,6 +7,8 @@
 package reconcile
 
 import (
+	"time"
+
 	"github.com/sshconverge/agent/pkg/files"
 )
 
@@ -179,6 +181,9 @@ type Plan struct {
 	// ServerDigest is the digest of the sshd configuration's files as
 	// read from disk (see files.Config.DiskDigest); "" without an sshd side.
 	ServerDigest string
+	// ServerFilesChanged is when those files, or the directories their
+	// Includes listed, last changed (see files.Config.Changed).
+	ServerFilesChanged time.Time
 }
 
 // Summary counts changes by status.
