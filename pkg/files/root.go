@@ -191,10 +191,13 @@ func (r *Root) readFile(name string) ([]byte, time.Time, error) {
 // changeTime returns a file's change time (ctime); zero when st has none.
 func changeTime(st fs.FileInfo) time.Time {
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(sys.Ctim.Unix())
+		return ctime(sys)
 	}
 	return time.Time{}
 }
+
+// ctime is the change time fstat(2) gave.
+func ctime(st *syscall.Stat_t) time.Time { return time.Unix(st.Ctim.Unix()) }
 
 // Open opens the regular file at the configuration path name for
 // reading, resolved inside the root as ReadFile resolves it, for a file
@@ -281,7 +284,7 @@ func (r *Root) readInKnownDir(name string) (b []byte, changed time.Time, ok bool
 		})
 		return max(n, 0), err
 	})
-	return b, time.Unix(st.Ctim.Unix()), true, err
+	return b, ctime(&st), true, err
 }
 
 // dirHandle returns the real directory dir of the root, opened once.

@@ -15,8 +15,7 @@ import (
 // staged copy of itself.
 type stage struct {
 	dir   string     // the private directory (mode 0700), removed by close
-	fds   []*os.File // the staged files and directories, open for the view
-	binds []viewBind
+	binds []viewBind // the staged files and directories, open, and their targets
 }
 
 // newStage stages changes. target maps a configuration path to the path
@@ -80,7 +79,7 @@ func (st *stage) addFile(c FileChange, target func(string) (string, error)) erro
 	if err != nil {
 		return err
 	}
-	p := filepath.Join(st.dir, fmt.Sprintf("f%d", len(st.fds)))
+	p := filepath.Join(st.dir, fmt.Sprintf("f%d", len(st.binds)))
 	if err := os.WriteFile(p, c.After(), 0o600); err != nil {
 		return fmt.Errorf("staging %s: %w", c.Path, err)
 	}
@@ -94,7 +93,7 @@ func (st *stage) addDir(root *files.Root, d string, cs []FileChange, target func
 	if err != nil {
 		return err
 	}
-	copyDir := filepath.Join(st.dir, fmt.Sprintf("d%d", len(st.fds)))
+	copyDir := filepath.Join(st.dir, fmt.Sprintf("d%d", len(st.binds)))
 	if err := os.Mkdir(copyDir, 0o755); err != nil {
 		return err
 	}
@@ -142,14 +141,13 @@ func (st *stage) add(p, target string) error {
 		return err
 	}
 	st.binds = append(st.binds, viewBind{File: f, Target: target})
-	st.fds = append(st.fds, f)
 	return nil
 }
 
 // close releases the descriptors and removes the staged copies.
 func (st *stage) close() {
-	for _, f := range st.fds {
-		f.Close()
+	for _, b := range st.binds {
+		b.File.Close()
 	}
 	if st.dir != "" {
 		os.RemoveAll(st.dir)

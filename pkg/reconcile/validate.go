@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -138,7 +137,6 @@ func (s *SSHD) view() (*view, error) {
 	bin := s.Binary
 	switch {
 	case s.Root.Dir() == "/":
-		bin = cmp.Or(bin, firstExisting("/usr/sbin/sshd", "/sbin/sshd"))
 	case bin == "" && s.rootHasFile("/usr/sbin/sshd"):
 		v.spec.Chroot, bin = s.Root.Dir(), "/usr/sbin/sshd"
 		v.target = s.hostTarget
@@ -147,7 +145,9 @@ func (s *SSHD) view() (*view, error) {
 		if err := s.bindTree(v); err != nil {
 			return nil, err
 		}
-		bin = cmp.Or(bin, firstExisting("/usr/sbin/sshd", "/sbin/sshd"))
+	}
+	if bin == "" {
+		bin = firstExisting("/usr/sbin/sshd", "/sbin/sshd")
 	}
 	if v.spec.Chroot == "" {
 		if err := trustedExecutable(bin); err != nil {

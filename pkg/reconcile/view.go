@@ -72,44 +72,37 @@ type viewFile struct {
 	Name string
 }
 
-// start starts cmd (Argv) in the view. When the view is not simply the
-// agent's namespace, it does so from an OS thread of its own (onThread)
-// that enters ns, the daemon's mount namespace (nil: it stays in the
-// agent's), makes a private copy of it when anything is to be mounted,
-// mounts the view there, and starts cmd, which inherits the thread's
-// namespace; the thread then ends. Nothing mounted is seen by the
-// agent's other threads or propagates back to the namespace copied.
+// start starts cmd (Argv) in the view. A view that mounts nothing is
+// the namespace ns itself (startIn: nil is the agent's). Otherwise an OS
+// thread of the agent's own (onThread) enters ns, makes a private copy of
+// it, mounts the view there and starts cmd, which inherits the thread's
+// namespace; the thread then ends. Nothing mounted is seen by the agent's
+// other threads or propagates back to the namespace copied.
 func (s viewSpec) start(ns *os.File, cmd *exec.Cmd) error {
 	if s.Chroot != "" {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: s.Chroot}
 	}
-	if ns == nil && s.mountsNothing() {
-		return cmd.Start()
+	if s.mountsNothing() {
+		return startIn(ns, cmd)
 	}
 	done, err := nullStdin(cmd)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return onThread(func() error {
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			return fmt.Errorf("unshare(CLONE_FS): %w", err)
+	private := func() error {
+		if err := unix.Unshare(unix.CLONE_FS | unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("making a private mount namespace: %w", err)
 		}
-		if ns != nil {
-			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("entering %s: %w", ns.Name(), err)
-			}
-		}
-		if !s.mountsNothing() {
-			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("making a private mount namespace: %w", err)
-			}
-			if err := s.mount(); err != nil {
-				return fmt.Errorf("preparing sshd's view: %w", err)
-			}
+		if err := s.mount(); err != nil {
+			return fmt.Errorf("preparing sshd's view: %w", err)
 		}
 		return cmd.Start()
-	})
+	}
+	if ns == nil {
+		return onThread(private)
+	}
+	return inNamespace(ns, unix.CLONE_NEWNS, private)
 }
 
 // mount builds the view in the calling thread's own, private, mount
