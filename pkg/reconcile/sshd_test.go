@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/sshconverge/agent/pkg/files"
 )
@@ -397,6 +398,69 @@ func TestLinkOut(t *testing.T) {
 				t.Fatalf("linkOut = %q, %q, %v; want %q, %q", link, target, err, tt.link, tt.target)
 			}
 		})
+	}
+}
+
+// TestLinkOutMany: in a directory of thousands of drop-ins, which takes
+// several reads of its entries, the link that leads out is found
+// wherever the kernel lists it, and of two the first in lexical order is
+// named; a link that stays in is not.
+func TestLinkOutMany(t *testing.T) {
+	dir := t.TempDir()
+	d := filepath.Join(dir, "sshd_config.d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("%05d-drop-in-with-a-long-name.conf", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for l, target := range map[string]string{"02999-x.conf": "/srv/b", "01500-x.conf": "/srv/a", "00000-x.conf": "00001-drop-in-with-a-long-name.conf"} {
+		if err := os.Symlink(target, filepath.Join(d, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link, target, err := linkOut(dir)
+	if link != "sshd_config.d/01500-x.conf" || target != "/srv/a" || err != nil {
+		t.Fatalf("linkOut = %q, %q, %v; want sshd_config.d/01500-x.conf, /srv/a", link, target, err)
+	}
+}
+
+// TestDirentTypeUnknown: an entry whose file system records no type
+// (DT_UNKNOWN) is typed by fstatat, a link as a link and not as what it
+// points to.
+func TestDirentTypeUnknown(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][2]string{{"d", ""}, {"ld", "d"}, {"lf", "f"}} {
+		var err error
+		if l[1] == "" {
+			err = os.Mkdir(filepath.Join(dir, l[0]), 0o755)
+		} else {
+			err = os.Symlink(l[1], filepath.Join(dir, l[0]))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "p"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for name, want := range map[string]fs.FileMode{"f": 0, "d": fs.ModeDir, "ld": fs.ModeSymlink, "lf": fs.ModeSymlink, "p": fs.ModeIrregular} {
+		if got, err := direntType(fd, []byte(name), unix.DT_UNKNOWN); got != want || err != nil {
+			t.Errorf("direntType(%s, DT_UNKNOWN) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	if _, err := direntType(fd, []byte("gone"), unix.DT_UNKNOWN); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("direntType of a missing entry: %v, want ErrNotExist", err)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sshconverge/agent/pkg/files"
 )
 
@@ -168,42 +170,43 @@ func isRealDir(p string) bool {
 // that leads out of it as the host resolves links there (an absolute
 // target elsewhere than /etc/ssh, or a relative one climbing out), with
 // its path relative to dir and its target; "" when none does. Of several,
-// it returns the first in lexical order. Directories are read unsorted
-// and only links and directories are looked at further: a first audit
-// walks the tree several times, and it may hold thousands of drop-ins.
+// it returns the first in lexical order. A first audit asks it several
+// times of a tree that may hold thousands of drop-ins, so directories are
+// read raw (dirEntries): only links and directories get a name, a
+// readlink or a walk of their own.
 func linkOut(dir string) (link, target string, err error) {
-	var walk func(rel string) error
-	walk = func(rel string) error {
-		f, err := os.Open(filepath.Join(dir, rel))
-		if err != nil {
-			return err
-		}
-		entries, err := f.ReadDir(-1)
-		f.Close()
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			name := path.Join(rel, e.Name())
-			switch {
-			case e.Type()&fs.ModeSymlink != 0:
-				t, err := os.Readlink(filepath.Join(dir, name))
+	// walk reads the directory rel, open as fd.
+	var walk func(fd int, rel string) error
+	walk = func(fd int, rel string) error {
+		return linksAndDirs(fd, func(base string, typ fs.FileMode) error {
+			name := path.Join(rel, base)
+			if typ == fs.ModeSymlink {
+				t, err := readlinkAt(fd, base)
 				if err != nil {
-					return err
+					return &fs.PathError{Op: "readlink", Path: filepath.Join(dir, name), Err: err}
 				}
 				if !linkStaysIn(name, t) && (link == "" || name < link) {
 					link, target = name, t
 				}
-			case e.IsDir():
-				if err := walk(name); err != nil {
-					return err
-				}
+				return nil
 			}
-		}
-		return nil
+			sub, err := unix.Openat(fd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return &fs.PathError{Op: "open", Path: filepath.Join(dir, name), Err: err}
+			}
+			defer unix.Close(sub)
+			return walk(sub, name)
+		})
 	}
-	err = walk("")
-	return link, target, err
+	top, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", "", &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(top)
+	if err := walk(top, ""); err != nil {
+		return "", "", fmt.Errorf("reading %s: %w", dir, err)
+	}
+	return link, target, nil
 }
 
 // linkStaysIn reports whether the link at rel (a path relative to the
