@@ -208,7 +208,7 @@ func (c *converge) findSSHD(ctx context.Context) error {
 	}
 	var err error
 	c.sshd, err = reconcile.FindSSHD(reconcile.SSHDOptions{Root: c.root, Config: c.plan.ServerConfig, PidFile: c.pidFile(),
-		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, ListenChanged: c.plan.ListenChanged(), Release: c.version, Log: c.log})
+		Mode: c.args.reload, Binary: c.args.sshd, HostKeys: c.plan.HostKeys, ListenChanged: c.plan.ListenChanged(), Release: c.version, FilesDigest: c.plan.ServerDigest, Log: c.log})
 	if err == nil && c.sshd.Listener != nil {
 		startCatching(ctx) // the daemon is asked (verify)
 	}

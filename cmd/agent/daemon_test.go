@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sshconverge/agent/pkg/reconcile"
 )
 
 // freePort returns a free TCP port on 127.0.0.1.
@@ -469,4 +472,65 @@ sshd:
 	must(t, os.WriteFile(record, []byte(key+"\n[\"port 22\"\n"), 0o600))
 	audit(exitOK, true)
 	audit(exitOK, false)
+}
+
+// TestDaemonKeyedWithAgentRead: an agent on the root "/" in the running
+// daemon's own mount namespace (a host's timer) keys the daemon's verdict
+// and values with its own read of the files instead of reading them again
+// for the daemon, and those keys are the ones a read of the daemon's own
+// makes (records made from another namespace are used). Once an apply
+// writes a file, that read is stale: the daemon's files are read again, and
+// the reloaded daemon is asked its new values; keyed with the plan's read,
+// the values remembered for the old files were taken, and the apply failed
+// its verification.
+func TestDaemonKeyedWithAgentRead(t *testing.T) {
+	s := startSSHD(t, map[string]string{"etc/ssh/sshd_config.d/50-image.conf": "ClientAliveInterval 120\n"})
+	bin, err := exec.LookPath("sshconverge") // testscript.Main's
+	must(t, err)
+	state := filepath.Join(s.tree, "var/lib/sshconverge")
+	must(t, os.MkdirAll(state, 0o700))
+	desired := func(interval int) string {
+		d := filepath.Join(t.TempDir(), "desired.yaml")
+		must(t, os.WriteFile(d, fmt.Appendf(nil, "version: 1\nsshd:\n  settings: {ClientAliveInterval: %d}\n", interval), 0o644))
+		return d
+	}
+	// onHost runs the agent in the daemon's namespace, where the tree is
+	// /etc/ssh and /run, on the root "/" (the state directory by its host
+	// path, which that namespace shares).
+	onHost := func(wantCode int, args ...string) string {
+		t.Helper()
+		argv := append([]string{"-t", strconv.Itoa(s.pidFromFile()), "-m", bin, "--root", "/", "--state-dir", state, "--log-level", "debug"}, args...)
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command("nsenter", argv...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if code := cmd.ProcessState.ExitCode(); code != wantCode {
+			t.Fatalf("agent %q: exit %d (%v), want %d\n%s\n%s", args, code, err, wantCode, stdout.String(), stderr.String())
+		}
+		return stderr.String()
+	}
+	in120 := desired(120)
+	for i, wantAsked := range []bool{true, false} {
+		log := onHost(exitOK, "--check", in120)
+		if !strings.Contains(log, reconcile.DaemonFilesNotReread) {
+			t.Fatalf("audit %d on the host read the daemon's files again:\n%s", i, log)
+		}
+		if asked := !strings.Contains(log, valuesNotAskedAgain); asked != wantAsked {
+			t.Fatalf("audit %d on the host: sshd -T asked %v, want %v\n%s", i, asked, wantAsked, log)
+		}
+	}
+	// From the agent's namespace, on the tree: the daemon's files are its
+	// own read, and it finds the records the host's audits left.
+	code, stdout, stderr := s.agentWith(fmt.Sprintf("version: 1\nsshd:\n  settings: {ClientAliveInterval: %d}\n", 120), "--check", "--log-level", "debug")
+	if code != exitOK || strings.Contains(stderr, reconcile.DaemonFilesNotReread) || !strings.Contains(stderr, valuesNotAskedAgain) ||
+		!strings.Contains(stderr, "sshd accepted these files before") {
+		t.Fatalf("audit of the tree: exit %d, want the host's records used on a read of its own\n%s\n%s", code, stdout, stderr)
+	}
+	log := onHost(exitOK, "--reload", "signal", desired(300))
+	if !strings.Contains(log, "\"message\":\"changed\"") || strings.Contains(log, valuesNotAskedAgain) {
+		t.Fatalf("the apply did not change the file, or took remembered values:\n%s", log)
+	}
+	if dump := s.dumpT(); !strings.Contains(dump, "clientaliveinterval 300\n") {
+		t.Fatalf("the daemon does not use 300:\n%s", dump)
+	}
 }

@@ -34,8 +34,19 @@ func (h *Host) Validate(ctx context.Context, staged []FileChange) error {
 }
 
 // Write writes one planned file, keeping its metadata (a new file takes
-// the metadata of the side's main file).
-func (h *Host) Write(_ context.Context, f FileChange) error { return writeFile(h.FS, f) }
+// the metadata of the side's main file). The files then differ from those
+// the plan read: the daemon's are read again when it is asked.
+func (h *Host) Write(_ context.Context, f FileChange) error {
+	h.filesChange()
+	return writeFile(h.FS, f)
+}
+
+// filesChange forgets the digest of the files as the plan read them.
+func (h *Host) filesChange() {
+	if h.SSHD != nil {
+		h.SSHD.FilesDigest = ""
+	}
+}
 
 // Reload makes sshd re-read its configuration.
 func (h *Host) Reload(ctx context.Context) (ReloadOutcome, error) {
@@ -58,6 +69,7 @@ func (h *Host) Did() string {
 // again if a reload took it down.
 func (h *Host) Restore(ctx context.Context, written []FileChange) error {
 	errs := &multierror.Error{ErrorFormat: joinLines}
+	h.filesChange()
 	for i := len(written) - 1; i >= 0; i-- {
 		if err := restoreFile(h.FS, written[i]); err != nil {
 			errs = multierror.Append(errs, err)

@@ -141,7 +141,7 @@ func (s *SSHD) AcceptKey(digest string) (string, error) {
 // daemonAcceptKey is AcceptKey with a running daemon, which is asked in
 // its own view: daemonKey's facts.
 func (s *SSHD) daemonAcceptKey() (string, error) {
-	return s.daemonKey("sshconverge accepted by a daemon 1", nil)
+	return s.daemonKey("sshconverge accepted by a daemon 1", false, nil)
 }
 
 // daemonKey hashes header, the facts a running daemon's answers depend
@@ -149,12 +149,15 @@ func (s *SSHD) daemonAcceptKey() (string, error) {
 // reads them, inside its root (/proc/PID/root, where sshd run in its mount
 // namespace finds them), and hashed with its arguments, its binary's
 // identity (the file it runs, held open), its password file's and its
-// host keys' content. The key is "" when that would not name everything
-// its answers depend on: the daemon is chrooted inside its namespace (sshd
+// host keys' content. Unless fresh, a daemon that reads the files the
+// agent read (readsAgentFiles) is keyed with FilesDigest and HostKeys
+// instead: a converged host's audit reads its 5,000 drop-ins once, not
+// three times. The key is "" when that would not name everything its
+// answers depend on: the daemon is chrooted inside its namespace (sshd
 // would read the namespace's root instead), it was started with options
 // other than -f (an -o or -h names what its files do not), or the model
 // cannot read its files (sshd is then asked).
-func (s *SSHD) daemonKey(header string, more func(h io.Writer, root *files.Root)) (string, error) {
+func (s *SSHD) daemonKey(header string, fresh bool, more func(h io.Writer, root *files.Root)) (string, error) {
 	args := daemonArgs(s.Listener.Args)
 	if !onlyConfigFile(args) {
 		return "", nil
@@ -166,18 +169,24 @@ func (s *SSHD) daemonKey(header string, more func(h io.Writer, root *files.Root)
 	if err != nil {
 		return "", err
 	}
-	cfg, err := files.LoadWith(root, s.Listener.ConfigFile(), files.Server, files.LoadOptions{Version: s.Release})
-	if err != nil {
-		return "", fmt.Errorf("reading sshd %d's files: %w", s.Listener.PID, err)
+	digest, hostKeys := s.FilesDigest, s.HostKeys
+	if fresh || !s.readsAgentFiles() {
+		cfg, err := files.LoadWith(root, s.Listener.ConfigFile(), files.Server, files.LoadOptions{Version: s.Release})
+		if err != nil {
+			return "", fmt.Errorf("reading sshd %d's files: %w", s.Listener.PID, err)
+		}
+		digest = cfg.DiskDigest()
+		_, hostKeys = DaemonFiles(cfg)
+	} else {
+		s.Log.Debug().Msg(DaemonFilesNotReread)
 	}
 	bin, err := s.exe.Stat()
 	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nfiles %s\nargv %q\n", header, cfg.DiskDigest(), args)
+	fmt.Fprintf(h, "%s\nfiles %s\nargv %q\n", header, digest, args)
 	fmt.Fprintf(h, "binary %s\npasswd %s\n", identityOf(bin), rootIdentity(root, "/etc/passwd"))
-	_, hostKeys := DaemonFiles(cfg)
 	hashHostKeys(h, root, hostKeys)
 	if more != nil {
 		more(h, root)
@@ -185,18 +194,39 @@ func (s *SSHD) daemonKey(header string, more func(h io.Writer, root *files.Root)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// DaemonFilesNotReread is the debug event of a daemon keyed with the
+// agent's own read of its files (readsAgentFiles).
+const DaemonFilesNotReread = "the daemon reads the files this run read: they are not read again for it"
+
+// readsAgentFiles reports whether the daemon reads the very files the
+// agent read, so that FilesDigest is its files' digest: it runs in the
+// agent's mount namespace, unchrooted (daemonKey asks first), the agent's
+// root is "/", and its configuration file is Config.
+func (s *SSHD) readsAgentFiles() bool {
+	if s.FilesDigest == "" || s.mntNS == nil || s.Root.Dir() != "/" || path.Clean(s.Listener.ConfigFile()) != s.Config {
+		return false
+	}
+	ours, err := os.Stat("/proc/self/ns/mnt")
+	if err != nil {
+		return false
+	}
+	theirs, err := s.mntNS.Stat()
+	return err == nil && os.SameFile(ours, theirs)
+}
+
 // dumpKey returns the key under which a running daemon's answers to
 // probes are remembered: daemonKey's facts, each probe, the identities of
 // its group file and name service configuration (a Match Group probe's
 // account is made from its account files), and the machine's boot (what
 // the kernel tells sshd, such as FIPS mode, changes only with a boot). It
-// is "" when they may not be remembered.
-func (s *SSHD) dumpKey(probes []probe) (string, error) {
+// is "" when they may not be remembered. Fresh reads the daemon's files
+// whatever the agent read (daemonKey).
+func (s *SSHD) dumpKey(probes []probe, fresh bool) (string, error) {
 	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {
 		return "", err
 	}
-	return s.daemonKey("sshconverge daemon values 1", func(h io.Writer, root *files.Root) {
+	return s.daemonKey("sshconverge daemon values 1", fresh, func(h io.Writer, root *files.Root) {
 		fmt.Fprintf(h, "group %s\nnsswitch %s\nboot %s\n", rootIdentity(root, "/etc/group"), rootIdentity(root, "/etc/nsswitch.conf"), strings.TrimSpace(string(boot)))
 		for _, p := range probes {
 			var groups []string

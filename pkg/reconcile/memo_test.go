@@ -77,7 +77,7 @@ func TestKeysWithDaemon(t *testing.T) {
 	for _, f := range []func() (string, error){
 		func() (string, error) { return s.AcceptKey("digest") },
 		s.VersionKey,
-		func() (string, error) { return s.dumpKey([]probe{{}}) },
+		func() (string, error) { return s.dumpKey([]probe{{}}, false) },
 	} {
 		if key, err := f(); key != "" || err != nil {
 			t.Fatalf("key %q, %v with a running daemon; want none", key, err)

@@ -75,6 +75,12 @@ type SSHDOptions struct {
 	// Release is the OpenSSH release the configuration is read for (a
 	// running daemon's files are read with its keywords).
 	Release files.Version
+	// FilesDigest is the digest of Config's files as the agent read them
+	// in Root (Plan.ServerDigest), before it changed any. A daemon that
+	// reads those very files (readsAgentFiles) is keyed with it instead
+	// of a read of its own (daemonKey). Host clears it when it writes a
+	// file.
+	FilesDigest string
 	// Tools are the external commands' paths (DefaultTools when zero).
 	Tools Tools
 	// Log receives progress.

@@ -126,7 +126,7 @@ func (s *SSHD) dumps(ctx context.Context, cat *files.Catalogue, scopes []files.S
 	key := ""
 	if memo != nil {
 		var err error
-		if key, err = s.dumpKey(probes); err != nil {
+		if key, err = s.dumpKey(probes, false); err != nil {
 			s.Log.Debug().Err(err).Msg("the daemon's values cannot be remembered")
 		}
 		if outs, ok := rememberedDumps(memo, key, len(probes)); ok {
@@ -142,7 +142,7 @@ func (s *SSHD) dumps(ctx context.Context, cat *files.Catalogue, scopes []files.S
 		}
 	}
 	if key != "" {
-		if again, err := s.dumpKey(probes); err != nil || again != key {
+		if again, err := s.dumpKey(probes, true); err != nil || again != key {
 			s.Log.Debug().Err(err).Msg("the daemon's files changed while it was asked: its values are not remembered")
 		} else if b, err := json.Marshal(outs); err == nil {
 			if err := memo.Put(key, string(b)); err != nil {
