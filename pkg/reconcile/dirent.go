@@ -10,13 +10,24 @@ import (
 
 // linksAndDirs calls fn with the name and type (fs.ModeSymlink or
 // fs.ModeDir) of each symbolic link and directory in the directory open
-// as fd, in the order the kernel lists them, "." and ".." left out. It
-// reads the entries raw, as getdents64 gives them, and takes their type
-// from there: a regular file costs neither a string nor a stat, which
-// os.ReadDir's DirEntry does not spare 5,000 drop-ins. An entry of
-// unknown type (a file system that does not record it) is asked with
-// fstatat.
+// as fd (direntries).
 func linksAndDirs(fd int, fn func(name string, typ fs.FileMode) error) error {
+	return direntries(fd, func(name []byte, dtype byte) error {
+		typ, err := direntType(fd, name, dtype)
+		if err != nil || typ != fs.ModeSymlink && typ != fs.ModeDir {
+			return err
+		}
+		return fn(string(name), typ)
+	})
+}
+
+// direntries calls fn with the name and d_type of each entry of the
+// directory open as fd, in the order the kernel lists them, "." and ".."
+// left out. It reads the entries raw, as getdents64 gives them: an entry
+// fn passes over costs neither a string nor a stat, which os.ReadDir's
+// DirEntry does not spare 5,000 drop-ins (nor, in a directory opened in
+// an os.Root, an lstat each). name is valid only during the call.
+func direntries(fd int, fn func(name []byte, dtype byte) error) error {
 	var buf [32 << 10]byte
 	for {
 		n, err := unix.Getdents(fd, buf[:])
@@ -42,14 +53,8 @@ func linksAndDirs(fd int, fn func(name string, typ fs.FileMode) error) error {
 			if string(name) == "." || string(name) == ".." {
 				continue
 			}
-			typ, err := direntType(fd, name, dtype)
-			if err != nil {
+			if err := fn(name, dtype); err != nil {
 				return err
-			}
-			if typ == fs.ModeSymlink || typ == fs.ModeDir {
-				if err := fn(string(name), typ); err != nil {
-					return err
-				}
 			}
 		}
 	}

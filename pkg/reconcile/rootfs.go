@@ -221,15 +221,12 @@ func (f *FS) SweepTemp(dirs []string) (int, error) {
 	n := 0
 	var errs []error
 	for _, d := range dirs {
-		entries, err := f.ReadDir(d)
+		temps, err := f.tempFiles(d)
 		if err != nil {
 			continue // a directory that is gone holds no temp files
 		}
-		for _, e := range entries {
-			if !e.Type().IsRegular() || !tempRE().MatchString(e.Name()) {
-				continue
-			}
-			if err := f.Remove(path.Join(d, e.Name())); err != nil {
+		for _, name := range temps {
+			if err := f.Remove(path.Join(d, name)); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -237,4 +234,29 @@ func (f *FS) SweepTemp(dirs []string) (int, error) {
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// tempFiles returns the names of the agent's temp files in the directory
+// dir: regular files named as tempRE says. It looks further only at the
+// names that start with a dot, among the thousands of drop-ins a
+// directory may hold.
+func (f *FS) tempFiles(dir string) ([]string, error) {
+	d, err := f.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fd := int(d.Fd())
+	var temps []string
+	err = direntries(fd, func(name []byte, dtype byte) error {
+		if len(name) == 0 || name[0] != '.' || !tempRE().Match(name) {
+			return nil
+		}
+		if typ, err := direntType(fd, name, dtype); err != nil || typ != 0 {
+			return err
+		}
+		temps = append(temps, string(name))
+		return nil
+	})
+	return temps, err
 }

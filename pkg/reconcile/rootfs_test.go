@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,13 +165,26 @@ func TestSweepTemp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Named as temp files are, but not regular files: kept.
+	if err := os.Mkdir(filepath.Join(d, ".d.sshconverge-0123456789ab.tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("50-cloud-init.conf", filepath.Join(d, ".l.sshconverge-0123456789ab.tmp")); err != nil {
+		t.Fatal(err)
+	}
+	keep = append(keep, ".d.sshconverge-0123456789ab.tmp", ".l.sshconverge-0123456789ab.tmp")
 	n, err := fsys.SweepTemp([]string{"/etc/ssh/sshd_config.d", "/nonexistent"})
 	if err != nil || n != len(gone) {
 		t.Fatalf("swept %d, %v", n, err)
 	}
 	for _, k := range keep {
-		if _, err := os.Stat(filepath.Join(d, k)); err != nil {
+		if _, err := os.Lstat(filepath.Join(d, k)); err != nil {
 			t.Errorf("%s removed", k)
+		}
+	}
+	for _, g := range gone {
+		if _, err := os.Lstat(filepath.Join(d, g)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s kept: %v", g, err)
 		}
 	}
 }
