@@ -252,6 +252,10 @@ func (c *converge) checkCurrent(ctx context.Context) error {
 		c.log.Debug().Msg("a file changed while sshd and the agent read them: sshd's verdict is not remembered")
 		return nil
 	}
+	if !c.sshd.AcceptKeyStands(key) {
+		c.log.Debug().Msg("the daemon's files changed since they were read: sshd's verdict is not remembered")
+		return nil
+	}
 	if err := memo.Put(key, "accepted"); err != nil {
 		c.log.Debug().Err(err).Msg("sshd's verdict is not remembered")
 	}

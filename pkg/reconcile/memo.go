@@ -141,7 +141,22 @@ func (s *SSHD) AcceptKey(digest string) (string, error) {
 // daemonAcceptKey is AcceptKey with a running daemon, which is asked in
 // its own view: daemonKey's facts.
 func (s *SSHD) daemonAcceptKey() (string, error) {
-	return s.daemonKey("sshconverge accepted by a daemon 1", false, nil)
+	return s.daemonKey(daemonAcceptHeader, false, nil)
+}
+
+const daemonAcceptHeader = "sshconverge accepted by a daemon 1"
+
+// AcceptKeyStands reports whether key, made by AcceptKey before sshd was
+// asked, still names the files sshd checked, so that its verdict may be
+// remembered under it. A running daemon's files are read again: its key
+// may be made from the agent's read, before sshd read them. Without a
+// daemon the key names the digest the caller read.
+func (s *SSHD) AcceptKeyStands(key string) bool {
+	if s.Listener == nil {
+		return true
+	}
+	again, err := s.daemonKey(daemonAcceptHeader, true, nil)
+	return err == nil && again == key
 }
 
 // daemonKey hashes header, the facts a running daemon's answers depend
