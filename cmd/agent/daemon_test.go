@@ -433,6 +433,11 @@ sshd:
 		if asked := !strings.Contains(stderr, valuesNotAskedAgain); asked != wantAsked {
 			t.Fatalf("sshd -T asked: %v, want %v\n%s", asked, wantAsked, stderr)
 		}
+		// The values' key takes the daemon's files as the verdict's key
+		// read them, in the same run.
+		if !strings.Contains(stderr, reconcile.DaemonFilesReadOnce) {
+			t.Fatalf("the daemon's files were read again for the values' key:\n%s", stderr)
+		}
 		var rep struct {
 			Results []struct{ Scope, Verified string }
 		}

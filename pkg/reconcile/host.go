@@ -41,10 +41,10 @@ func (h *Host) Write(_ context.Context, f FileChange) error {
 	return writeFile(h.FS, f)
 }
 
-// filesChange forgets the digest of the files as the plan read them.
+// filesChange tells the sshd that its files are written.
 func (h *Host) filesChange() {
 	if h.SSHD != nil {
-		h.SSHD.FilesDigest = ""
+		h.SSHD.FilesChanged()
 	}
 }
 

@@ -164,10 +164,10 @@ func (s *SSHD) AcceptKeyStands(key string) bool {
 // reads them, inside its root (/proc/PID/root, where sshd run in its mount
 // namespace finds them), and hashed with its arguments, its binary's
 // identity (the file it runs, held open), its password file's and its
-// host keys' content. Unless fresh, a daemon that reads the files the
-// agent read (readsAgentFiles) is keyed with FilesDigest and HostKeys
-// instead: a converged host's audit reads its 5,000 drop-ins once, not
-// three times. The key is "" when that would not name everything its
+// host keys' content. Unless fresh, the files are not read again when
+// they are known (daemonFiles): a converged host's audit reads its 5,000
+// drop-ins once, or twice from another mount namespace, not three times.
+// The key is "" when that would not name everything its
 // answers depend on: the daemon is chrooted inside its namespace (sshd
 // would read the namespace's root instead), it was started with options
 // other than -f (an -o or -h names what its files do not), or the model
@@ -184,34 +184,69 @@ func (s *SSHD) daemonKey(header string, fresh bool, more func(h io.Writer, root 
 	if err != nil {
 		return "", err
 	}
-	digest, hostKeys := s.FilesDigest, s.HostKeys
-	if fresh || !s.readsAgentFiles() {
-		cfg, err := files.LoadWith(root, s.Listener.ConfigFile(), files.Server, files.LoadOptions{Version: s.Release})
-		if err != nil {
-			return "", fmt.Errorf("reading sshd %d's files: %w", s.Listener.PID, err)
-		}
-		digest = cfg.DiskDigest()
-		_, hostKeys = DaemonFiles(cfg)
-	} else {
-		s.Log.Debug().Msg(DaemonFilesNotReread)
+	r, err := s.daemonFiles(root, fresh)
+	if err != nil {
+		return "", err
 	}
 	bin, err := s.exe.Stat()
 	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nfiles %s\nargv %q\n", header, digest, args)
+	fmt.Fprintf(h, "%s\nfiles %s\nargv %q\n", header, r.digest, args)
 	fmt.Fprintf(h, "binary %s\npasswd %s\n", identityOf(bin), rootIdentity(root, "/etc/passwd"))
-	hashHostKeys(h, root, hostKeys)
+	hashHostKeys(h, root, r.hostKeys)
 	if more != nil {
 		more(h, root)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// daemonRead is what a read of a daemon's files gives its keys.
+type daemonRead struct {
+	pid      int // the daemon's
+	digest   string
+	hostKeys []string
+}
+
+// daemonFiles returns the digest of the daemon's files and the host keys
+// they name. Unless fresh, they are the agent's own read (readsAgentFiles)
+// or this run's last read of them for the same daemon (an audit's
+// verdict and values keys share it); otherwise the files are read in
+// root, the daemon's.
+func (s *SSHD) daemonFiles(root *files.Root, fresh bool) (daemonRead, error) {
+	pid := s.Listener.PID
+	switch {
+	case fresh:
+	case s.readsAgentFiles():
+		s.Log.Debug().Msg(DaemonFilesNotReread)
+		return daemonRead{pid: pid, digest: s.FilesDigest, hostKeys: s.HostKeys}, nil
+	case s.read != nil && s.read.pid == pid:
+		s.Log.Debug().Msg(DaemonFilesReadOnce)
+		return *s.read, nil
+	}
+	cfg, err := files.LoadWith(root, s.Listener.ConfigFile(), files.Server, files.LoadOptions{Version: s.Release})
+	if err != nil {
+		return daemonRead{}, fmt.Errorf("reading sshd %d's files: %w", pid, err)
+	}
+	r := daemonRead{pid: pid, digest: cfg.DiskDigest()}
+	_, r.hostKeys = DaemonFiles(cfg)
+	s.read = &r
+	return r, nil
+}
+
+// FilesChanged tells s that the agent wrote the configuration's files:
+// neither the agent's read of them (FilesDigest) nor the daemon's names
+// them any longer.
+func (s *SSHD) FilesChanged() { s.FilesDigest, s.read = "", nil }
+
 // DaemonFilesNotReread is the debug event of a daemon keyed with the
 // agent's own read of its files (readsAgentFiles).
 const DaemonFilesNotReread = "the daemon reads the files this run read: they are not read again for it"
+
+// DaemonFilesReadOnce is the debug event of a daemon keyed with this
+// run's earlier read of its files.
+const DaemonFilesReadOnce = "the daemon's files as this run read them in its root: not read again"
 
 // readsAgentFiles reports whether the daemon reads the very files the
 // agent read, so that FilesDigest is its files' digest: it runs in the

@@ -78,8 +78,7 @@ type SSHDOptions struct {
 	// FilesDigest is the digest of Config's files as the agent read them
 	// in Root (Plan.ServerDigest), before it changed any. A daemon that
 	// reads those very files (readsAgentFiles) is keyed with it instead
-	// of a read of its own (daemonKey). Host clears it when it writes a
-	// file.
+	// of a read of its own (daemonKey). FilesChanged clears it.
 	FilesDigest string
 	// Tools are the external commands' paths (DefaultTools when zero).
 	Tools Tools
@@ -105,10 +104,11 @@ type SSHD struct {
 	// Timeout bounds the wait for sshd to serve again.
 	Timeout time.Duration
 
-	exe    *os.File // the listener's binary, held open
-	mntNS  *os.File // the listener's mount namespace, held open
-	netNS  *os.File // its network namespace
-	cgroup *os.File // its cgroup (v2) directory, nil when unknown
+	read   *daemonRead // the daemon's files as last read (daemonFiles)
+	exe    *os.File    // the listener's binary, held open
+	mntNS  *os.File    // the listener's mount namespace, held open
+	netNS  *os.File    // its network namespace
+	cgroup *os.File    // its cgroup (v2) directory, nil when unknown
 }
 
 // FindSSHD finds the sshd of a configuration: the listener whose pid is in
